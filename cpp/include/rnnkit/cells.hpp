@@ -1,0 +1,91 @@
+// Kernel entry points of the three cells: pure functions on raw pointers and Dims.
+// Conventions (DESIGN.md habits 2 and 3):
+//   * outputs first, then dims/options, then inputs, then the caller-provided workspace;
+//   * every array is C-contiguous in the caller's dtype T (float or double);
+//   * x is (B, T, I); y is (B, T, H) in processing order; states are (B, H);
+//   * every (B*T, ...) matrix (workspace, cache, dG) has row b*T + t with t the INPUT time
+//     index, so x, dx and the cache share row numbering whatever go_backwards is.
+#pragma once
+#include <cstdint>
+
+#include "rnnkit/dims.hpp"
+
+namespace rnnkit {
+
+// Read-only arguments of a forward call (and, again, of its backward call).
+template <class T>
+struct SeqInputs {
+  const T* x = nullptr;                 // (B, T, I)
+  const T* kernel = nullptr;            // (I, G*H)
+  const T* recurrent_kernel = nullptr;  // (H, G*H)
+  const T* bias = nullptr;              // nullable; (G*H), GRU reset_after: (2, 3H)
+  const T* h0 = nullptr;                // nullable (B, H): zeros
+  const T* c0 = nullptr;                // nullable (B, H), LSTM only
+  const std::uint8_t* mask = nullptr;   // nullable (B, T), nonzero = keep the step
+};
+
+// What forward keeps for BPTT (training=True). Rows b*T + t (input time).
+//   gates  (B*T, G*H)  activated gates: SimpleRNN [h_new], LSTM [i f g o], GRU [z r hh]
+//   h_prev (B*T, H)    state entering the step
+//   c_prev (B*T, H)    LSTM only: cell state entering the step
+//   aux    (B*T, H)    LSTM: tanh(c_new); GRU reset_after: h_prev R_h + b_rec_h;
+//                      GRU reset_before: r * h_prev; SimpleRNN: unused
+template <class T>
+struct TrainCache {
+  T* gates = nullptr;
+  T* h_prev = nullptr;
+  T* c_prev = nullptr;
+  T* aux = nullptr;
+};
+
+// Upstream gradients, each nullable (= zeros): dy (B, T, H), dh_last and dc_last (B, H).
+template <class T>
+struct SeqUpstream {
+  const T* dy = nullptr;
+  const T* dh_last = nullptr;
+  const T* dc_last = nullptr;
+};
+
+// Gradients written by backward; dbias/dc0 may be null when not applicable.
+template <class T>
+struct SeqGrads {
+  T* dx = nullptr;          // (B, T, I)
+  T* dkernel = nullptr;     // (I, G*H)
+  T* drecurrent = nullptr;  // (H, G*H)
+  T* dbias = nullptr;       // shape of bias
+  T* dh0 = nullptr;         // (B, H)
+  T* dc0 = nullptr;         // (B, H), LSTM
+};
+
+// Workspace sizes in elements of T.
+index_t forward_workspace_size(Cell cell, const Dims& d, const SeqOptions& opt);
+index_t backward_workspace_size(Cell cell, const Dims& d, const SeqOptions& opt);
+// Sizes of the TrainCache arrays (0 = not used by the cell).
+bool cache_has_aux(Cell cell);
+bool cache_has_c_prev(Cell cell);
+
+template <class T>
+void simple_rnn_forward(T* y, T* h_last, const Dims& d, const SeqOptions& opt,
+                        const SeqInputs<T>& in, const TrainCache<T>* cache, T* work);
+template <class T>
+void simple_rnn_backward(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& opt,
+                         const SeqInputs<T>& in, const TrainCache<T>& cache,
+                         const SeqUpstream<T>& up, T* work);
+
+template <class T>
+void lstm_forward(T* y, T* h_last, T* c_last, const Dims& d, const SeqOptions& opt,
+                  const SeqInputs<T>& in, const TrainCache<T>* cache, T* work);
+template <class T>
+void lstm_backward(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& opt,
+                   const SeqInputs<T>& in, const TrainCache<T>& cache,
+                   const SeqUpstream<T>& up, T* work);
+
+template <class T>
+void gru_forward(T* y, T* h_last, const Dims& d, const SeqOptions& opt,
+                 const SeqInputs<T>& in, const TrainCache<T>* cache, T* work);
+template <class T>
+void gru_backward(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& opt,
+                  const SeqInputs<T>& in, const TrainCache<T>& cache,
+                  const SeqUpstream<T>& up, T* work);
+
+}  // namespace rnnkit

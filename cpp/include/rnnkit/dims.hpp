@@ -1,0 +1,47 @@
+// Problem dimensions and gate layout shared by every cell kernel.
+#pragma once
+#include <cstdint>
+
+namespace rnnkit {
+
+using index_t = std::int64_t;
+
+// Gate counts G: the trailing axis of kernel / recurrent_kernel is G*H wide, gate blocks
+// side by side in Keras order.
+//   SimpleRNN  G=1  [h]
+//   LSTM       G=4  [i | f | c | o]
+//   GRU        G=3  [z | r | h]
+enum class Cell : int { SimpleRNN = 0, LSTM = 1, GRU = 2 };
+
+constexpr int gate_count(Cell cell) {
+  return cell == Cell::SimpleRNN ? 1 : cell == Cell::LSTM ? 4 : 3;
+}
+
+// SimpleRNN activations (Keras names): tanh (default), relu, linear.
+enum class Activation : int { Tanh = 0, ReLU = 1, Linear = 2 };
+
+// Batch-major sizes: x is (B, T, I), states are (B, H).
+struct Dims {
+  index_t B = 0;  // batch
+  index_t T = 0;  // time steps
+  index_t I = 0;  // input features
+  index_t H = 0;  // hidden units
+  int G = 1;      // gates
+
+  index_t GH() const { return static_cast<index_t>(G) * H; }
+  index_t rows() const { return B * T; }  // rows of every (B*T, ...) workspace matrix
+};
+
+// Sequence options every cell shares (Keras semantics, SPEC section 3).
+struct SeqOptions {
+  bool go_backwards = false;               // process t = T-1 ... 0; y is in processing order
+  Activation activation = Activation::Tanh;  // SimpleRNN only
+  bool reset_after = true;                 // GRU only
+};
+
+// Input time index consumed at processing step s.
+inline index_t input_time(const Dims& d, const SeqOptions& o, index_t s) {
+  return o.go_backwards ? d.T - 1 - s : s;
+}
+
+}  // namespace rnnkit

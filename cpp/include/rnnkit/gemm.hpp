@@ -1,0 +1,24 @@
+// The one matrix-multiply entry point of rnnkit. Every large product (input projection,
+// d_kernel, d_recurrent_kernel, dx) goes through gemm(), so the packed multi-ISA
+// implementation can replace the body without touching the cells.
+#pragma once
+#include "rnnkit/dims.hpp"
+
+namespace rnnkit {
+
+enum class Trans : bool { No = false, Yes = true };
+
+// Row-major C[M, N] = beta * C + op(A)[M, K] @ op(B)[K, N], beta in {0, 1}.
+// lda/ldb/ldc are row strides of the matrices as stored (before op):
+//   op(A) = A (M x K, stride lda) or A^T with A stored K x M (stride lda); likewise B.
+// With K == 0 the product is zero (C = beta * C).
+template <class T>
+void gemm(Trans trans_a, Trans trans_b, index_t M, index_t N, index_t K,
+          const T* A, index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc);
+
+// out[c] = sum_r A[r, c] for r < rows (A stride lda), by pairwise halving over blocks of
+// rows so the rounding error grows like log(rows), not rows (needed for fp32 dbias, K=B*T).
+template <class T>
+void column_sums(T* out, const T* A, index_t rows, index_t cols, index_t lda);
+
+}  // namespace rnnkit

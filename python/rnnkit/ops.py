@@ -1,0 +1,147 @@
+"""Functional RNN kernels backed by C++ (``rnnkit._core``).
+
+Drop-in twins of :mod:`rnnkit.reference`: same signatures, same results (to rounding),
+same error messages. Arrays are batch-major: ``x`` is ``(B, T, I)``; weights use the Keras 3
+layout ``kernel (I, G*H)``, ``recurrent_kernel (H, G*H)`` with gate blocks SimpleRNN
+``[h]``, LSTM ``[i|f|c|o]``, GRU ``[z|r|h]``.
+
+Every forward returns ``cache`` (``None`` with ``training=False``) to pass to the matching
+backward, which returns a dict of gradients of ``L = sum(y*dy) + sum(h_last*dh_last)
+[+ sum(c_last*dc_last)]`` with keys ``x, kernel, recurrent_kernel, bias, h0`` (+ ``c0``);
+``bias`` is absent when it was ``None``.
+
+The result dtype is float64 if ``x`` or any weight/state is float64, else float32; any
+strides are accepted. The GIL is released while the kernels run.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from . import _core
+
+ArrayLike = Any
+Grads = Dict[str, np.ndarray]
+
+__all__ = [
+    "simple_rnn_forward", "simple_rnn_backward",
+    "lstm_forward", "lstm_backward",
+    "gru_forward", "gru_backward",
+]
+
+
+def simple_rnn_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayLike,
+                       bias: Optional[ArrayLike] = None, *, h0: Optional[ArrayLike] = None,
+                       activation: Optional[str] = "tanh", mask: Optional[ArrayLike] = None,
+                       go_backwards: bool = False, training: bool = True
+                       ) -> Tuple[np.ndarray, np.ndarray, Any]:
+    """SimpleRNN over a sequence: ``h_t = act(x_t @ kernel + bias + h_{t-1} @ recurrent_kernel)``.
+
+    Args:
+        x: ``(B, T, I)`` inputs.
+        kernel: ``(I, H)``; recurrent_kernel: ``(H, H)``; bias: ``(H,)`` or None.
+        h0: ``(B, H)`` initial state (zeros when None).
+        activation: ``"tanh"``, ``"relu"``, ``"linear"`` or None (linear).
+        mask: ``(B, T)``, True/nonzero = keep the step (Keras masking).
+        go_backwards: process the sequence from its last step; ``y`` is in processing order.
+        training: keep the cache backward needs; False returns ``cache=None``.
+
+    Returns:
+        ``(y (B, T, H), h_last (B, H), cache)``.
+    """
+    return _core.simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0=h0,
+                                    activation=activation, mask=mask,
+                                    go_backwards=go_backwards, training=training)
+
+
+def simple_rnn_backward(cache: Any, dy: Optional[ArrayLike] = None,
+                        dh_last: Optional[ArrayLike] = None) -> Grads:
+    """BPTT of :func:`simple_rnn_forward`.
+
+    Args:
+        cache: the cache a ``training=True`` forward returned.
+        dy: ``(B, T, H)`` gradient w.r.t. ``y`` (zeros when None).
+        dh_last: ``(B, H)`` gradient w.r.t. ``h_last`` (zeros when None).
+
+    Returns:
+        dict with ``x, kernel, recurrent_kernel, h0`` and ``bias`` (when a bias was given).
+    """
+    return _core.simple_rnn_backward(cache, dy, dh_last)
+
+
+def lstm_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayLike,
+                 bias: Optional[ArrayLike] = None, *, h0: Optional[ArrayLike] = None,
+                 c0: Optional[ArrayLike] = None, mask: Optional[ArrayLike] = None,
+                 go_backwards: bool = False, training: bool = True
+                 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+    """LSTM over a sequence (Keras gate order ``[i|f|c|o]``, sigmoid/tanh).
+
+    Args:
+        x: ``(B, T, I)`` inputs.
+        kernel: ``(I, 4H)``; recurrent_kernel: ``(H, 4H)``; bias: ``(4H,)`` or None.
+        h0, c0: ``(B, H)`` initial hidden and cell states (zeros when None).
+        mask: ``(B, T)``, True/nonzero = keep the step (Keras masking).
+        go_backwards: process the sequence from its last step; ``y`` is in processing order.
+        training: keep the cache backward needs; False returns ``cache=None``.
+
+    Returns:
+        ``(y (B, T, H), h_last (B, H), c_last (B, H), cache)``.
+    """
+    return _core.lstm_forward(x, kernel, recurrent_kernel, bias, h0=h0, c0=c0, mask=mask,
+                              go_backwards=go_backwards, training=training)
+
+
+def lstm_backward(cache: Any, dy: Optional[ArrayLike] = None,
+                  dh_last: Optional[ArrayLike] = None,
+                  dc_last: Optional[ArrayLike] = None) -> Grads:
+    """BPTT of :func:`lstm_forward`.
+
+    Args:
+        cache: the cache a ``training=True`` forward returned.
+        dy: ``(B, T, H)``; dh_last, dc_last: ``(B, H)``; each zeros when None.
+
+    Returns:
+        dict with ``x, kernel, recurrent_kernel, h0, c0`` and ``bias`` (when given).
+    """
+    return _core.lstm_backward(cache, dy, dh_last, dc_last)
+
+
+def gru_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayLike,
+                bias: Optional[ArrayLike] = None, *, h0: Optional[ArrayLike] = None,
+                reset_after: bool = True, mask: Optional[ArrayLike] = None,
+                go_backwards: bool = False, training: bool = True
+                ) -> Tuple[np.ndarray, np.ndarray, Any]:
+    """GRU over a sequence (Keras gate order ``[z|r|h]``).
+
+    Args:
+        x: ``(B, T, I)`` inputs.
+        kernel: ``(I, 3H)``; recurrent_kernel: ``(H, 3H)``.
+        bias: ``(2, 3H)`` = [input bias; recurrent bias] when ``reset_after`` (Keras 3
+            default), ``(3H,)`` otherwise; or None.
+        h0: ``(B, H)`` initial state (zeros when None).
+        reset_after: apply the reset gate after the recurrent product (Keras/CuDNN style).
+        mask: ``(B, T)``, True/nonzero = keep the step (Keras masking).
+        go_backwards: process the sequence from its last step; ``y`` is in processing order.
+        training: keep the cache backward needs; False returns ``cache=None``.
+
+    Returns:
+        ``(y (B, T, H), h_last (B, H), cache)``.
+    """
+    return _core.gru_forward(x, kernel, recurrent_kernel, bias, h0=h0,
+                             reset_after=reset_after, mask=mask,
+                             go_backwards=go_backwards, training=training)
+
+
+def gru_backward(cache: Any, dy: Optional[ArrayLike] = None,
+                 dh_last: Optional[ArrayLike] = None) -> Grads:
+    """BPTT of :func:`gru_forward`.
+
+    Args:
+        cache: the cache a ``training=True`` forward returned.
+        dy: ``(B, T, H)``; dh_last: ``(B, H)``; each zeros when None.
+
+    Returns:
+        dict with ``x, kernel, recurrent_kernel, h0`` and ``bias`` (when given).
+    """
+    return _core.gru_backward(cache, dy, dh_last)
