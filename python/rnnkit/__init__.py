@@ -4,7 +4,7 @@ Modules:
     rnnkit.ops        C++ kernels (pybind11), the fast path.
     rnnkit.reference  plain-NumPy twins with identical signatures, the test oracle.
 """
-from . import reference
+from . import ops, reference
 
-__all__ = ["reference"]
+__all__ = ["ops", "reference"]
 __version__ = "0.1.0"
