@@ -107,6 +107,13 @@ CArray<T> to_contiguous(const py::array& a) {
   return CArray<T>::ensure(a);
 }
 
+// `converted` itself when it is already a private conversion of `original`, else a copy.
+template <class T>
+py::array private_copy(const CArray<T>& converted, const py::array& original) {
+  if (converted.ptr() != original.ptr()) return converted;
+  return CArray<T>(converted.request());  // copy constructor from a buffer copies the data
+}
+
 template <class T>
 const T* data_or_null(const OptionalArray& o, CArray<T>& holder) {
   if (!o.given) return nullptr;
@@ -260,9 +267,11 @@ py::tuple run_forward(ForwardArgs& a, bool training) {
     cache->opt = a.opt;
     cache->f64 = std::is_same<T, double>::value;
     cache->has_bias = a.bias.given;
-    cache->x = x;
-    cache->kernel = kernel;
-    cache->recurrent_kernel = rk;
+    // Private copies: editing the caller's arrays between forward and backward must not
+    // change the gradients (ensure() returns the caller's own array when no cast was needed).
+    cache->x = private_copy(x, a.x);
+    cache->kernel = private_copy(kernel, a.kernel);
+    cache->recurrent_kernel = private_copy(rk, a.recurrent_kernel);
     cache->has_mask = a.mask.given;
     if (a.mask.given) cache->mask = mask;
     const index_t rows = d.rows();
@@ -347,15 +356,16 @@ const ForwardCache& require_cache(const py::object& obj, Cell cell) {
   return obj.cast<const ForwardCache&>();
 }
 
-// An upstream gradient: None, or a real array of the given shape.
-OptionalArray upstream(const py::object& obj, const char* name,
-                       const std::vector<index_t>& shape) {
+// An upstream gradient: None, or a real array. Its shape is checked after every dtype.
+OptionalArray upstream(const py::object& obj, const char* name) {
   OptionalArray o(obj);
-  if (o.given) {
-    require_real(o.arr, name);
-    require_shape(o.arr, name, shape);
-  }
+  if (o.given) require_real(o.arr, name);
   return o;
+}
+
+void require_upstream_shape(const OptionalArray& o, const char* name,
+                            const std::vector<index_t>& shape) {
+  if (o.given) require_shape(o.arr, name, shape);
 }
 
 template <class T>
@@ -424,10 +434,13 @@ py::dict backward(const py::object& cache_obj, Cell cell, const py::object& dy,
                   const py::object& dh_last, const py::object& dc_last) {
   const ForwardCache& c = require_cache(cache_obj, cell);
   const Dims& d = c.dims;
-  const OptionalArray dy_a = upstream(dy, "dy", {d.B, d.T, d.H});
-  const OptionalArray dh_a = upstream(dh_last, "dh_last", {d.B, d.H});
-  const OptionalArray dc_a =
-      cell == Cell::LSTM ? upstream(dc_last, "dc_last", {d.B, d.H}) : OptionalArray();
+  const bool lstm = cell == Cell::LSTM;
+  const OptionalArray dy_a = upstream(dy, "dy");
+  const OptionalArray dh_a = upstream(dh_last, "dh_last");
+  const OptionalArray dc_a = lstm ? upstream(dc_last, "dc_last") : OptionalArray();
+  require_upstream_shape(dy_a, "dy", {d.B, d.T, d.H});
+  require_upstream_shape(dh_a, "dh_last", {d.B, d.H});
+  require_upstream_shape(dc_a, "dc_last", {d.B, d.H});
   return c.f64 ? run_backward<double>(c, dy_a, dh_a, dc_a)
                : run_backward<float>(c, dy_a, dh_a, dc_a);
 }
