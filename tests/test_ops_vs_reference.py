@@ -1,0 +1,171 @@
+"""rnnkit.ops (C++) against rnnkit.reference (NumPy) on a grid of edge shapes and options.
+
+Accuracy contract (DESIGN.md): float64 within 1e-10 of the largest magnitude of each result;
+float32 within 1e-5 of it. float32 runs are compared with the reference evaluated in float64
+on the same (float32-rounded) inputs, so the test measures the kernels' own error.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any, Dict
+
+import numpy as np
+import pytest
+
+import rnnkit.ops as ops
+import rnnkit.reference as reference
+from _cases import VARIANTS, backward, forward, make_problem
+
+TOL = {np.float64: 1e-10, np.float32: 1e-5}
+# H below, at and around the slice width (8), and beyond two slices.
+UNITS = [1, 7, 8, 9, 16, 33]
+
+
+def _mask(batch: int, time: int, seed: int) -> np.ndarray:
+    """Random keep-mask whose first step is masked for row 0 and whose row 1 is all masked."""
+    rng = np.random.default_rng(seed)
+    m = rng.random((batch, time)) > 0.3
+    m[0, 0] = False
+    if batch > 1:
+        m[1, :] = False
+    return m
+
+
+def _assert_close(got: Dict[str, np.ndarray], want: Dict[str, np.ndarray], dtype: Any,
+                  what: str) -> None:
+    assert set(got) == set(want), what
+    for k in want:
+        assert got[k].dtype == dtype, f"{what}: {k} dtype {got[k].dtype}"
+        assert got[k].shape == want[k].shape, f"{what}: {k} shape"
+        scale = max(1.0, float(np.max(np.abs(want[k])))) if want[k].size else 1.0
+        err = float(np.max(np.abs(got[k].astype(np.float64) - want[k]))) if want[k].size else 0.0
+        assert err <= TOL[dtype] * scale, f"{what}: {k} error {err:.3g} (scale {scale:.3g})"
+
+
+def _compare(cell: str, options: Dict[str, Any], p: Dict[str, np.ndarray], dtype: Any,
+             *, use_bias: bool, use_state: bool, mask: Any, go_backwards: bool) -> None:
+    """Forward + backward through both modules; ops in `dtype`, reference in float64."""
+    cast = {k: v.astype(dtype) for k, v in p.items()}
+    exact = {k: v.astype(np.float64) for k, v in cast.items()}  # reference sees the same values
+
+    def run(mod, a):
+        kwargs = dict(options, mask=mask, go_backwards=go_backwards)
+        if use_state:
+            kwargs["h0"] = a["h0"]
+            if cell == "lstm":
+                kwargs["c0"] = a["c0"]
+        outs, cache = forward(mod, cell, a["x"], a["kernel"], a["recurrent_kernel"],
+                              a["bias"] if use_bias else None, **kwargs)
+        grads = backward(mod, cell, cache, a["dy"], a["dh_last"], a.get("dc_last"))
+        return outs, grads
+
+    got_outs, got_grads = run(ops, cast)
+    want_outs, want_grads = run(reference, exact)
+    what = (f"{cell} {options} {dtype.__name__} B,T,I,H={p['x'].shape + (p['h0'].shape[1],)} "
+            f"bias={use_bias} state={use_state} mask={mask is not None} back={go_backwards}")
+    _assert_close(got_outs, want_outs, dtype, what)
+    _assert_close(got_grads, want_grads, dtype, what)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("units", UNITS)
+@pytest.mark.parametrize("variant", VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_edge_grid(variant, units: int, dtype) -> None:
+    """Every option combination at B in {1, 3, 5}, T in {1, 4}, I != H."""
+    _, cell, options = variant
+    combos = itertools.product([False, True], repeat=4)  # bias, state, mask, go_backwards
+    for n, (use_bias, use_state, masked, go_backwards) in enumerate(combos):
+        batch, time = [(1, 1), (3, 4), (5, 1), (1, 4)][n % 4]
+        features = units + 2 if n % 2 else max(1, units // 2) + 1  # odd and even I, never H
+        p = make_problem(cell, options, batch=batch, time=time, features=features, units=units,
+                         seed=100 * units + n)
+        mask = _mask(batch, time, n) if masked else None
+        _compare(cell, options, p, dtype, use_bias=use_bias, use_state=use_state, mask=mask,
+                 go_backwards=go_backwards)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("variant", VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_several_blocks(variant, dtype) -> None:
+    """Batch spanning several row blocks plus a tail, H spanning several slices plus a tail."""
+    _, cell, options = variant
+    p = make_problem(cell, options, batch=11, time=9, features=13, units=37, seed=7, scale=0.3)
+    _compare(cell, options, p, dtype, use_bias=True, use_state=True, mask=_mask(11, 9, 3),
+             go_backwards=True)
+    _compare(cell, options, p, dtype, use_bias=True, use_state=False, mask=None,
+             go_backwards=False)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_saturating_inputs(variant) -> None:
+    """Large pre-activations (sigmoid/tanh saturated, exp far out of range) stay finite and agree."""
+    _, cell, options = variant
+    p = make_problem(cell, options, batch=3, time=6, features=5, units=9, seed=3, scale=0.5)
+    p["x"] = p["x"] * 200.0
+    for dtype in (np.float64, np.float32):
+        _compare(cell, options, p, dtype, use_bias=True, use_state=True, mask=None,
+                 go_backwards=False)
+
+
+@pytest.mark.parametrize("order", ["fortran", "strided"])
+@pytest.mark.parametrize("variant", VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_memory_layouts(variant, order: str) -> None:
+    """Fortran-ordered and sliced (non-contiguous) arrays give the contiguous results."""
+    _, cell, options = variant
+    p = make_problem(cell, options, batch=4, time=5, features=6, units=9, seed=11)
+
+    def relayout(a: np.ndarray) -> np.ndarray:
+        if order == "fortran":
+            return np.asfortranarray(a)
+        big = np.zeros(tuple(2 * s for s in a.shape), dtype=a.dtype)
+        view = big[tuple(slice(None, None, 2) for _ in a.shape)]
+        view[...] = a
+        return view
+
+    q = {k: relayout(v) for k, v in p.items()}
+    assert not q["x"].flags.c_contiguous
+    mask = np.asfortranarray(_mask(4, 5, 0))
+    for a, m in ((p, _mask(4, 5, 0)), (q, mask)):
+        a_outs, a_cache = forward(ops, cell, a["x"], a["kernel"], a["recurrent_kernel"], a["bias"],
+                                  h0=a["h0"], c0=a.get("c0"), mask=m, **options)
+        a_grads = backward(ops, cell, a_cache, a["dy"], a["dh_last"], a.get("dc_last"))
+        if a is p:
+            base = (a_outs, a_grads)
+    for k in a_outs:
+        np.testing.assert_array_equal(a_outs[k], base[0][k])
+    for k in a_grads:
+        np.testing.assert_array_equal(a_grads[k], base[1][k])
+
+
+def test_training_false_matches_training_true() -> None:
+    """The inference path (no cache) computes the same outputs as the training path."""
+    for _, cell, options in VARIANTS:
+        p = make_problem(cell, options, batch=5, time=7, features=3, units=10, seed=5)
+        outs_t, cache = forward(ops, cell, p["x"], p["kernel"], p["recurrent_kernel"], p["bias"],
+                                mask=_mask(5, 7, 1), **options)
+        outs_i, none = forward(ops, cell, p["x"], p["kernel"], p["recurrent_kernel"], p["bias"],
+                               mask=_mask(5, 7, 1), training=False, **options)
+        assert cache is not None and none is None
+        for k in outs_t:
+            np.testing.assert_array_equal(outs_t[k], outs_i[k])
+
+
+def test_nan_propagates_without_crash() -> None:
+    """NaN in x reaches the outputs of its row like NumPy, and nothing raises."""
+    p = make_problem("lstm", {}, batch=2, time=3, features=4, units=5, seed=2)
+    x = p["x"].copy()
+    x[0, 1, 2] = np.nan
+    y, h, c, cache = ops.lstm_forward(x, p["kernel"], p["recurrent_kernel"], p["bias"])
+    assert np.isnan(y[0, 1:]).all() and np.isfinite(y[0, 0]).all() and np.isfinite(y[1]).all()
+    grads = ops.lstm_backward(cache, p["dy"])
+    assert np.isnan(grads["kernel"]).any()
+
+
+def test_backward_twice_is_identical() -> None:
+    """Backward does not consume or modify the cache."""
+    p = make_problem("gru", {}, batch=3, time=4, features=2, units=6, seed=9)
+    _, cache = forward(ops, "gru", p["x"], p["kernel"], p["recurrent_kernel"], p["bias"])
+    g1 = backward(ops, "gru", cache, p["dy"], p["dh_last"])
+    g2 = backward(ops, "gru", cache, p["dy"], p["dh_last"])
+    for k in g1:
+        np.testing.assert_array_equal(g1[k], g2[k])
