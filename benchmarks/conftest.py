@@ -1,0 +1,5 @@
+"""Benchmarks import the tests' problem builder."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
