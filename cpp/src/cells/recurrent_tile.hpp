@@ -34,15 +34,16 @@ struct GatePanel {
 
   GatePanel(const T* R, index_t ldr, index_t K_, index_t H, int g0, int G_) : K(K_), G(G_) {
     const index_t nb = slice_count(H);
-    data.assign(static_cast<size_t>(nb * K * width()), T(0));
-    for (index_t jb = 0; jb < nb; ++jb) {
-      for (index_t k = 0; k < K; ++k) {
-        T* dst = data.data() + (jb * K + k) * width();
-        for (int g = 0; g < G; ++g) {
-          for (index_t w = 0; w < kSliceWidth; ++w) {
-            const index_t j = jb * kSliceWidth + w;
-            if (j < H) dst[g * kSliceWidth + w] = R[k * ldr + (g0 + g) * H + j];
-          }
+    data.resize(static_cast<size_t>(nb * K * width()));
+    // Walk R row by row (contiguous reads); each gate's row segment scatters into the slices.
+    for (index_t k = 0; k < K; ++k) {
+      for (int g = 0; g < G; ++g) {
+        const T* src = R + k * ldr + (g0 + g) * H;
+        for (index_t jb = 0; jb < nb; ++jb) {
+          T* dst = data.data() + (jb * K + k) * width() + g * kSliceWidth;
+          const index_t j0 = jb * kSliceWidth, w = std::min(kSliceWidth, H - j0);
+          for (index_t i = 0; i < w; ++i) dst[i] = src[j0 + i];
+          for (index_t i = w; i < kSliceWidth; ++i) dst[i] = T(0);
         }
       }
     }
@@ -59,14 +60,14 @@ struct TransposedPanel {
 
   TransposedPanel(const T* R, index_t ldr, index_t H, index_t c0, index_t C_) : C(C_) {
     const index_t nb = slice_count(H);
-    data.assign(static_cast<size_t>(nb * C * kSliceWidth), T(0));
+    data.resize(static_cast<size_t>(nb * C * kSliceWidth));
+    // Q[kb][c][w] = R[kb*W + w, c0 + c]: read W rows of R side by side, write contiguously.
     for (index_t kb = 0; kb < nb; ++kb) {
+      const index_t k0 = kb * kSliceWidth, w = std::min(kSliceWidth, H - k0);
+      T* dst = data.data() + kb * C * kSliceWidth;
       for (index_t c = 0; c < C; ++c) {
-        T* dst = data.data() + (kb * C + c) * kSliceWidth;
-        for (index_t w = 0; w < kSliceWidth; ++w) {
-          const index_t k = kb * kSliceWidth + w;
-          if (k < H) dst[w] = R[k * ldr + c0 + c];
-        }
+        for (index_t i = 0; i < w; ++i) dst[c * kSliceWidth + i] = R[(k0 + i) * ldr + c0 + c];
+        for (index_t i = w; i < kSliceWidth; ++i) dst[c * kSliceWidth + i] = T(0);
       }
     }
   }

@@ -4,7 +4,7 @@
 #include "rnnkit/gemm.hpp"
 
 #include <algorithm>
-#include <cstring>
+#include <memory>
 #include <vector>
 
 namespace rnnkit {
@@ -18,6 +18,10 @@ struct Blocking {
   static constexpr index_t MC = 72;                      // rows of packed A (L2), multiple of MR
   static constexpr index_t NC = 2048;                    // columns of packed B (L3), multiple of NR
 };
+
+inline index_t round_up(index_t n, index_t multiple) {
+  return (n + multiple - 1) / multiple * multiple;
+}
 
 // Element (r, c) of op(M) where M is stored row-major with stride ld.
 template <class T>
@@ -102,21 +106,25 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, const T* A, index
     }
     return;
   }
-  std::vector<T> bpack(static_cast<size_t>(Bk::KC * ((std::min(N, Bk::NC) + Bk::NR - 1) / Bk::NR) * Bk::NR));
-  std::vector<T> apack(static_cast<size_t>(Bk::KC * Bk::MC));
+  // Packing buffers sized to this problem (uninitialised: pack_* writes every element read).
+  const index_t kc_max = std::min(K, Bk::KC);
+  const index_t nc_max = round_up(std::min(N, Bk::NC), Bk::NR);
+  const index_t mc_max = round_up(std::min(M, Bk::MC), Bk::MR);
+  std::unique_ptr<T[]> bpack(new T[static_cast<size_t>(kc_max * nc_max)]);
+  std::unique_ptr<T[]> apack(new T[static_cast<size_t>(kc_max * mc_max)]);
   for (index_t j0 = 0; j0 < N; j0 += Bk::NC) {
     const index_t nc = std::min(Bk::NC, N - j0);
     for (index_t k0 = 0; k0 < K; k0 += Bk::KC) {
       const index_t kc = std::min(Bk::KC, K - k0);
       const bool accumulate = k0 > 0 || beta != T(0);
-      pack_b(bpack.data(), B, ldb, tb, k0, kc, j0, nc);
+      pack_b(bpack.get(), B, ldb, tb, k0, kc, j0, nc);
       for (index_t i0 = 0; i0 < M; i0 += Bk::MC) {
         const index_t mc = std::min(Bk::MC, M - i0);
-        pack_a(apack.data(), A, lda, ta, i0, mc, k0, kc);
+        pack_a(apack.get(), A, lda, ta, i0, mc, k0, kc);
         for (index_t jp = 0; jp < nc; jp += Bk::NR) {
-          const T* bp = bpack.data() + (jp / Bk::NR) * kc * Bk::NR;
+          const T* bp = bpack.get() + (jp / Bk::NR) * kc * Bk::NR;
           for (index_t ip = 0; ip < mc; ip += Bk::MR) {
-            const T* ap = apack.data() + (ip / Bk::MR) * kc * Bk::MR;
+            const T* ap = apack.get() + (ip / Bk::MR) * kc * Bk::MR;
             micro_kernel(kc, ap, bp, C + (i0 + ip) * ldc + j0 + jp, ldc,
                          std::min(Bk::MR, mc - ip), std::min(Bk::NR, nc - jp), accumulate);
           }
