@@ -8,3 +8,12 @@ from . import ops, reference
 
 __all__ = ["ops", "reference"]
 __version__ = "0.1.0"
+
+# --- Keras-style API ---
+from . import backend, activations, initializers, losses, metrics, optimizers, callbacks  # noqa: E402
+from . import layers, models  # noqa: E402
+from .models import Sequential, load_model  # noqa: E402
+
+__all__ += ["backend", "activations", "initializers", "losses", "metrics", "optimizers",
+            "callbacks", "layers", "models", "Sequential", "load_model"]
+# --- end Keras-style API ---

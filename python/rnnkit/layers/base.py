@@ -1,0 +1,234 @@
+"""Layer base class, weights, and the input layer.
+
+A layer is a NumPy function with a hand-written backward pass:
+
+* ``build(input_shape)`` creates :class:`Weight` objects (``input_shape`` includes the batch
+  dimension, ``None`` when unknown).
+* ``forward(x, mask, training, need_grad)`` computes the output and, when ``need_grad``,
+  keeps what ``backward`` needs on the layer (one pending call per layer: a Sequential model
+  calls each layer once per step).
+* ``backward(dy)`` returns ``dL/dx`` and stores ``dL/dw`` in each weight's ``grad``.
+* ``compute_mask(x, mask)`` says which mask flows to the next layer (Keras masking).
+
+Calling a layer on an array (``layer(x, mask=..., training=...)``) builds it and runs
+``forward``, as Keras layers do eagerly.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .. import backend
+from .. import initializers
+
+Shape = Tuple[Optional[int], ...]
+
+__all__ = ["Weight", "Layer", "InputLayer", "Input"]
+
+
+class Weight:
+    """A named parameter: ``value`` (ndarray, updated in place), ``grad``, ``trainable``."""
+
+    def __init__(self, name: str, value: np.ndarray, trainable: bool = True) -> None:
+        self.name = name
+        self.value = value
+        self.trainable = trainable
+        self.grad: Optional[np.ndarray] = None
+
+    @property
+    def shape(self) -> Tuple[int, ...]:
+        """Shape of the value."""
+        return self.value.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Dtype of the value."""
+        return self.value.dtype
+
+    def numpy(self) -> np.ndarray:
+        """A copy of the value (Keras ``Variable.numpy()``)."""
+        return self.value.copy()
+
+    def assign(self, value: Any) -> None:
+        """Overwrite the value in place, checking the shape."""
+        v = np.asarray(value)
+        if v.shape != self.value.shape:
+            raise ValueError(f"weight {self.name!r} has shape {self.value.shape}, "
+                             f"got a value of shape {v.shape}")
+        self.value[...] = v
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.value if dtype is None else self.value.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"<Weight {self.name} shape={self.shape} dtype={self.dtype}>"
+
+
+class Layer:
+    """Base class of all rnnkit layers (see the module docstring for the protocol)."""
+
+    supports_masking = False
+
+    def __init__(self, name: Optional[str] = None, dtype: Optional[str] = None,
+                 trainable: bool = True, input_shape: Optional[Sequence[Optional[int]]] = None,
+                 batch_size: Optional[int] = None, input_dim: Optional[int] = None,
+                 batch_input_shape: Optional[Sequence[Optional[int]]] = None,
+                 **kwargs: Any) -> None:
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unrecognized keyword argument(s) "
+                            f"{sorted(kwargs)}")
+        if dtype is not None and np.dtype(dtype) not in (np.float32, np.float64):
+            raise ValueError(f"`dtype` must be 'float32' or 'float64', got {dtype!r}")
+        self.name = name or backend.unique_name(backend.snake_case(type(self).__name__))
+        self._dtype_arg = dtype
+        self.dtype = np.dtype(dtype or backend.floatx()).name
+        self.trainable = trainable
+        self.built = False
+        self._weights: List[Weight] = []
+        self.input_shape_arg: Optional[Shape] = None
+        # Keras 2 style first-layer shapes: input_shape / input_dim / batch_input_shape.
+        if batch_input_shape is not None:
+            self.input_shape_arg = tuple(batch_input_shape)
+        elif input_shape is not None:
+            self.input_shape_arg = (batch_size,) + tuple(input_shape)
+        elif input_dim is not None:
+            self.input_shape_arg = (batch_size, input_dim)
+        self.input_shape: Optional[Shape] = None
+        self.output_shape: Optional[Any] = None
+
+    # -- weights ------------------------------------------------------------------------
+    def add_weight(self, name: str, shape: Sequence[int], initializer: Any = "zeros",
+                   trainable: bool = True) -> Weight:
+        """Create a weight from an initializer (name, object or array)."""
+        if isinstance(initializer, np.ndarray):
+            value = initializer.astype(self.dtype, copy=True)
+        else:
+            value = np.asarray(initializers.get(initializer)(tuple(shape), self.dtype))
+        w = Weight(name, np.ascontiguousarray(value, dtype=self.dtype), trainable)
+        self._weights.append(w)
+        return w
+
+    @property
+    def weights(self) -> List[Weight]:
+        """All weights, in Keras order."""
+        return list(self._weights)
+
+    @property
+    def trainable_weights(self) -> List[Weight]:
+        """Weights the optimizer updates."""
+        return [w for w in self.weights if w.trainable and self.trainable]
+
+    @property
+    def non_trainable_weights(self) -> List[Weight]:
+        """Weights the optimizer leaves alone."""
+        return [w for w in self.weights if not (w.trainable and self.trainable)]
+
+    def get_weights(self) -> List[np.ndarray]:
+        """Copies of the weight values, Keras order."""
+        return [w.value.copy() for w in self.weights]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Set all weights from arrays (same count and shapes as :meth:`get_weights`)."""
+        mine = self.weights
+        weights = list(weights)
+        if len(weights) != len(mine):
+            raise ValueError(f"layer {self.name!r} expects {len(mine)} weight arrays, "
+                             f"got {len(weights)}")
+        for w, v in zip(mine, weights):
+            w.assign(v)
+
+    def count_params(self) -> int:
+        """Number of scalars in all weights."""
+        return int(sum(w.value.size for w in self.weights))
+
+    # -- protocol -----------------------------------------------------------------------
+    def build(self, input_shape: Shape) -> None:
+        """Create weights for ``input_shape`` (batch dimension included)."""
+        self.input_shape = tuple(input_shape)
+        self.output_shape = self.compute_output_shape(self.input_shape)
+        self.built = True
+
+    def _ensure_built(self, input_shape: Shape) -> None:
+        if not self.built:
+            self.build(tuple(input_shape))
+
+    def compute_output_shape(self, input_shape: Shape) -> Any:
+        """Output shape for ``input_shape`` (identity by default)."""
+        return tuple(input_shape)
+
+    def compute_mask(self, x: Any, mask: Optional[np.ndarray]) -> Optional[np.ndarray]:
+        """Mask passed downstream: kept when the layer supports masking, else dropped."""
+        return mask if self.supports_masking else None
+
+    def forward(self, x: Any, mask: Optional[np.ndarray] = None, training: bool = False,
+                need_grad: bool = False) -> Any:
+        """Compute the output (keeping a cache for :meth:`backward` when ``need_grad``)."""
+        raise NotImplementedError
+
+    def backward(self, dy: Any) -> Optional[np.ndarray]:
+        """Gradient w.r.t. the input; weight gradients go to ``Weight.grad``."""
+        raise NotImplementedError
+
+    def __call__(self, x: Any, mask: Optional[Any] = None, training: bool = False,
+                 **kwargs: Any) -> Any:
+        """Eager call on arrays (builds the layer on first use)."""
+        arr = np.asarray(x)
+        self._ensure_built((None,) + arr.shape[1:])
+        return self.forward(arr, mask=None if mask is None else np.asarray(mask, dtype=bool),
+                            training=training, **kwargs)
+
+    def _cast_input(self, x: Any, expected_ndim: Optional[Sequence[int]] = None) -> np.ndarray:
+        arr = backend.as_float(x, self.dtype, f"{self.name} input")
+        if expected_ndim is not None and arr.ndim not in expected_ndim:
+            raise ValueError(f"Layer {self.name!r} expects input with ndim in "
+                             f"{tuple(expected_ndim)}, got shape {arr.shape}")
+        return arr
+
+    # -- config -------------------------------------------------------------------------
+    def get_config(self) -> Dict[str, Any]:
+        """Constructor arguments, JSON-serialisable (Keras ``get_config``)."""
+        cfg: Dict[str, Any] = {"name": self.name, "trainable": self.trainable,
+                               "dtype": self.dtype}
+        if self.input_shape_arg is not None:
+            cfg["batch_input_shape"] = list(self.input_shape_arg)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config: Dict[str, Any]) -> "Layer":
+        """Rebuild a layer from :meth:`get_config`."""
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+class InputLayer(Layer):
+    """Declares the input shape of a Sequential model; not shown in ``summary()``."""
+
+    def __init__(self, shape: Optional[Sequence[Optional[int]]] = None,
+                 batch_size: Optional[int] = None, dtype: Optional[str] = None,
+                 name: Optional[str] = None, batch_shape: Optional[Sequence[Optional[int]]] = None,
+                 sparse: Optional[bool] = None, **kwargs: Any) -> None:
+        if kwargs.get("input_shape") is not None and shape is None:
+            shape = kwargs.pop("input_shape")
+        if shape is None and batch_shape is None:
+            raise ValueError("InputLayer needs `shape` (without the batch axis) or `batch_shape`")
+        super().__init__(name=name or backend.unique_name("input_layer"))
+        self.batch_shape: Shape = (tuple(batch_shape) if batch_shape is not None
+                                   else (batch_size,) + tuple(shape))  # type: ignore[operator]
+        self.input_dtype = dtype
+        self.shape = self.batch_shape
+        self.built = True
+
+    def get_config(self) -> Dict[str, Any]:
+        return {"batch_shape": list(self.batch_shape), "dtype": self.input_dtype,
+                "name": self.name}
+
+
+def Input(shape: Optional[Sequence[Optional[int]]] = None, batch_size: Optional[int] = None,
+          dtype: Optional[str] = None, name: Optional[str] = None,
+          batch_shape: Optional[Sequence[Optional[int]]] = None) -> InputLayer:
+    """Keras ``Input``: in rnnkit it returns an :class:`InputLayer` for ``Sequential.add``."""
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name,
+                      batch_shape=batch_shape)

@@ -1,0 +1,75 @@
+"""Embedding: integer ids -> dense vectors, with Keras's ``mask_zero``."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from .. import initializers
+from .base import Layer, Shape
+
+__all__ = ["Embedding"]
+
+
+class Embedding(Layer):
+    """Look up rows of ``embeddings (input_dim, output_dim)``: ``(B, T)`` ids -> ``(B, T, D)``.
+
+    ``mask_zero=True`` makes id 0 padding: the mask ``ids != 0`` flows to later layers.
+    ``input_length`` (Keras 2) is accepted as the first layer's input shape ``(input_length,)``.
+    """
+
+    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: Any = "uniform",
+                 mask_zero: bool = False, input_length: Optional[int] = None, **kwargs: Any) -> None:
+        if input_length is not None and "input_shape" not in kwargs and \
+                "batch_input_shape" not in kwargs:
+            kwargs["input_shape"] = (input_length,)
+        super().__init__(**kwargs)
+        for arg, v in (("input_dim", input_dim), ("output_dim", output_dim)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
+                raise ValueError(f"Embedding: `{arg}` must be a positive int, got {v!r}")
+        self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        self.embeddings_initializer = initializers.get(embeddings_initializer)
+        self.mask_zero = bool(mask_zero)
+        self.supports_masking = self.mask_zero
+
+    def build(self, input_shape: Shape) -> None:
+        self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
+                                          self.embeddings_initializer)
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return tuple(input_shape) + (self.output_dim,)
+
+    def compute_mask(self, x: Any, mask: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
+        return np.asarray(x) != 0 if self.mask_zero else None
+
+    def _ids(self, x: Any) -> np.ndarray:
+        arr = np.asarray(x)
+        if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+            raise TypeError(f"Embedding {self.name!r}: input must hold integer ids, got {arr.dtype}")
+        ids = arr.astype(np.int64)
+        if np.any(ids != arr):
+            raise ValueError(f"Embedding {self.name!r}: input must hold integer ids")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.input_dim):
+            raise ValueError(f"Embedding {self.name!r}: ids must be in [0, {self.input_dim}), got "
+                             f"range [{ids.min()}, {ids.max()}]")
+        return ids
+
+    def forward(self, x: Any, mask: Optional[np.ndarray] = None, training: bool = False,
+                need_grad: bool = False) -> np.ndarray:
+        ids = self._ids(x)
+        if need_grad:
+            self._cache = ids
+        return self.embeddings.value[ids]
+
+    def backward(self, dy: np.ndarray) -> None:
+        ids, self._cache = self._cache, None
+        g = np.zeros_like(self.embeddings.value)
+        np.add.at(g, ids.reshape(-1), dy.reshape(-1, self.output_dim))  # repeated ids accumulate
+        self.embeddings.grad = g
+        return None  # integer inputs have no gradient
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
+                "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
+                "mask_zero": self.mask_zero}

@@ -1,0 +1,103 @@
+"""Saving per SPEC §6: round trips, no pickle, atomic writes, clear errors on bad files."""
+from __future__ import annotations
+
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+from rnnkit import backend, layers as L, saving
+from rnnkit.models import Sequential, load_model
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+    backend.set_random_seed(9)
+    yield
+
+
+def _model() -> Sequential:
+    m = Sequential([L.Input((6,)), L.Embedding(15, 4, mask_zero=True),
+                    L.Bidirectional(L.GRU(3, return_sequences=True), merge_mode="ave"),
+                    L.Dropout(0.1), L.LSTM(5, dropout=0.1), L.Dense(2, activation="softmax")])
+    m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return m
+
+
+X = np.random.default_rng(0).integers(0, 15, size=(16, 6))
+Y = np.random.default_rng(1).integers(0, 2, size=16)
+
+
+def test_save_load_round_trip_with_optimizer_state(tmp_path) -> None:
+    m = _model()
+    m.fit(X, Y, epochs=2, batch_size=8, verbose=0)
+    path = str(tmp_path / "model.keras")
+    m.save(path)
+    m2 = load_model(path)
+    np.testing.assert_array_equal(m.predict(X, verbose=0), m2.predict(X, verbose=0))
+    assert [l.name for l in m2.layers] == [l.name for l in m.layers]
+    assert m2.optimizer.iterations == m.optimizer.iterations
+    # training continues identically from the restored optimizer state
+    m.fit(X, Y, epochs=1, batch_size=16, verbose=0, shuffle=False)
+    m2.fit(X, Y, epochs=1, batch_size=16, verbose=0, shuffle=False)
+    for a, b in zip(m.get_weights(), m2.get_weights()):
+        assert a.shape == b.shape
+    with np.load(path, allow_pickle=False) as z:  # loads with pickle disabled
+        assert "__rnnkit_config__" in z.files
+
+
+def test_weights_and_config_round_trip(tmp_path) -> None:
+    m = _model()
+    path = str(tmp_path / "w.weights.npz")
+    m.save_weights(path)
+    clone = Sequential.from_config(m.get_config())
+    clone.load_weights(path)
+    np.testing.assert_array_equal(m.predict(X, verbose=0), clone.predict(X, verbose=0))
+    other = Sequential([L.Input((6,)), L.Embedding(15, 4), L.GRU(3), L.Dense(2)])
+    with pytest.raises(ValueError, match="weight arrays|shape"):
+        other.load_weights(path)
+
+
+def test_truncated_and_corrupted_files(tmp_path) -> None:
+    m = _model()
+    path = str(tmp_path / "m.keras")
+    m.save(path)
+    data = open(path, "rb").read()
+    trunc = tmp_path / "trunc.keras"
+    trunc.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="truncated or corrupted"):
+        load_model(str(trunc))
+    bad = bytearray(data)
+    for i in range(200, 400):
+        bad[i] ^= 0xFF
+    (tmp_path / "bad.keras").write_bytes(bytes(bad))
+    with pytest.raises(ValueError):
+        load_model(str(tmp_path / "bad.keras"))
+    np.savez(tmp_path / "plain.npz", a=np.zeros(3))
+    with pytest.raises(ValueError, match="not an rnnkit file"):
+        load_model(str(tmp_path / "plain.npz"))
+    with pytest.raises(FileNotFoundError):
+        load_model(str(tmp_path / "missing.keras"))
+    m.save_weights(str(tmp_path / "w.npz"))
+    with pytest.raises(ValueError, match="not a saved model"):
+        load_model(str(tmp_path / "w.npz"))
+
+
+def test_interrupted_save_keeps_old_file(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    m = _model()
+    path = str(tmp_path / "m.keras")
+    m.save(path)
+    before = open(path, "rb").read()
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt("power cut")
+
+    monkeypatch.setattr(saving.np, "savez", boom)
+    with pytest.raises(KeyboardInterrupt):
+        m.save(path)
+    assert open(path, "rb").read() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.keras"]  # no temp file left
+    with pytest.raises(FileExistsError):
+        monkeypatch.undo()
+        m.save(path, overwrite=False)
