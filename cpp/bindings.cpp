@@ -3,16 +3,20 @@
 // and are identical to rnnkit.reference's; tests/test_validation.py checks both.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <cstdint>
 #include <limits>
 #include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include "rnnkit/cells.hpp"
+#include "rnnkit/dispatch.hpp"
+#include "rnnkit/threadpool.hpp"
 
 namespace py = pybind11;
 using rnnkit::Activation;
@@ -296,10 +300,11 @@ py::tuple run_forward(ForwardArgs& a, bool training) {
   {
     py::gil_scoped_release release;
     std::vector<T> work(static_cast<size_t>(rnnkit::forward_workspace_size(a.cell, d, a.opt)));
+    const rnnkit::CellKernels<T>& k = rnnkit::kernels_for<T>(rnnkit::active_kernels());
     switch (a.cell) {
-      case Cell::SimpleRNN: rnnkit::simple_rnn_forward(y_p, h_p, d, a.opt, in, tcp, work.data()); break;
-      case Cell::LSTM: rnnkit::lstm_forward(y_p, h_p, c_p, d, a.opt, in, tcp, work.data()); break;
-      default: rnnkit::gru_forward(y_p, h_p, d, a.opt, in, tcp, work.data()); break;
+      case Cell::SimpleRNN: k.simple_rnn_forward(y_p, h_p, d, a.opt, in, tcp, work.data()); break;
+      case Cell::LSTM: k.lstm_forward(y_p, h_p, c_p, d, a.opt, in, tcp, work.data()); break;
+      default: k.gru_forward(y_p, h_p, d, a.opt, in, tcp, work.data()); break;
     }
   }
 
@@ -414,10 +419,11 @@ py::dict run_backward(const ForwardCache& c, const OptionalArray& dy, const Opti
   {
     py::gil_scoped_release release;
     std::vector<T> work(static_cast<size_t>(rnnkit::backward_workspace_size(c.cell, d, c.opt)));
+    const rnnkit::CellKernels<T>& k = rnnkit::kernels_for<T>(rnnkit::active_kernels());
     switch (c.cell) {
-      case Cell::SimpleRNN: rnnkit::simple_rnn_backward(g, d, c.opt, in, tc, up, work.data()); break;
-      case Cell::LSTM: rnnkit::lstm_backward(g, d, c.opt, in, tc, up, work.data()); break;
-      default: rnnkit::gru_backward(g, d, c.opt, in, tc, up, work.data()); break;
+      case Cell::SimpleRNN: k.simple_rnn_backward(g, d, c.opt, in, tc, up, work.data()); break;
+      case Cell::LSTM: k.lstm_backward(g, d, c.opt, in, tc, up, work.data()); break;
+      default: k.gru_backward(g, d, c.opt, in, tc, up, work.data()); break;
     }
   }
   py::dict grads;
@@ -458,6 +464,31 @@ ForwardArgs make_args(Cell cell, const py::object& x, const py::object& kernel,
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "rnnkit C++ kernels (use rnnkit.ops, which documents the arguments).";
+
+  // Choose the ISA now, so a bad RNNKIT_ISA fails at import with a clear message.
+  try {
+    rnnkit::active_kernels();
+  } catch (const std::invalid_argument& e) {
+    throw py::value_error(std::string("RNNKIT_ISA: ") + e.what());
+  }
+  m.def("build_info", [] {
+    py::dict info;
+    info["isa"] = rnnkit::active_kernels().isa;
+    info["compiled_isas"] = rnnkit::compiled_isas();
+    info["supported_isas"] = rnnkit::supported_isas();
+    info["num_threads"] = rnnkit::get_num_threads();
+    info["compiler"] = RNNKIT_COMPILER;
+    return info;
+  });
+  m.def("select_isa", [](const std::string& name) {
+    try {
+      rnnkit::select_isa(name);
+    } catch (const std::invalid_argument& e) {
+      throw py::value_error(e.what());
+    }
+  }, py::arg("name"));
+  m.def("set_num_threads", [](int n) { rnnkit::set_num_threads(n); }, py::arg("n"));
+  m.def("get_num_threads", [] { return rnnkit::get_num_threads(); });
 
   py::class_<ForwardCache>(m, "ForwardCache")
       .def_property_readonly("dtype", [](const ForwardCache& c) {

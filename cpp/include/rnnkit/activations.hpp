@@ -8,7 +8,10 @@
 #include <cstdint>
 #include <cstring>
 
+#include "rnnkit/isa.hpp"
+
 namespace rnnkit {
+namespace RNNKIT_ISA_NS {
 namespace detail {
 
 template <class T>
@@ -126,4 +129,5 @@ inline T dsigmoid_from_out(T a) { return a * (T(1) - a); }
 template <class T>
 inline T dtanh_from_out(T a) { return T(1) - a * a; }
 
+}  // namespace RNNKIT_ISA_NS
 }  // namespace rnnkit

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "rnnkit/dims.hpp"
+#include "rnnkit/isa.hpp"
 
 namespace rnnkit {
 
@@ -64,6 +65,8 @@ index_t backward_workspace_size(Cell cell, const Dims& d, const SeqOptions& opt)
 bool cache_has_aux(Cell cell);
 bool cache_has_c_prev(Cell cell);
 
+namespace RNNKIT_ISA_NS {
+
 template <class T>
 void simple_rnn_forward(T* y, T* h_last, const Dims& d, const SeqOptions& opt,
                         const SeqInputs<T>& in, const TrainCache<T>* cache, T* work);
@@ -88,4 +91,5 @@ void gru_backward(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& opt
                   const SeqInputs<T>& in, const TrainCache<T>& cache,
                   const SeqUpstream<T>& up, T* work);
 
+}  // namespace RNNKIT_ISA_NS
 }  // namespace rnnkit

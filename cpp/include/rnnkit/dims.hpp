@@ -39,9 +39,4 @@ struct SeqOptions {
   bool reset_after = true;                 // GRU only
 };
 
-// Input time index consumed at processing step s.
-inline index_t input_time(const Dims& d, const SeqOptions& o, index_t s) {
-  return o.go_backwards ? d.T - 1 - s : s;
-}
-
 }  // namespace rnnkit

@@ -1,17 +1,21 @@
 // The one matrix-multiply entry point of rnnkit. Every large product (input projection,
-// d_kernel, d_recurrent_kernel, dx) goes through gemm(), so the packed multi-ISA
-// implementation can replace the body without touching the cells.
+// d_kernel, d_recurrent_kernel, dx) goes through gemm(), compiled once per ISA.
 #pragma once
 #include "rnnkit/dims.hpp"
+#include "rnnkit/isa.hpp"
 
 namespace rnnkit {
 
 enum class Trans : bool { No = false, Yes = true };
 
+namespace RNNKIT_ISA_NS {
+
 // Row-major C[M, N] = beta * C + op(A)[M, K] @ op(B)[K, N], beta in {0, 1}.
 // lda/ldb/ldc are row strides of the matrices as stored (before op):
 //   op(A) = A (M x K, stride lda) or A^T with A stored K x M (stride lda); likewise B.
-// With K == 0 the product is zero (C = beta * C).
+// With K == 0 the product is zero (C = beta * C). Runs on the thread team when the product
+// is large enough, split over output tiles only (never over K): every element is computed
+// with the same operation order whatever the thread count, so results are bitwise identical.
 template <class T>
 void gemm(Trans trans_a, Trans trans_b, index_t M, index_t N, index_t K,
           const T* A, index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc);
@@ -21,4 +25,5 @@ void gemm(Trans trans_a, Trans trans_b, index_t M, index_t N, index_t K,
 template <class T>
 void column_sums(T* out, const T* A, index_t rows, index_t cols, index_t lda);
 
+}  // namespace RNNKIT_ISA_NS
 }  // namespace rnnkit

@@ -5,17 +5,14 @@
 //   reset_after=False (bias (3H,)):
 //       z = σ(xz + h R_z),  r = σ(xr + h R_r),  hh = tanh(xh + (r * h_{t-1}) R_h)
 //   h_t = z h_{t-1} + (1 - z) hh
-// reset_after=False needs r of every unit before the candidate's product, so its step runs
-// in two phases (two barriers once the loop is threaded).
-#include <algorithm>
-#include <vector>
-
+// reset_after=False needs r of every unit before the candidate's product, so its steps run
+// in two phases with a barrier between them, forward and backward.
 #include "rnnkit/activations.hpp"
 #include "rnnkit/cells.hpp"
-#include "rnnkit/gemm.hpp"
 #include "sequence.hpp"
 
 namespace rnnkit {
+namespace RNNKIT_ISA_NS {
 namespace {
 
 using namespace detail;
@@ -23,120 +20,140 @@ using namespace detail;
 template <class T>
 void gru_forward_reset_after(T* y, T* h_last, const Dims& d, const SeqOptions& opt,
                              const SeqInputs<T>& in, const TrainCache<T>* cache, T* work) {
-  constexpr index_t W = kSliceWidth;
-  const index_t H = d.H, GH = d.GH();
-  const T* b_rec = in.bias ? in.bias + GH : nullptr;
+  constexpr index_t W = slice_width<T>();
+  const index_t H = d.H, GH = d.GH(), Hp = slice_count<T>(H) * W;
   T* xp = work;  // (B*T, 3H) = x K + b_in
   input_projection(xp, d, in.x, in.kernel, in.bias);
-  const GatePanel<T> panel(in.recurrent_kernel, GH, H, H, 0, 3);
-
-  auto cell = [&](index_t row, index_t, index_t j, const T* acc, T hp, T, T& hn, T&) {
-    const T* xr = xp + row * GH;
-    const T rz = acc[0] + (b_rec ? b_rec[j] : T(0));
-    const T rr = acc[W] + (b_rec ? b_rec[H + j] : T(0));
-    const T rh = acc[2 * W] + (b_rec ? b_rec[2 * H + j] : T(0));
-    const T z = sigmoid(xr[j] + rz);
-    const T r = sigmoid(xr[H + j] + rr);
-    const T hh = tanh_act(xr[2 * H + j] + r * rh);
-    hn = z * hp + (T(1) - z) * hh;
-    if (cache) {
-      T* gr = cache->gates + row * GH;
-      gr[j] = z;
-      gr[H + j] = r;
-      gr[2 * H + j] = hh;
-      cache->h_prev[row * H + j] = hp;
-      cache->aux[row * H + j] = rh;
+  // Recurrent bias per gate, zero-padded to Hp units: (3, Hp).
+  Buffer<T> b_rec(3 * Hp);
+  for (int g = 0; g < 3; ++g) {
+    for (index_t j = 0; j < Hp; ++j) {
+      b_rec[g * Hp + j] = (in.bias && j < H) ? in.bias[GH + g * H + j] : T(0);
+    }
+  }
+  GatePanel<T> panel(H, H, 3);
+  const ForwardSpec<T> sp{&d, &opt, in.mask, xp, cache, y, h_last, nullptr, in.h0, nullptr,
+                          &panel, 0, nullptr};
+  auto pack = [&](index_t first, index_t last) {
+    panel.pack(in.recurrent_kernel, GH, H, 0, first, last);
+  };
+  auto no_phase1 = [](index_t, index_t, index_t, index_t, const T*) {};
+  const T* br = b_rec.get();
+  auto cell = [br, Hp](index_t, index_t, index_t j0, const T* x, const T* acc, const T* hp,
+                       const T*, T* hn, T*, T* gates, T* aux) {
+    const T* bz = br + j0;
+    const T* brr = br + Hp + j0;
+    const T* bh = br + 2 * Hp + j0;
+    for (index_t k = 0; k < W; ++k) {
+      const T rh = acc[2 * W + k] + bh[k];
+      const T z = sigmoid(x[k] + acc[k] + bz[k]);
+      const T r = sigmoid(x[W + k] + acc[W + k] + brr[k]);
+      const T hh = tanh_act(x[2 * W + k] + r * rh);
+      hn[k] = z * hp[k] + (T(1) - z) * hh;
+      gates[k] = z;
+      gates[W + k] = r;
+      gates[2 * W + k] = hh;
+      aux[k] = rh;
     }
   };
-  forward_loop(d, opt, in.mask, panel, y, h_last, static_cast<T*>(nullptr), cell);
+  forward_loop(sp, false, pack, no_phase1, cell);
 }
 
 template <class T>
 void gru_forward_reset_before(T* y, T* h_last, const Dims& d, const SeqOptions& opt,
                               const SeqInputs<T>& in, const TrainCache<T>* cache, T* work) {
-  constexpr index_t W = kSliceWidth, BB = kBatchBlock;
-  const index_t H = d.H, GH = d.GH(), Tn = d.T;
+  constexpr index_t W = slice_width<T>();
+  const index_t B = d.B, H = d.H, GH = d.GH(), Tn = d.T;
+  const index_t slices = slice_count<T>(H), Hp = slices * W;
   T* xp = work;  // (B*T, 3H) = x K + b
   input_projection(xp, d, in.x, in.kernel, in.bias);
-  const GatePanel<T> panel_zr(in.recurrent_kernel, GH, H, H, 0, 2);
-  const GatePanel<T> panel_h(in.recurrent_kernel, GH, H, H, 2, 1);
-  // Per batch block: z, r and r * h_{t-1} of every unit, (BB, H) each.
-  std::vector<T> z_blk(static_cast<size_t>(BB * H)), r_blk(z_blk.size()), rh_blk(z_blk.size());
-  alignas(64) T acc[BB * 2 * W];
-
-  // Phase 1 of a block: update and reset gates, then the reset state r * h_{t-1}, which is
-  // the left operand of the candidate's product (phase 2, run by forward_loop).
-  auto phase1 = [&](index_t b0, index_t nb, index_t t, const T* h_cur,
-                    index_t) -> std::pair<const T*, index_t> {
-    for (index_t jb = 0; jb < slice_count(H); ++jb) {
-      const index_t j0 = jb * W, w = std::min(W, H - j0);
-      tile_matmul<T, 2 * W>(acc, h_cur + b0 * H, H, nb, panel_zr.slice(jb), H);
-      for (index_t bb = 0; bb < nb; ++bb) {
-        const T* xr = xp + ((b0 + bb) * Tn + t) * GH;
-        for (index_t jj = 0; jj < w; ++jj) {
-          const index_t j = j0 + jj;
-          const T z = sigmoid(xr[j] + acc[bb * 2 * W + jj]);
-          const T r = sigmoid(xr[H + j] + acc[bb * 2 * W + W + jj]);
-          z_blk[bb * H + j] = z;
-          r_blk[bb * H + j] = r;
-          rh_blk[bb * H + j] = r * h_cur[(b0 + bb) * H + j];
+  GatePanel<T> panel_zr(H, H, 2);
+  GatePanel<T> panel_h(H, H, 1);
+  // Phase 1 results for every unit, (B, Hp) each: z, r and the reset state r * h_{t-1},
+  // the left operand of the candidate's product. acc_zr: one (B, 2W) region per slice.
+  Buffer<T> z_buf(B * Hp), r_buf(B * Hp), rh_buf(B * Hp), acc_zr(slices * B * 2 * W);
+  fill_n(rh_buf.get(), B * Hp, T(0));
+  const ForwardSpec<T> sp{&d, &opt, in.mask, xp, cache, y, h_last, nullptr, in.h0, nullptr,
+                          &panel_h, 2, rh_buf.get()};
+  auto pack = [&](index_t first, index_t last) {
+    panel_zr.pack(in.recurrent_kernel, GH, H, 0, first, last);
+    panel_h.pack(in.recurrent_kernel, GH, H, 2, first, last);
+  };
+  auto phase1 = [&](index_t first, index_t last, index_t, index_t t, const T* h_cur) {
+    for (index_t jb = first; jb < last; ++jb) {
+      const index_t j0 = jb * W, w = min_index(W, H - j0);
+      T* acc = acc_zr.get() + jb * B * 2 * W;
+      gate_tile_matmul(acc, 2 * W, h_cur, Hp, B, panel_zr.slice(jb), H, 2);
+      for (index_t b = 0; b < B; ++b) {
+        alignas(64) T xz[W], xr[W];
+        const T* xrow = xp + (b * Tn + t) * GH;
+        load_slice(xz, xrow + j0, w);
+        load_slice(xr, xrow + H + j0, w);
+        const T* a = acc + b * 2 * W;
+        const T* hp = h_cur + b * Hp + j0;
+        T* zs = z_buf.get() + b * Hp + j0;
+        T* rs = r_buf.get() + b * Hp + j0;
+        T* rhs = rh_buf.get() + b * Hp + j0;
+        for (index_t k = 0; k < W; ++k) {
+          zs[k] = sigmoid(xz[k] + a[k]);
+          rs[k] = sigmoid(xr[k] + a[W + k]);
+          rhs[k] = rs[k] * hp[k];
         }
       }
     }
-    return {rh_blk.data(), H};
   };
-  auto cell = [&](index_t row, index_t b, index_t j, const T* acc, T hp, T, T& hn, T&) {
-    const index_t bb = b % BB;  // blocks start at multiples of BB
-    const T z = z_blk[bb * H + j];
-    const T hh = tanh_act(xp[row * GH + 2 * H + j] + acc[0]);
-    hn = z * hp + (T(1) - z) * hh;
-    if (cache) {
-      T* gr = cache->gates + row * GH;
-      gr[j] = z;
-      gr[H + j] = r_blk[bb * H + j];
-      gr[2 * H + j] = hh;
-      cache->h_prev[row * H + j] = hp;
-      cache->aux[row * H + j] = rh_blk[bb * H + j];
+  const T* zb = z_buf.get();
+  const T* rb = r_buf.get();
+  const T* rhb = rh_buf.get();
+  auto cell = [zb, rb, rhb, Hp](index_t, index_t b, index_t j0, const T* x, const T* acc,
+                                const T* hp, const T*, T* hn, T*, T* gates, T* aux) {
+    const T* z = zb + b * Hp + j0;
+    const T* r = rb + b * Hp + j0;
+    const T* rh = rhb + b * Hp + j0;
+    for (index_t k = 0; k < W; ++k) {
+      const T hh = tanh_act(x[k] + acc[k]);
+      hn[k] = z[k] * hp[k] + (T(1) - z[k]) * hh;
+      gates[k] = z[k];
+      gates[W + k] = r[k];
+      gates[2 * W + k] = hh;
+      aux[k] = rh[k];
     }
   };
-  forward_loop(d, opt, in.mask, panel_h, y, h_last, static_cast<T*>(nullptr), cell, phase1);
+  forward_loop(sp, true, pack, phase1, cell);
 }
 
 template <class T>
 void gru_backward_reset_after(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& opt,
                               const SeqInputs<T>& in, const TrainCache<T>& cache,
                               const SeqUpstream<T>& up, T* work) {
+  constexpr index_t W = slice_width<T>();
   const index_t H = d.H, GH = d.GH(), rows = d.rows();
   // The candidate's gradient differs between the input side (d xh) and the recurrent side
   // (d rh = d xh * r), so the two sides keep separate dG matrices, (B*T, 3H) each.
   T* dGx = work;
   T* dGr = work + rows * GH;
-  T* dh = grads.dh0;
-  copy_or_zero(dh, up.dh_last, d.B * H);
-  const TransposedPanel<T> rt(in.recurrent_kernel, GH, H, 0, GH);
-
-  auto cell = [&](index_t row, index_t, index_t j, T dh_total) -> T {
-    const T* gr = cache.gates + row * GH;
-    const T z = gr[j], r = gr[H + j], hh = gr[2 * H + j];
-    const T hp = cache.h_prev[row * H + j];
-    const T rh = cache.aux[row * H + j];
-    const T dz = dh_total * (hp - hh) * dsigmoid_from_out(z);
-    const T dhh = dh_total * (T(1) - z) * dtanh_from_out(hh);
-    const T dr = dhh * rh * dsigmoid_from_out(r);
-    T* gx = dGx + row * GH;
-    T* grr = dGr + row * GH;
-    gx[j] = grr[j] = dz;
-    gx[H + j] = grr[H + j] = dr;
-    gx[2 * H + j] = dhh;
-    grr[2 * H + j] = dhh * r;
-    return dh_total * z;
+  TransposedPanel<T> rt(H, GH);
+  const BackwardSpec<T> sp{&d, &opt, in.mask, &cache, up.dy, up.dh_last, grads.dh0, dGx,
+                           dGr, &rt};
+  auto pack = [&](index_t first, index_t last) {
+    rt.pack(in.recurrent_kernel, GH, H, 0, first, last);
   };
-  auto zero_row = [&](index_t row) {
-    std::fill(dGx + row * GH, dGx + (row + 1) * GH, T(0));
-    std::fill(dGr + row * GH, dGr + (row + 1) * GH, T(0));
+  auto no_mid = [](index_t, index_t, index_t, T*) {};
+  auto cell = [](index_t, index_t, index_t, const T* dh, const T* gates, const T* hp,
+                 const T*, const T* rh, T* dg, T* dgr, T* direct) {
+    for (index_t k = 0; k < W; ++k) {
+      const T z = gates[k], r = gates[W + k], hh = gates[2 * W + k];
+      const T dz = dh[k] * (hp[k] - hh) * dsigmoid_from_out(z);
+      const T dhh = dh[k] * (T(1) - z) * dtanh_from_out(hh);
+      const T dr = dhh * rh[k] * dsigmoid_from_out(r);
+      dg[k] = dgr[k] = dz;
+      dg[W + k] = dgr[W + k] = dr;
+      dg[2 * W + k] = dhh;
+      dgr[2 * W + k] = dhh * r;
+      direct[k] = dh[k] * z;
+    }
   };
-  backward_loop(d, opt, in.mask, rt, static_cast<const T*>(dGr), GH, up.dy, dh, cell,
-                zero_row);
+  backward_loop(sp, 3, false, pack, no_mid, cell);
 
   input_side_gradients(grads.dx, grads.dkernel, d, in.x, in.kernel, dGx);
   gemm(Trans::Yes, Trans::No, H, GH, rows, cache.h_prev, H, dGr, GH, T(0), grads.drecurrent,
@@ -151,46 +168,51 @@ template <class T>
 void gru_backward_reset_before(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& opt,
                                const SeqInputs<T>& in, const TrainCache<T>& cache,
                                const SeqUpstream<T>& up, T* work) {
-  constexpr index_t W = kSliceWidth, BB = kBatchBlock;
-  const index_t H = d.H, GH = d.GH(), rows = d.rows(), Tn = d.T;
+  constexpr index_t W = slice_width<T>();
+  const index_t B = d.B, H = d.H, GH = d.GH(), rows = d.rows(), Tn = d.T;
+  const index_t slices = slice_count<T>(H), Hp = slices * W;
   T* dG = work;  // (B*T, 3H)
-  T* dh = grads.dh0;
-  copy_or_zero(dh, up.dh_last, d.B * H);
-  const TransposedPanel<T> rt_zr(in.recurrent_kernel, GH, H, 0, 2 * H);
-  const TransposedPanel<T> rt_h(in.recurrent_kernel, GH, H, 2 * H, H);
-  alignas(64) T acc[BB * W];
-
-  auto cell = [&](index_t row, index_t, index_t j, T dh_total) -> T {
-    const T* gr = cache.gates + row * GH;
-    const T z = gr[j], hh = gr[2 * H + j];
-    const T hp = cache.h_prev[row * H + j];
-    T* g = dG + row * GH;
-    g[j] = dh_total * (hp - hh) * dsigmoid_from_out(z);
-    g[2 * H + j] = dh_total * (T(1) - z) * dtanh_from_out(hh);
-    return dh_total * z;
+  TransposedPanel<T> rt_zr(H, 2 * H);
+  TransposedPanel<T> rt_h(H, H);
+  Buffer<T> acc_mid(slices * B * W);  // one (B, W) region per slice
+  const BackwardSpec<T> sp{&d, &opt, in.mask, &cache, up.dy, up.dh_last, grads.dh0, dG,
+                           nullptr, &rt_zr};
+  auto pack = [&](index_t first, index_t last) {
+    rt_zr.pack(in.recurrent_kernel, GH, H, 0, first, last);
+    rt_h.pack(in.recurrent_kernel, GH, H, 2 * H, first, last);
   };
-  auto zero_row = [&](index_t row) { std::fill(dG + row * GH, dG + (row + 1) * GH, T(0)); };
+  auto cell = [](index_t, index_t, index_t, const T* dh, const T* gates, const T* hp,
+                 const T*, const T*, T* dg, T*, T* direct) {
+    for (index_t k = 0; k < W; ++k) {
+      const T z = gates[k], hh = gates[2 * W + k];
+      dg[k] = dh[k] * (hp[k] - hh) * dsigmoid_from_out(z);
+      dg[W + k] = T(0);  // the reset gate's gradient needs every unit: mid() sets it
+      dg[2 * W + k] = dh[k] * (T(1) - z) * dtanh_from_out(hh);
+      direct[k] = dh[k] * z;
+    }
+  };
   // d(r * h_{t-1}) = d_candidate @ R_h^T, then the reset gate's gradient and the part of
   // dh_{t-1} that flows through r * h_{t-1}.
-  auto mid = [&](index_t b0, index_t nb, index_t t, const std::uint8_t* mask) {
-    for (index_t kb = 0; kb < slice_count(H); ++kb) {
-      const index_t k0 = kb * W, w = std::min(W, H - k0);
-      tile_matmul<T, W>(acc, dG + (b0 * Tn + t) * GH + 2 * H, Tn * GH, nb, rt_h.slice(kb), H);
-      for (index_t bb = 0; bb < nb; ++bb) {
-        const index_t b = b0 + bb, row = b * Tn + t;
-        if (!step_kept(mask, row)) continue;
+  auto mid = [&](index_t first, index_t last, index_t t, T* dh) {
+    for (index_t kb = first; kb < last; ++kb) {
+      const index_t k0 = kb * W, w = min_index(W, H - k0);
+      T* acc = acc_mid.get() + kb * B * W;
+      tile_matmul<T, static_cast<int>(W / lanes<T>())>(acc, W, dG + t * GH + 2 * H, Tn * GH,
+                                                        B, rt_h.slice(kb), H);
+      for (index_t b = 0; b < B; ++b) {
+        const index_t row = b * Tn + t;
+        if (!step_kept(in.mask, row)) continue;
         for (index_t kk = 0; kk < w; ++kk) {
           const index_t k = k0 + kk;
-          const T d_rh = acc[bb * W + kk];
+          const T d_rh = acc[b * W + kk];
           const T r = cache.gates[row * GH + H + k];
           dG[row * GH + H + k] = d_rh * cache.h_prev[row * H + k] * dsigmoid_from_out(r);
-          dh[b * H + k] += d_rh * r;
+          dh[b * Hp + k] += d_rh * r;
         }
       }
     }
   };
-  backward_loop(d, opt, in.mask, rt_zr, static_cast<const T*>(dG), GH, up.dy, dh, cell,
-                zero_row, mid);
+  backward_loop(sp, 3, true, pack, mid, cell);
 
   input_side_gradients(grads.dx, grads.dkernel, d, in.x, in.kernel, dG);
   gemm(Trans::Yes, Trans::No, H, 2 * H, rows, cache.h_prev, H, dG, GH, T(0), grads.drecurrent,
@@ -205,7 +227,6 @@ void gru_backward_reset_before(const SeqGrads<T>& grads, const Dims& d, const Se
 template <class T>
 void gru_forward(T* y, T* h_last, const Dims& d, const SeqOptions& opt, const SeqInputs<T>& in,
                  const TrainCache<T>* cache, T* work) {
-  detail::copy_or_zero(h_last, in.h0, d.B * d.H);
   if (opt.reset_after) {
     gru_forward_reset_after(y, h_last, d, opt, in, cache, work);
   } else {
@@ -235,4 +256,5 @@ template void gru_backward<double>(const SeqGrads<double>&, const Dims&, const S
                                    const SeqInputs<double>&, const TrainCache<double>&,
                                    const SeqUpstream<double>&, double*);
 
+}  // namespace RNNKIT_ISA_NS
 }  // namespace rnnkit

@@ -1,48 +1,48 @@
 // LSTM forward and BPTT (Keras gate order [i | f | c | o]).
 //   z = x_t K + h_{t-1} R + b;  i, f, o = sigmoid;  g = tanh(z_c)
 //   c_t = f c_{t-1} + i g;      h_t = o tanh(c_t)
-#include <vector>
-
 #include "rnnkit/activations.hpp"
 #include "rnnkit/cells.hpp"
-#include "rnnkit/gemm.hpp"
 #include "sequence.hpp"
 
 namespace rnnkit {
+namespace RNNKIT_ISA_NS {
 
 template <class T>
 void lstm_forward(T* y, T* h_last, T* c_last, const Dims& d, const SeqOptions& opt,
                   const SeqInputs<T>& in, const TrainCache<T>* cache, T* work) {
   using namespace detail;
-  constexpr index_t W = kSliceWidth;
+  constexpr index_t W = slice_width<T>();
   const index_t H = d.H, GH = d.GH();
   T* xp = work;  // (B*T, 4H)
   input_projection(xp, d, in.x, in.kernel, in.bias);
-  const GatePanel<T> panel(in.recurrent_kernel, GH, H, H, 0, 4);
-  copy_or_zero(h_last, in.h0, d.B * H);
-  copy_or_zero(c_last, in.c0, d.B * H);
-
-  auto cell = [&](index_t row, index_t, index_t j, const T* acc, T hp, T cp, T& hn, T& cn) {
-    const T* xr = xp + row * GH;
-    const T i = sigmoid(xr[j] + acc[0]);
-    const T f = sigmoid(xr[H + j] + acc[W]);
-    const T g = tanh_act(xr[2 * H + j] + acc[2 * W]);
-    const T o = sigmoid(xr[3 * H + j] + acc[3 * W]);
-    cn = f * cp + i * g;
-    const T tc = tanh_act(cn);
-    hn = o * tc;
-    if (cache) {
-      T* gr = cache->gates + row * GH;
-      gr[j] = i;
-      gr[H + j] = f;
-      gr[2 * H + j] = g;
-      gr[3 * H + j] = o;
-      cache->h_prev[row * H + j] = hp;
-      cache->c_prev[row * H + j] = cp;
-      cache->aux[row * H + j] = tc;
+  GatePanel<T> panel(H, H, 4);
+  const ForwardSpec<T> sp{&d, &opt, in.mask, xp, cache, y, h_last, c_last, in.h0, in.c0,
+                          &panel, 0, nullptr};
+  auto pack = [&](index_t first, index_t last) {
+    panel.pack(in.recurrent_kernel, GH, H, 0, first, last);
+  };
+  auto no_phase1 = [](index_t, index_t, index_t, index_t, const T*) {};
+  auto cell = [](index_t, index_t, index_t, const T* x, const T* acc, const T* hp,
+                 const T* cp, T* hn, T* cn, T* gates, T* aux) {
+    (void)hp;
+    for (index_t k = 0; k < W; ++k) {
+      const T i = sigmoid(x[k] + acc[k]);
+      const T f = sigmoid(x[W + k] + acc[W + k]);
+      const T g = tanh_act(x[2 * W + k] + acc[2 * W + k]);
+      const T o = sigmoid(x[3 * W + k] + acc[3 * W + k]);
+      const T c = f * cp[k] + i * g;
+      const T tc = tanh_act(c);
+      cn[k] = c;
+      hn[k] = o * tc;
+      gates[k] = i;
+      gates[W + k] = f;
+      gates[2 * W + k] = g;
+      gates[3 * W + k] = o;
+      aux[k] = tc;
     }
   };
-  forward_loop(d, opt, in.mask, panel, y, h_last, c_last, cell);
+  forward_loop(sp, false, pack, no_phase1, cell);
 }
 
 template <class T>
@@ -50,30 +50,34 @@ void lstm_backward(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& op
                    const SeqInputs<T>& in, const TrainCache<T>& cache,
                    const SeqUpstream<T>& up, T* work) {
   using namespace detail;
-  const index_t H = d.H, GH = d.GH();
+  constexpr index_t W = slice_width<T>();
+  const index_t H = d.H, GH = d.GH(), Hp = slice_count<T>(H) * W;
   T* dG = work;  // (B*T, 4H) pre-activation gate gradients
-  T* dh = grads.dh0;
-  T* dc = grads.dc0;
-  copy_or_zero(dh, up.dh_last, d.B * H);
-  copy_or_zero(dc, up.dc_last, d.B * H);
-  const TransposedPanel<T> rt(in.recurrent_kernel, GH, H, 0, GH);
-
-  auto cell = [&](index_t row, index_t b, index_t j, T dh_total) -> T {
-    const T* gr = cache.gates + row * GH;
-    const T i = gr[j], f = gr[H + j], g = gr[2 * H + j], o = gr[3 * H + j];
-    const T tc = cache.aux[row * H + j];
-    const T cp = cache.c_prev[row * H + j];
-    const T dc_total = dc[b * H + j] + dh_total * o * dtanh_from_out(tc);
-    T* dgr = dG + row * GH;
-    dgr[j] = dc_total * g * dsigmoid_from_out(i);
-    dgr[H + j] = dc_total * cp * dsigmoid_from_out(f);
-    dgr[2 * H + j] = dc_total * i * dtanh_from_out(g);
-    dgr[3 * H + j] = dh_total * tc * dsigmoid_from_out(o);
-    dc[b * H + j] = dc_total * f;
-    return T(0);  // dh_{t-1} comes only through the recurrent product
+  TransposedPanel<T> rt(H, GH);
+  Buffer<T> dc(d.B * Hp);  // dL/dc, padded like dh
+  load_padded(dc.get(), up.dc_last, d.B, H, Hp);
+  const BackwardSpec<T> sp{&d, &opt, in.mask, &cache, up.dy, up.dh_last, grads.dh0, dG,
+                           nullptr, &rt};
+  auto pack = [&](index_t first, index_t last) {
+    rt.pack(in.recurrent_kernel, GH, H, 0, first, last);
   };
-  auto zero_row = [&](index_t row) { std::fill(dG + row * GH, dG + (row + 1) * GH, T(0)); };
-  backward_loop(d, opt, in.mask, rt, static_cast<const T*>(dG), GH, up.dy, dh, cell, zero_row);
+  auto no_mid = [](index_t, index_t, index_t, T*) {};
+  auto cell = [&](index_t, index_t b, index_t j0, const T* dh, const T* gates, const T*,
+                  const T* cp, const T* tc, T* dg, T*, T* direct) {
+    T* dc_row = dc.get() + b * Hp + j0;
+    for (index_t k = 0; k < W; ++k) {
+      const T i = gates[k], f = gates[W + k], g = gates[2 * W + k], o = gates[3 * W + k];
+      const T dc_total = dc_row[k] + dh[k] * o * dtanh_from_out(tc[k]);
+      dg[k] = dc_total * g * dsigmoid_from_out(i);
+      dg[W + k] = dc_total * cp[k] * dsigmoid_from_out(f);
+      dg[2 * W + k] = dc_total * i * dtanh_from_out(g);
+      dg[3 * W + k] = dh[k] * tc[k] * dsigmoid_from_out(o);
+      dc_row[k] = dc_total * f;
+      direct[k] = T(0);  // dh_{t-1} comes only through the recurrent product
+    }
+  };
+  backward_loop(sp, 4, false, pack, no_mid, cell);
+  store_unpadded(grads.dc0, dc.get(), d.B, H, Hp);
 
   input_side_gradients(grads.dx, grads.dkernel, d, in.x, in.kernel, dG);
   gemm(Trans::Yes, Trans::No, H, GH, d.rows(), cache.h_prev, H, dG, GH, T(0),
@@ -93,4 +97,5 @@ template void lstm_backward<double>(const SeqGrads<double>&, const Dims&, const 
                                     const SeqInputs<double>&, const TrainCache<double>&,
                                     const SeqUpstream<double>&, double*);
 
+}  // namespace RNNKIT_ISA_NS
 }  // namespace rnnkit

@@ -1,49 +1,53 @@
-// Building blocks of the fused per-step loops shared by the three cells (internal header).
+// Building blocks of the fused per-step loops (internal header, compiled per ISA).
 //
-// Forward, per step and per block of BB batch rows, hidden units are processed in slices of
-// W units. A slice needs every gate of its units, so the recurrent weights are packed once
-// per call as gate-interleaved slices:
+// Hidden units are processed in slices of W units (W = one or two vectors). A slice needs
+// every gate of its units, so the recurrent weights are packed once per call as
+// gate-interleaved slices:
 //     forward panel  P[jb][k][g*W + w] = R[k, (g0+g)*H + jb*W + w]     (K = H rows)
-// and the BPTT matvec dh_{t-1} = dG_t @ R^T uses the transposed panel
-//     backward panel Q[kb][c][w]       = R[kb*W + w, c0 + c]            (K = number of columns)
-// Both are consumed by the same register-tile product tile_matmul(): out[BB][NT] = a @ panel.
+// and the BPTT product dh_{t-1} = dG_t @ R^T uses the transposed panel
+//     backward panel Q[kb][c][w]       = R[kb*W + w, c0 + c]            (K = C columns)
+// Both are consumed by tile_matmul(): out[rows][NT] = a[rows] @ panel (K x NT), with the
+// accumulators of up to R rows x NT columns held in vector registers.
 #pragma once
-#include <algorithm>
-#include <cstdint>
-#include <vector>
-
 #include "rnnkit/dims.hpp"
+#include "rnnkit/simd.hpp"
 
 namespace rnnkit {
+namespace RNNKIT_ISA_NS {
 namespace detail {
 
-constexpr index_t kSliceWidth = 8;  // W: hidden units per slice
-constexpr index_t kBatchBlock = 4;  // BB: batch rows sharing each panel load
+// Hidden units per slice: one vector, at least 4 (generic fp64 has 2-lane vectors).
+template <class T>
+constexpr index_t slice_width() { return lanes<T>() >= 4 ? lanes<T>() : 4; }
+template <class T>
+inline index_t slice_count(index_t H) { return div_up(H, slice_width<T>()); }
 
-inline index_t slice_count(index_t H) { return (H + kSliceWidth - 1) / kSliceWidth; }
+// Vector registers the tile may fill with accumulators (x86-64: 16 regs AVX2/SSE, 32 AVX-512).
+constexpr int kAccumulatorRegs = RNNKIT_VECTOR_BYTES == 64 ? 24 : 12;
 
-// Packed forward panel for gates [g0, g0+G) of R (H_in rows, row stride ldr, H units).
+// Packed forward panel for gates [g0, g0+G) of R (K rows, row stride ldr, H units).
 template <class T>
 struct GatePanel {
-  index_t K = 0;   // rows of R (the contraction length)
-  int G = 0;       // gates in the panel
-  std::vector<T> data;
+  index_t K = 0;  // rows of R: the contraction length
+  int G = 0;      // gates in the panel
+  Buffer<T> data;
 
-  index_t width() const { return G * kSliceWidth; }  // NT of tile_matmul
-  const T* slice(index_t jb) const { return data.data() + jb * K * width(); }
+  index_t width() const { return G * slice_width<T>(); }  // NT of tile_matmul
+  const T* slice(index_t jb) const { return data.get() + jb * K * width(); }
 
-  GatePanel(const T* R, index_t ldr, index_t K_, index_t H, int g0, int G_) : K(K_), G(G_) {
-    const index_t nb = slice_count(H);
-    data.resize(static_cast<size_t>(nb * K * width()));
-    // Walk R row by row (contiguous reads); each gate's row segment scatters into the slices.
-    for (index_t k = 0; k < K; ++k) {
-      for (int g = 0; g < G; ++g) {
-        const T* src = R + k * ldr + (g0 + g) * H;
-        for (index_t jb = 0; jb < nb; ++jb) {
-          T* dst = data.data() + (jb * K + k) * width() + g * kSliceWidth;
-          const index_t j0 = jb * kSliceWidth, w = std::min(kSliceWidth, H - j0);
-          for (index_t i = 0; i < w; ++i) dst[i] = src[j0 + i];
-          for (index_t i = w; i < kSliceWidth; ++i) dst[i] = T(0);
+  GatePanel(index_t K_, index_t H, int G_) : K(K_), G(G_), data(slice_count<T>(H) * K_ * width()) {}
+
+  // Packs slices [jb0, jb1) (each thread packs the slices it owns, into its own cache).
+  void pack(const T* R, index_t ldr, index_t H, int g0, index_t jb0, index_t jb1) {
+    constexpr index_t W = slice_width<T>();
+    for (index_t jb = jb0; jb < jb1; ++jb) {
+      const index_t j0 = jb * W, w = min_index(W, H - j0);
+      for (index_t k = 0; k < K; ++k) {
+        T* dst = data.get() + (jb * K + k) * width();
+        for (int g = 0; g < G; ++g) {
+          const T* src = R + k * ldr + (g0 + g) * H + j0;
+          for (index_t i = 0; i < w; ++i) dst[g * W + i] = src[i];
+          for (index_t i = w; i < W; ++i) dst[g * W + i] = T(0);
         }
       }
     }
@@ -54,67 +58,89 @@ struct GatePanel {
 template <class T>
 struct TransposedPanel {
   index_t C = 0;  // contraction length (columns of R used)
-  std::vector<T> data;
+  Buffer<T> data;
 
-  const T* slice(index_t kb) const { return data.data() + kb * C * kSliceWidth; }
+  const T* slice(index_t kb) const { return data.get() + kb * C * slice_width<T>(); }
 
-  TransposedPanel(const T* R, index_t ldr, index_t H, index_t c0, index_t C_) : C(C_) {
-    const index_t nb = slice_count(H);
-    data.resize(static_cast<size_t>(nb * C * kSliceWidth));
-    // Q[kb][c][w] = R[kb*W + w, c0 + c]: read W rows of R side by side, write contiguously.
-    for (index_t kb = 0; kb < nb; ++kb) {
-      const index_t k0 = kb * kSliceWidth, w = std::min(kSliceWidth, H - k0);
-      T* dst = data.data() + kb * C * kSliceWidth;
+  TransposedPanel(index_t H, index_t C_) : C(C_), data(slice_count<T>(H) * C_ * slice_width<T>()) {}
+
+  void pack(const T* R, index_t ldr, index_t H, index_t c0, index_t kb0, index_t kb1) {
+    constexpr index_t W = slice_width<T>();
+    for (index_t kb = kb0; kb < kb1; ++kb) {
+      const index_t k0 = kb * W, w = min_index(W, H - k0);
+      T* dst = data.get() + kb * C * W;
       for (index_t c = 0; c < C; ++c) {
-        for (index_t i = 0; i < w; ++i) dst[c * kSliceWidth + i] = R[(k0 + i) * ldr + c0 + c];
-        for (index_t i = w; i < kSliceWidth; ++i) dst[c * kSliceWidth + i] = T(0);
+        for (index_t i = 0; i < w; ++i) dst[c * W + i] = R[(k0 + i) * ldr + c0 + c];
+        for (index_t i = w; i < W; ++i) dst[c * W + i] = T(0);
       }
     }
   }
 };
 
-// out[b][0:NT] = sum_k a[b*lda + k] * panel[k][0:NT] for b < nb (nb <= BB).
-// Rows b >= nb of out are left untouched. NT is a compile-time width so the row updates
-// vectorise and stay in registers where the ISA has enough of them.
-template <class T, index_t NT>
-inline void tile_matmul(T* __restrict out, const T* __restrict a, index_t lda, index_t nb,
-                        const T* __restrict panel, index_t K) {
-  alignas(64) T acc[kBatchBlock][NT] = {};
-  if (nb == kBatchBlock) {
-    for (index_t k = 0; k < K; ++k) {
-      const T* p = panel + k * NT;
-#pragma GCC unroll 4
-      for (index_t b = 0; b < kBatchBlock; ++b) {
-        const T ab = a[b * lda + k];
-#pragma GCC ivdep
-        for (index_t n = 0; n < NT; ++n) acc[b][n] += ab * p[n];
-      }
-    }
-  } else {
-    for (index_t k = 0; k < K; ++k) {
-      const T* p = panel + k * NT;
-      for (index_t b = 0; b < nb; ++b) {
-        const T ab = a[b * lda + k];
-#pragma GCC ivdep
-        for (index_t n = 0; n < NT; ++n) acc[b][n] += ab * p[n];
-      }
+// R rows: out[r][0:NV*V] = sum_k a[r*lda + k] * panel[k][0:NV*V] (accumulators in registers).
+template <class T, int NV, int R>
+inline void tile_rows(T* __restrict out, index_t ldo, const T* __restrict a, index_t lda,
+                      const T* __restrict panel, index_t K) {
+  constexpr index_t V = lanes<T>(), NT = NV * V;
+  Vec<T> acc[R][NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[r][v] = Vec<T>{};
+  }
+  for (index_t k = 0; k < K; ++k) {
+    Vec<T> p[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) p[v] = load(panel + k * NT + v * V);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const Vec<T> ar = broadcast(a[r * lda + k]);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[r][v] += ar * p[v];
     }
   }
-  for (index_t b = 0; b < nb; ++b) {
-    for (index_t n = 0; n < NT; ++n) out[b * NT + n] = acc[b][n];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) store(out + r * ldo + v * V, acc[r][v]);
   }
 }
 
-// Runtime-G dispatch onto the compile-time widths used by the cells (G in 1..4).
+// The remainder rows (rows < R) of a tile, one instantiation per count.
+template <class T, int NV, int R>
+inline void tile_remainder(index_t rows, T* out, index_t ldo, const T* a, index_t lda,
+                           const T* panel, index_t K) {
+  if constexpr (R > 0) {
+    if (rows == R) {
+      tile_rows<T, NV, R>(out, ldo, a, lda, panel, K);
+    } else {
+      tile_remainder<T, NV, R - 1>(rows, out, ldo, a, lda, panel, K);
+    }
+  }
+}
+
+// out[r][0:NT] = a[r] @ panel for r < rows; NT = NV vectors; row strides ldo and lda.
+template <class T, int NV>
+inline void tile_matmul(T* out, index_t ldo, const T* a, index_t lda, index_t rows,
+                        const T* panel, index_t K) {
+  constexpr int R = kAccumulatorRegs / NV < 1 ? 1 : (kAccumulatorRegs / NV > 8 ? 8 : kAccumulatorRegs / NV);
+  index_t r = 0;
+  for (; r + R <= rows; r += R) {
+    tile_rows<T, NV, R>(out + r * ldo, ldo, a + r * lda, lda, panel, K);
+  }
+  tile_remainder<T, NV, R - 1>(rows - r, out + r * ldo, ldo, a + r * lda, lda, panel, K);
+}
+
+// Runtime-G dispatch onto the compile-time widths (G in 1..4 gates of slice_width units).
 template <class T>
-inline void gate_tile_matmul(T* out, const T* a, index_t lda, index_t nb, const T* panel,
-                             index_t K, int G) {
-  constexpr index_t W = kSliceWidth;
+inline void gate_tile_matmul(T* out, index_t ldo, const T* a, index_t lda, index_t rows,
+                             const T* panel, index_t K, int G) {
+  constexpr int S = static_cast<int>(slice_width<T>() / lanes<T>());  // vectors per slice
   switch (G) {
-    case 1: tile_matmul<T, W>(out, a, lda, nb, panel, K); break;
-    case 2: tile_matmul<T, 2 * W>(out, a, lda, nb, panel, K); break;
-    case 3: tile_matmul<T, 3 * W>(out, a, lda, nb, panel, K); break;
-    default: tile_matmul<T, 4 * W>(out, a, lda, nb, panel, K); break;
+    case 1: tile_matmul<T, S>(out, ldo, a, lda, rows, panel, K); break;
+    case 2: tile_matmul<T, 2 * S>(out, ldo, a, lda, rows, panel, K); break;
+    case 3: tile_matmul<T, 3 * S>(out, ldo, a, lda, rows, panel, K); break;
+    default: tile_matmul<T, 4 * S>(out, ldo, a, lda, rows, panel, K); break;
   }
 }
 
@@ -128,4 +154,5 @@ inline void add_row_bias(T* M, index_t rows, index_t n, index_t ld, const T* bia
 }
 
 }  // namespace detail
+}  // namespace RNNKIT_ISA_NS
 }  // namespace rnnkit

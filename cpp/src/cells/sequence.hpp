@@ -1,162 +1,314 @@
-// The time loops shared by the cells (internal header). A cell supplies only its
-// element-wise math as a lambda; the loops own masking, go_backwards, the output-repeat
-// rule, double-buffered states, the recurrent products and the BPTT bookkeeping.
+// The time loops shared by the cells (internal header, compiled per ISA). A cell supplies
+// only its element-wise math, on W-wide local arrays (so it vectorises); the loops own
+// masking, go_backwards, the output-repeat rule, states, the recurrent products, the thread
+// team and the BPTT bookkeeping.
+//
+// Threads (DESIGN.md): thread p owns a range of hidden-unit slices and ALL gates of them for
+// the whole sequence; it packs its slices of the recurrent weights itself (they stay in its
+// cache) and writes only its own units of every state, so one barrier per step suffices
+// (two for GRU reset_after=False, whose candidate needs r of every unit). Every element is
+// computed by the same operations whatever the partition: results are bitwise identical for
+// any thread count.
 //
 // Keras mask rule (SPEC section 3): at a masked step every state is carried unchanged and
 // y repeats the previous output (zeros until the row's first kept step). In BPTT the
 // gradient of a repeated output is carried back (dy_carry) to the last kept step.
+//
+// States inside the loops are (B, Hp) with Hp = slices * W, zero-padded, so a slice's
+// element-wise code always reads and writes whole W-wide vectors.
 #pragma once
-#include <algorithm>
 #include <cstdint>
-#include <utility>
-#include <vector>
 
 #include "recurrent_tile.hpp"
+#include "rnnkit/cells.hpp"
 #include "rnnkit/dims.hpp"
 #include "rnnkit/gemm.hpp"
+#include "rnnkit/simd.hpp"
+#include "rnnkit/threadpool.hpp"
 
 namespace rnnkit {
+namespace RNNKIT_ISA_NS {
 namespace detail {
+
+// Input time index consumed at processing step s.
+inline index_t input_time(const Dims& d, const SeqOptions& o, index_t s) {
+  return o.go_backwards ? d.T - 1 - s : s;
+}
 
 inline bool step_kept(const std::uint8_t* mask, index_t row) {
   return mask == nullptr || mask[row] != 0;
 }
 
-// dst[0:n] = src ? src : 0.
+// Runs f(tid, nthreads) on the thread team (f may call team_barrier()).
+template <class F>
+void run_team(int nthreads, F& f) {
+  team_run(nthreads, [](void* ctx, int tid, int n) { (*static_cast<F*>(ctx))(tid, n); }, &f);
+}
+
+// Team size for a time loop: each thread needs enough work per step (~2 us) to amortise
+// its barrier, and at least one slice of units.
+inline int loop_threads(const Dims& d, index_t slices) {
+  const double step_flops = 2.0 * static_cast<double>(d.B) * d.H * d.GH();
+  index_t n = get_num_threads();
+  n = min_index(n, slices);
+  n = min_index(n, max_index(1, static_cast<index_t>(step_flops / 60000.0)));
+  return static_cast<int>(n);
+}
+
+// Slices [first, last) owned by thread tid of n.
+struct SliceRange {
+  index_t first, last;
+  SliceRange(index_t slices, int tid, int n)
+      : first(slices * tid / n), last(slices * (tid + 1) / n) {}
+};
+
+// seen[b*T + s]: row b kept some step at or before processing step s (1) or not (0).
+inline void seen_flags(std::uint8_t* seen, const Dims& d, const SeqOptions& opt,
+                       const std::uint8_t* mask) {
+  for (index_t b = 0; b < d.B; ++b) {
+    std::uint8_t any = 0;
+    for (index_t s = 0; s < d.T; ++s) {
+      any = static_cast<std::uint8_t>(any | step_kept(mask, b * d.T + input_time(d, opt, s)));
+      seen[b * d.T + s] = any;
+    }
+  }
+}
+
+// (B, H) -> zero-padded (B, Hp), or zeros when src is null.
 template <class T>
-inline void copy_or_zero(T* dst, const T* src, index_t n) {
-  if (src) {
-    std::copy(src, src + n, dst);
-  } else {
-    std::fill(dst, dst + n, T(0));
+inline void load_padded(T* dst, const T* src, index_t B, index_t H, index_t Hp) {
+  for (index_t b = 0; b < B; ++b) {
+    for (index_t j = 0; j < Hp; ++j) dst[b * Hp + j] = (src && j < H) ? src[b * H + j] : T(0);
   }
 }
 
-// Default block preparation: the recurrent product reads h_{t-1} rows directly.
-struct ReadHiddenState {
-  template <class T>
-  std::pair<const T*, index_t> operator()(index_t b0, index_t, index_t, const T* h_cur,
-                                          index_t H) const {
-    return {h_cur + b0 * H, H};
-  }
-};
-
-// Forward time loop. h_state (B, H) holds h0 on entry and h_last on exit; c_state likewise
-// for LSTM (null otherwise). For every block of batch rows and every slice of W hidden units:
-//     acc[bb][g*W + w] = a[bb] @ panel.slice(jb)         (a = h_{t-1} unless prepare says)
-//     elementwise(row, b, j, acc_unit, h_prev, c_prev, h_new&, c_new&)
-// where acc_unit[g*W] is gate g of unit j. `prepare(b0, nb, t, h_cur, H)` runs first for
-// each block and returns the (pointer, row stride) of the product's left operand.
-template <class T, class Elementwise, class Prepare = ReadHiddenState>
-void forward_loop(const Dims& d, const SeqOptions& opt, const std::uint8_t* mask,
-                  const GatePanel<T>& panel, T* y, T* h_state, T* c_state,
-                  Elementwise&& elementwise, Prepare&& prepare = Prepare{}) {
-  constexpr index_t W = kSliceWidth, BB = kBatchBlock;
-  const index_t B = d.B, Tn = d.T, H = d.H, NT = panel.width();
-  std::vector<T> h_next(static_cast<size_t>(B * H));
-  std::vector<T> c_next(c_state ? static_cast<size_t>(B * H) : 0);
-  std::vector<std::uint8_t> seen(static_cast<size_t>(B), 0);  // row had a kept step
-  T* h_cur = h_state;
-  T* h_nxt = h_next.data();
-  T* c_cur = c_state;
-  T* c_nxt = c_state ? c_next.data() : nullptr;
-  alignas(64) T acc[BB * 4 * W];
-
-  for (index_t s = 0; s < Tn; ++s) {
-    const index_t t = input_time(d, opt, s);
-    for (index_t b0 = 0; b0 < B; b0 += BB) {
-      const index_t nb = std::min(BB, B - b0);
-      const auto [a, lda] = prepare(b0, nb, t, static_cast<const T*>(h_cur), H);
-      for (index_t jb = 0; jb < slice_count(H); ++jb) {
-        const index_t j0 = jb * W, w = std::min(W, H - j0);
-        gate_tile_matmul(acc, a, lda, nb, panel.slice(jb), panel.K, panel.G);
-        for (index_t bb = 0; bb < nb; ++bb) {
-          const index_t b = b0 + bb, row = b * Tn + t;
-          const bool keep = step_kept(mask, row);
-          const T* acc_row = acc + bb * NT;
-          T* y_row = y + (b * Tn + s) * H;
-          for (index_t jj = 0; jj < w; ++jj) {
-            const index_t j = j0 + jj, bj = b * H + j;
-            const T hp = h_cur[bj];
-            const T cp = c_cur ? c_cur[bj] : T(0);
-            T hn, cn = T(0);
-            elementwise(row, b, j, acc_row + jj, hp, cp, hn, cn);
-            h_nxt[bj] = keep ? hn : hp;
-            if (c_cur) c_nxt[bj] = keep ? cn : cp;
-            y_row[j] = keep ? hn : (seen[b] ? hp : T(0));
-          }
-        }
-      }
-      for (index_t bb = 0; bb < nb; ++bb) {
-        const index_t b = b0 + bb;
-        seen[b] = seen[b] | static_cast<std::uint8_t>(step_kept(mask, b * Tn + t));
-      }
-    }
-    std::swap(h_cur, h_nxt);
-    std::swap(c_cur, c_nxt);
-  }
-  // After an odd number of swaps the final states live in the scratch buffers.
-  if (h_cur != h_state) std::copy(h_cur, h_cur + B * H, h_state);
-  if (c_state && c_cur != c_state) std::copy(c_cur, c_cur + B * H, c_state);
+template <class T>
+inline void store_unpadded(T* dst, const T* src, index_t B, index_t H, index_t Hp) {
+  for (index_t b = 0; b < B; ++b) copy_n(src + b * Hp, H, dst + b * H);
 }
 
-// No extra work between the element-wise pass and the final recurrent product.
-struct NoMidStep {
-  void operator()(index_t, index_t, index_t, const std::uint8_t*) const {}
+// W-wide local copy of n <= W values, zero tail.
+template <class T>
+inline void load_slice(T* dst, const T* src, index_t n) {
+  constexpr index_t W = slice_width<T>();
+  for (index_t i = 0; i < n; ++i) dst[i] = src[i];
+  for (index_t i = n; i < W; ++i) dst[i] = T(0);
+}
+
+// Everything a forward loop needs besides the cell's math.
+template <class T>
+struct ForwardSpec {
+  const Dims* d;
+  const SeqOptions* opt;
+  const std::uint8_t* mask;
+  const T* xp;                       // (B*T, G*H) input projection (+ input bias)
+  const TrainCache<T>* cache;        // null: inference
+  T* y;                              // (B, T, H)
+  T* h_last;                         // (B, H)
+  T* c_last;                         // (B, H) or null (no cell state)
+  const T* h0;                       // nullable
+  const T* c0;                       // nullable
+  const GatePanel<T>* panel;         // the per-step product's panel (K = H)
+  int x_gate0;                       // first gate of xp the product's gates line up with
+  const T* left;                     // null: h_{t-1}; else a (B, Hp) buffer phase1 fills
 };
 
-// Reverse (BPTT) time loop. dh (B, H) holds dh_last on entry and dh0 on exit.
-// For each step and block of batch rows:
-//   1. for kept rows, dh_total = dh + dy_carry + dy[b, s]; dh[b, j] = elementwise(row, b, j,
-//      dh_total), which writes the row's dG entries and returns the direct (non-matmul) part
-//      of dL/dh_{t-1}; masked rows get zero dG (zero_row(row)) and pass dh_total on unchanged.
-//   2. mid(b0, nb, t, mask): optional extra pass (GRU reset_before).
-//   3. dh[kept rows] += dgr_rows @ R^T, with dgr rows at dgr + row * ld and rt packing the
-//      transposed columns it multiplies.
-template <class T, class Elementwise, class ZeroRow, class Mid = NoMidStep>
-void backward_loop(const Dims& d, const SeqOptions& opt, const std::uint8_t* mask,
-                   const TransposedPanel<T>& rt, const T* dgr, index_t ld, const T* dy, T* dh,
-                   Elementwise&& elementwise, ZeroRow&& zero_row, Mid&& mid = Mid{}) {
-  constexpr index_t W = kSliceWidth, BB = kBatchBlock;
-  const index_t B = d.B, Tn = d.T, H = d.H;
-  std::vector<T> dy_carry(static_cast<size_t>(B * H), T(0));
-  alignas(64) T acc[BB * W];
+// Forward time loop.
+//   pack(first, last):                  pack the thread's slices of the cell's panels
+//   phase1(first, last, s, t, h_prev):  optional pass before the product (GRU reset_before),
+//                                       followed by a barrier when two_phase is set
+//   cell(row, b, j0, x, acc, hp, cp, hn, cn, gates, aux): element-wise math of one slice;
+//       x and acc are (G, W) for the panel's G gates (input projection from gate x_gate0 on,
+//       and recurrent product), hp, cp the previous states (W); outputs hn, cn (W), and for
+//       the training cache all d.G activated gates (d.G, W) and aux (W).
+template <class T, class Pack, class Phase1, class Cell>
+void forward_loop(const ForwardSpec<T>& sp, bool two_phase, Pack&& pack, Phase1&& phase1,
+                  Cell&& cell) {
+  constexpr index_t W = slice_width<T>();
+  const Dims& d = *sp.d;
+  const index_t B = d.B, Tn = d.T, H = d.H, GH = d.GH();
+  const int G = sp.panel->G;
+  const index_t slices = slice_count<T>(H), Hp = slices * W, NT = G * W;
+  const bool has_c = sp.c_last != nullptr;
 
-  for (index_t s = Tn - 1; s >= 0; --s) {
-    const index_t t = input_time(d, opt, s);
-    for (index_t b0 = 0; b0 < B; b0 += BB) {
-      const index_t nb = std::min(BB, B - b0);
-      for (index_t bb = 0; bb < nb; ++bb) {
-        const index_t b = b0 + bb, row = b * Tn + t;
-        const T* dy_row = dy ? dy + (b * Tn + s) * H : nullptr;
-        T* carry = dy_carry.data() + b * H;
-        T* dh_row = dh + b * H;
-        if (step_kept(mask, row)) {
-          for (index_t j = 0; j < H; ++j) {
-            const T total = dh_row[j] + carry[j] + (dy_row ? dy_row[j] : T(0));
-            dh_row[j] = elementwise(row, b, j, total);
-            carry[j] = T(0);
+  Buffer<T> states(static_cast<index_t>(has_c ? 4 : 2) * B * Hp);
+  T* h_buf[2] = {states.get(), states.get() + B * Hp};
+  T* c_buf[2] = {has_c ? states.get() + 2 * B * Hp : nullptr,
+                 has_c ? states.get() + 3 * B * Hp : nullptr};
+  load_padded(h_buf[0], sp.h0, B, H, Hp);
+  if (has_c) load_padded(c_buf[0], sp.c0, B, H, Hp);
+  Buffer<std::uint8_t> seen(B * Tn);
+  seen_flags(seen.get(), d, *sp.opt, sp.mask);
+  const int nthreads = loop_threads(d, slices);
+
+  auto body = [&](int tid, int n) {
+    const SliceRange mine(slices, tid, n);
+    pack(mine.first, mine.last);
+    Buffer<T> acc(B * NT);  // this thread's products for one slice, all rows
+    for (index_t s = 0; s < Tn; ++s) {
+      const index_t t = input_time(d, *sp.opt, s);
+      const T* h_cur = h_buf[s & 1];
+      T* h_nxt = h_buf[(s + 1) & 1];
+      const T* c_cur = c_buf[s & 1];
+      T* c_nxt = c_buf[(s + 1) & 1];
+      if (two_phase) {
+        phase1(mine.first, mine.last, s, t, h_cur);
+        team_barrier();
+      }
+      const T* left = sp.left ? sp.left : h_cur;
+      for (index_t jb = mine.first; jb < mine.last; ++jb) {
+        const index_t j0 = jb * W, w = min_index(W, H - j0);
+        gate_tile_matmul(acc.get(), NT, left, Hp, B, sp.panel->slice(jb), sp.panel->K, G);
+        for (index_t b = 0; b < B; ++b) {
+          const index_t row = b * Tn + t;
+          alignas(64) T x[4 * W], hn[W], gates[4 * W], aux[W];
+          alignas(64) T cn[W] = {};  // stays zero for cells without a cell state
+          const T* xr = sp.xp + row * GH;
+          for (int g = 0; g < G; ++g) load_slice(x + g * W, xr + (sp.x_gate0 + g) * H + j0, w);
+          const T* hp = h_cur + b * Hp + j0;
+          const T* cp = has_c ? c_cur + b * Hp + j0 : cn;  // zeros without a cell state
+          cell(row, b, j0, static_cast<const T*>(x), static_cast<const T*>(acc.get() + b * NT),
+               hp, cp, hn, cn, gates, aux);
+          const bool keep = step_kept(sp.mask, row);
+          T* hs = h_nxt + b * Hp + j0;
+          for (index_t i = 0; i < W; ++i) hs[i] = keep ? hn[i] : hp[i];
+          if (has_c) {
+            T* cs = c_nxt + b * Hp + j0;
+            for (index_t i = 0; i < W; ++i) cs[i] = keep ? cn[i] : cp[i];
           }
-        } else {
-          zero_row(row);
-          if (dy_row) {
-            for (index_t j = 0; j < H; ++j) carry[j] += dy_row[j];
+          T* yr = sp.y + (b * Tn + s) * H + j0;
+          if (keep) {
+            copy_n(hn, w, yr);
+          } else if (seen[b * Tn + s]) {
+            copy_n(hp, w, yr);
+          } else {
+            fill_n(yr, w, T(0));
+          }
+          if (sp.cache) {
+            T* gr = sp.cache->gates + row * GH + j0;
+            for (int g = 0; g < d.G; ++g) copy_n(gates + g * W, w, gr + g * H);
+            copy_n(hp, w, sp.cache->h_prev + row * H + j0);
+            if (sp.cache->c_prev) copy_n(cp, w, sp.cache->c_prev + row * H + j0);
+            if (sp.cache->aux) copy_n(aux, w, sp.cache->aux + row * H + j0);
           }
         }
       }
-      mid(b0, nb, t, mask);
-      const T* a = dgr + (b0 * Tn + t) * ld;
-      for (index_t kb = 0; kb < slice_count(H); ++kb) {
-        const index_t k0 = kb * W, w = std::min(W, H - k0);
-        tile_matmul<T, W>(acc, a, Tn * ld, nb, rt.slice(kb), rt.C);
-        for (index_t bb = 0; bb < nb; ++bb) {
-          const index_t b = b0 + bb;
-          if (!step_kept(mask, b * Tn + t)) continue;
-          for (index_t kk = 0; kk < w; ++kk) dh[b * H + k0 + kk] += acc[bb * W + kk];
-        }
-      }
+      team_barrier();
     }
-  }
+  };
+  run_team(nthreads, body);
+
+  store_unpadded(sp.h_last, h_buf[Tn & 1], B, H, Hp);
+  if (has_c) store_unpadded(sp.c_last, c_buf[Tn & 1], B, H, Hp);
+}
+
+// Everything a backward loop needs besides the cell's math.
+template <class T>
+struct BackwardSpec {
+  const Dims* d;
+  const SeqOptions* opt;
+  const std::uint8_t* mask;
+  const TrainCache<T>* cache;
+  const T* dy;                      // (B, T, H) or null
+  const T* dh_last;                 // (B, H) or null
+  T* dh0;                           // (B, H) out
+  T* dG;                            // (B*T, G*H) out: input-side pre-activation gradients
+  T* dGr;                           // (B*T, G*H) out: recurrent side, or null (= dG)
+  const TransposedPanel<T>* rt;     // R^T over the columns of dGr the final product uses
+};
+
+// Reverse (BPTT) time loop. Per step, for the thread's slices and every row:
+//   kept row:   dh_total = dh + dy_carry + dy[b, s]; cell(row, b, j0, dh_total, gates, hp,
+//               cp, aux, dg, dgr, direct) fills dG (and dGr) for the slice and returns in
+//               `direct` the part of dL/dh_{t-1} that bypasses the recurrent product;
+//   masked row: dG = 0, dh passes on unchanged, dy joins dy_carry.
+// Then barrier, mid(first, last, t, dh) (+ barrier) when two_phase, and
+//   dh[kept rows, slice] += dGr[rows] @ R^T[:, slice].
+// dh is (B, Hp) padded, dh_last on entry and dh0 at the end; cell-specific states (LSTM
+// dc) live in the cell's lambda, in the same padded layout.
+template <class T, class Pack, class Mid, class Cell>
+void backward_loop(const BackwardSpec<T>& sp, int G, bool two_phase, Pack&& pack, Mid&& mid,
+                   Cell&& cell) {
+  constexpr index_t W = slice_width<T>();
+  const Dims& d = *sp.d;
+  const index_t B = d.B, Tn = d.T, H = d.H, GH = d.GH();
+  const index_t slices = slice_count<T>(H), Hp = slices * W;
+  const TrainCache<T>& cache = *sp.cache;
+  T* dGr = sp.dGr ? sp.dGr : sp.dG;
+  Buffer<T> dh_buf(B * Hp), carry(B * Hp);
+  T* dh = dh_buf.get();
+  load_padded(dh, sp.dh_last, B, H, Hp);
+  fill_n(carry.get(), B * Hp, T(0));
+  const int nthreads = loop_threads(d, slices);
+
+  auto body = [&](int tid, int n) {
+    const SliceRange mine(slices, tid, n);
+    pack(mine.first, mine.last);
+    Buffer<T> acc(B * W);
+    for (index_t s = Tn - 1; s >= 0; --s) {
+      const index_t t = input_time(d, *sp.opt, s);
+      for (index_t jb = mine.first; jb < mine.last; ++jb) {
+        const index_t j0 = jb * W, w = min_index(W, H - j0);
+        for (index_t b = 0; b < B; ++b) {
+          const index_t row = b * Tn + t;
+          T* dgx_row = sp.dG + row * GH + j0;
+          T* dgr_row = sp.dGr ? sp.dGr + row * GH + j0 : nullptr;
+          T* dh_row = dh + b * Hp + j0;
+          T* carry_row = carry.get() + b * Hp + j0;
+          const T* dy_row = sp.dy ? sp.dy + (b * Tn + s) * H + j0 : nullptr;
+          if (!step_kept(sp.mask, row)) {
+            for (int g = 0; g < G; ++g) {
+              fill_n(dgx_row + g * H, w, T(0));
+              if (dgr_row) fill_n(dgr_row + g * H, w, T(0));
+            }
+            if (dy_row) {
+              for (index_t i = 0; i < w; ++i) carry_row[i] += dy_row[i];
+            }
+            continue;
+          }
+          alignas(64) T total[W], gates[4 * W], hp[W], cp[W], aux[W], dg[4 * W], dgr[4 * W],
+              direct[W];
+          load_slice(total, dy_row ? dy_row : carry_row, dy_row ? w : 0);
+          for (index_t i = 0; i < W; ++i) total[i] += dh_row[i] + carry_row[i];
+          const T* gr = cache.gates + row * GH + j0;
+          for (int g = 0; g < G; ++g) load_slice(gates + g * W, gr + g * H, w);
+          load_slice(hp, cache.h_prev + row * H + j0, w);
+          load_slice(cp, cache.c_prev ? cache.c_prev + row * H + j0 : hp, cache.c_prev ? w : 0);
+          load_slice(aux, cache.aux ? cache.aux + row * H + j0 : hp, cache.aux ? w : 0);
+          cell(row, b, j0, static_cast<const T*>(total), static_cast<const T*>(gates),
+               static_cast<const T*>(hp), static_cast<const T*>(cp),
+               static_cast<const T*>(aux), dg, dgr, direct);
+          for (int g = 0; g < G; ++g) {
+            copy_n(dg + g * W, w, dgx_row + g * H);
+            if (dgr_row) copy_n(dgr + g * W, w, dgr_row + g * H);
+          }
+          for (index_t i = 0; i < W; ++i) {
+            dh_row[i] = direct[i];
+            carry_row[i] = T(0);
+          }
+        }
+      }
+      team_barrier();  // dG rows of step t complete
+      if (two_phase) {
+        mid(mine.first, mine.last, t, dh);
+        team_barrier();
+      }
+      const T* a = dGr + t * GH;  // row b at a + b*T*GH
+      for (index_t kb = mine.first; kb < mine.last; ++kb) {
+        tile_matmul<T, static_cast<int>(W / lanes<T>())>(acc.get(), W, a, Tn * GH, B,
+                                                          sp.rt->slice(kb), sp.rt->C);
+        for (index_t b = 0; b < B; ++b) {
+          if (!step_kept(sp.mask, b * Tn + t)) continue;
+          T* dh_row = dh + b * Hp + kb * W;
+          const T* ar = acc.get() + b * W;
+          for (index_t i = 0; i < W; ++i) dh_row[i] += ar[i];
+        }
+      }
+      // No barrier here: the next step writes other dG rows and reads only its own units.
+    }
+  };
+  run_team(nthreads, body);
+  store_unpadded(sp.dh0, dh, B, H, Hp);
 }
 
 // The weight-gradient GEMMs every cell ends its backward with (K = B*T rows):
@@ -179,4 +331,5 @@ inline void input_projection(T* xp, const Dims& d, const T* x, const T* kernel,
 }
 
 }  // namespace detail
+}  // namespace RNNKIT_ISA_NS
 }  // namespace rnnkit

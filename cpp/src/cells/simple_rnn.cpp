@@ -1,54 +1,47 @@
 // SimpleRNN forward and BPTT:  h_t = act(x_t K + b + h_{t-1} R),  act in {tanh, relu, linear}.
-#include <algorithm>
-
 #include "rnnkit/activations.hpp"
 #include "rnnkit/cells.hpp"
-#include "rnnkit/gemm.hpp"
 #include "sequence.hpp"
 
 namespace rnnkit {
-namespace {
-
-template <class T>
-inline T activate(Activation act, T z) {
-  switch (act) {
-    case Activation::Tanh: return tanh_act(z);
-    case Activation::ReLU: return z > T(0) ? z : T(0);
-    default: return z;
-  }
-}
-
-// d act / d z expressed through the output a = act(z) (relu'(0) = 0, as TensorFlow).
-template <class T>
-inline T activation_slope(Activation act, T a) {
-  switch (act) {
-    case Activation::Tanh: return dtanh_from_out(a);
-    case Activation::ReLU: return a > T(0) ? T(1) : T(0);
-    default: return T(1);
-  }
-}
-
-}  // namespace
+namespace RNNKIT_ISA_NS {
 
 template <class T>
 void simple_rnn_forward(T* y, T* h_last, const Dims& d, const SeqOptions& opt,
                         const SeqInputs<T>& in, const TrainCache<T>* cache, T* work) {
   using namespace detail;
+  constexpr index_t W = slice_width<T>();
   const index_t H = d.H;
   T* xp = work;  // (B*T, H)
   input_projection(xp, d, in.x, in.kernel, in.bias);
-  const GatePanel<T> panel(in.recurrent_kernel, H, H, H, 0, 1);
-  copy_or_zero(h_last, in.h0, d.B * H);
-  const Activation act = opt.activation;
-
-  auto cell = [&](index_t row, index_t, index_t j, const T* acc, T hp, T, T& hn, T&) {
-    hn = activate(act, xp[row * H + j] + acc[0]);
-    if (cache) {
-      cache->gates[row * H + j] = hn;
-      cache->h_prev[row * H + j] = hp;
-    }
+  GatePanel<T> panel(H, H, 1);
+  const ForwardSpec<T> sp{&d, &opt, in.mask, xp, cache, y, h_last, nullptr, in.h0, nullptr,
+                          &panel, 0, nullptr};
+  auto pack = [&](index_t first, index_t last) {
+    panel.pack(in.recurrent_kernel, H, H, 0, first, last);
   };
-  forward_loop(d, opt, in.mask, panel, y, h_last, static_cast<T*>(nullptr), cell);
+  auto no_phase1 = [](index_t, index_t, index_t, index_t, const T*) {};
+  const Activation act = opt.activation;
+  auto cell = [act](index_t, index_t, index_t, const T* x, const T* acc, const T*, const T*,
+                    T* hn, T*, T* gates, T*) {
+    // One loop per activation so each vectorises without a per-element switch.
+    switch (act) {
+      case Activation::Tanh:
+        for (index_t k = 0; k < W; ++k) hn[k] = tanh_act(x[k] + acc[k]);
+        break;
+      case Activation::ReLU:
+        for (index_t k = 0; k < W; ++k) {
+          const T z = x[k] + acc[k];
+          hn[k] = z > T(0) ? z : T(0);
+        }
+        break;
+      default:
+        for (index_t k = 0; k < W; ++k) hn[k] = x[k] + acc[k];
+        break;
+    }
+    copy_n(hn, W, gates);
+  };
+  forward_loop(sp, false, pack, no_phase1, cell);
 }
 
 template <class T>
@@ -56,19 +49,34 @@ void simple_rnn_backward(const SeqGrads<T>& grads, const Dims& d, const SeqOptio
                          const SeqInputs<T>& in, const TrainCache<T>& cache,
                          const SeqUpstream<T>& up, T* work) {
   using namespace detail;
+  constexpr index_t W = slice_width<T>();
   const index_t H = d.H;
   T* dG = work;  // (B*T, H) pre-activation gradients
-  T* dh = grads.dh0;
-  copy_or_zero(dh, up.dh_last, d.B * H);
-  const TransposedPanel<T> rt(in.recurrent_kernel, H, H, 0, H);
-  const Activation act = opt.activation;
-
-  auto cell = [&](index_t row, index_t, index_t j, T dh_total) -> T {
-    dG[row * H + j] = dh_total * activation_slope(act, cache.gates[row * H + j]);
-    return T(0);
+  TransposedPanel<T> rt(H, H);
+  const BackwardSpec<T> sp{&d, &opt, in.mask, &cache, up.dy, up.dh_last, grads.dh0, dG,
+                           nullptr, &rt};
+  auto pack = [&](index_t first, index_t last) {
+    rt.pack(in.recurrent_kernel, H, H, 0, first, last);
   };
-  auto zero_row = [&](index_t row) { std::fill(dG + row * H, dG + (row + 1) * H, T(0)); };
-  backward_loop(d, opt, in.mask, rt, static_cast<const T*>(dG), H, up.dy, dh, cell, zero_row);
+  auto no_mid = [](index_t, index_t, index_t, T*) {};
+  const Activation act = opt.activation;
+  // d act / d z through the output a = act(z); relu'(0) = 0, as TensorFlow.
+  auto cell = [act](index_t, index_t, index_t, const T* dh, const T* a, const T*, const T*,
+                    const T*, T* dg, T*, T* direct) {
+    switch (act) {
+      case Activation::Tanh:
+        for (index_t k = 0; k < W; ++k) dg[k] = dh[k] * dtanh_from_out(a[k]);
+        break;
+      case Activation::ReLU:
+        for (index_t k = 0; k < W; ++k) dg[k] = a[k] > T(0) ? dh[k] : T(0);
+        break;
+      default:
+        copy_n(dh, W, dg);
+        break;
+    }
+    fill_n(direct, W, T(0));
+  };
+  backward_loop(sp, 1, false, pack, no_mid, cell);
 
   input_side_gradients(grads.dx, grads.dkernel, d, in.x, in.kernel, dG);
   gemm(Trans::Yes, Trans::No, H, H, d.rows(), cache.h_prev, H, dG, H, T(0),
@@ -91,4 +99,5 @@ template void simple_rnn_backward<double>(const SeqGrads<double>&, const Dims&,
                                           const TrainCache<double>&,
                                           const SeqUpstream<double>&, double*);
 
+}  // namespace RNNKIT_ISA_NS
 }  // namespace rnnkit
