@@ -153,8 +153,11 @@ def test_mse_mae_reduction() -> None:
 def test_masked_loss_is_mean_over_valid_steps() -> None:
     yt, yp = np.zeros((2, 3, 1)), np.arange(6.0).reshape(2, 3, 1)
     mask = np.array([[True, True, False], [True, False, False]])
-    expected = (0 + 1 + 9) / (3 + 1e-7)  # Keras 3 apply_mask: total/(valid + eps) weighting
-    assert losses.get("mse")(yt, yp, mask=mask) == pytest.approx(expected, rel=1e-12)
+    # Keras 3.15 apply_mask: weights divide_no_nan(total, valid) -- no eps (checked against
+    # real Keras in test_keras_parity.py); nothing valid -> 0
+    expected = (0 + 1 + 9) / 3
+    assert losses.get("mse")(yt, yp, mask=mask) == pytest.approx(expected, rel=1e-15)
+    assert losses.get("mse")(yt, yp, mask=np.zeros((2, 3), bool)) == 0.0
 
 
 def test_crossentropies() -> None:

@@ -1,4 +1,5 @@
-"""rnnkit.ops (C++) against rnnkit.reference (NumPy) on a grid of edge shapes and options.
+"""rnnkit.ops (C++) against rnnkit.reference (NumPy) on a grid of edge shapes and options,
+on every SIMD path this CPU can run (the `isa` fixture).
 
 Accuracy contract (DESIGN.md): float64 within 1e-10 of the largest magnitude of each result;
 float32 within 1e-5 of it. float32 runs are compared with the reference evaluated in float64
@@ -70,7 +71,7 @@ def _compare(cell: str, options: Dict[str, Any], p: Dict[str, np.ndarray], dtype
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("units", UNITS)
 @pytest.mark.parametrize("variant", VARIANTS, ids=[v[0] for v in VARIANTS])
-def test_edge_grid(variant, units: int, dtype) -> None:
+def test_edge_grid(isa, variant, units: int, dtype) -> None:
     """Every option combination at B in {1, 3, 5}, T in {1, 4}, I != H."""
     _, cell, options = variant
     combos = itertools.product([False, True], repeat=4)  # bias, state, mask, go_backwards
@@ -86,7 +87,7 @@ def test_edge_grid(variant, units: int, dtype) -> None:
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("variant", VARIANTS, ids=[v[0] for v in VARIANTS])
-def test_several_blocks(variant, dtype) -> None:
+def test_several_blocks(isa, variant, dtype) -> None:
     """Batch spanning several row blocks plus a tail, H spanning several slices plus a tail."""
     _, cell, options = variant
     p = make_problem(cell, options, batch=11, time=9, features=13, units=37, seed=7, scale=0.3)
@@ -97,7 +98,7 @@ def test_several_blocks(variant, dtype) -> None:
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=[v[0] for v in VARIANTS])
-def test_saturating_inputs(variant) -> None:
+def test_saturating_inputs(isa, variant) -> None:
     """Large pre-activations (sigmoid/tanh saturated, exp far out of range) stay finite and agree."""
     _, cell, options = variant
     p = make_problem(cell, options, batch=3, time=6, features=5, units=9, seed=3, scale=0.5)
@@ -109,7 +110,7 @@ def test_saturating_inputs(variant) -> None:
 
 @pytest.mark.parametrize("order", ["fortran", "strided"])
 @pytest.mark.parametrize("variant", VARIANTS, ids=[v[0] for v in VARIANTS])
-def test_memory_layouts(variant, order: str) -> None:
+def test_memory_layouts(isa, variant, order: str) -> None:
     """Fortran-ordered and sliced (non-contiguous) arrays give the contiguous results."""
     _, cell, options = variant
     p = make_problem(cell, options, batch=4, time=5, features=6, units=9, seed=11)
@@ -137,7 +138,7 @@ def test_memory_layouts(variant, order: str) -> None:
         np.testing.assert_array_equal(a_grads[k], base[1][k])
 
 
-def test_training_false_matches_training_true() -> None:
+def test_training_false_matches_training_true(isa) -> None:
     """The inference path (no cache) computes the same outputs as the training path."""
     for _, cell, options in VARIANTS:
         p = make_problem(cell, options, batch=5, time=7, features=3, units=10, seed=5)
@@ -150,7 +151,7 @@ def test_training_false_matches_training_true() -> None:
             np.testing.assert_array_equal(outs_t[k], outs_i[k])
 
 
-def test_nan_propagates_without_crash() -> None:
+def test_nan_propagates_without_crash(isa) -> None:
     """NaN in x reaches the outputs of its row like NumPy, and nothing raises."""
     p = make_problem("lstm", {}, batch=2, time=3, features=4, units=5, seed=2)
     x = p["x"].copy()

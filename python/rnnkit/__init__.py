@@ -5,8 +5,9 @@ Modules:
     rnnkit.reference  plain-NumPy twins with identical signatures, the test oracle.
 """
 from . import ops, reference
+from .runtime import build_info, get_num_threads, set_num_threads
 
-__all__ = ["ops", "reference"]
+__all__ = ["ops", "reference", "build_info", "get_num_threads", "set_num_threads"]
 __version__ = "0.1.0"
 
 # --- Keras-style API ---
