@@ -92,8 +92,9 @@ class History(Callback):
             self.model.history = self
 
 
-def _fmt_value(v: float) -> str:
-    return f"{v:.4f}" if abs(v) > 1e-3 else f"{v:.4e}"
+def _fmt_value(v: float, use_abs: bool = True) -> str:
+    # Keras's verbose=1 bar tests abs(v) > 1e-3, its verbose=2 line tests v > 1e-3.
+    return f"{v:.4f}" if (abs(v) if use_abs else v) > 1e-3 else f"{v:.4e}"
 
 
 def _fmt_time_per_unit(t: float, unit: str) -> str:
@@ -138,7 +139,8 @@ class Progbar:
         finalize = current >= self.target if finalize is None else finalize
         now = time.time()
         tpu = self._time_per_unit(current, now)
-        metrics = "".join(f" - {k}: {_fmt_value(float(v))}" for k, v in values)
+        metrics = "".join(f" - {k}: {_fmt_value(float(v), self.verbose != 2)}"
+                          for k, v in values)
         digits = int(math.log10(max(self.target, 1))) + 1
         count = f"{current:{digits}d}/{self.target}"
         if self.verbose == 2:
@@ -161,10 +163,14 @@ class Progbar:
                       else f" {int(eta)}s")
         info = f"{timing}{_fmt_time_per_unit(tpu, self.unit_name)}{metrics}"
         if self._dynamic:
-            bar = (f"\x1b[1m{count}\x1b[0m \x1b[32m{'━' * done}\x1b[0m"
+            # Keras's escapes: bold count and time, green done part (omitted when empty),
+            # grey rest.
+            green = f"\x1b[32m{'━' * done}\x1b[0m" if done > 0 else ""
+            bar = (f"\x1b[1m{count}\x1b[0m {green}"
                    f"\x1b[37m{'━' * (self.width - done)}\x1b[0m")
             plain_width = len(count) + 1 + self.width + len(info)
             pad = " " * max(self._prev_width - plain_width, 0)
+            info = f" \x1b[1m{timing[1:]}\x1b[0m{info[len(timing):]}"
             self.stream.write(f"\r{bar}{info}{pad}" + ("\n" if finalize else ""))
             self._prev_width = plain_width
         else:
@@ -183,7 +189,8 @@ class ProgbarLogger(Callback):
     def on_epoch_begin(self, epoch: int, logs: Optional[Logs] = None) -> None:
         verbose = self.params.get("verbose", 1)
         if verbose:
-            sys.stdout.write(f"Epoch {epoch + 1}/{self.params['epochs']}\n")
+            if self.params["epochs"] > 1:  # Keras prints no "Epoch 1/1" header
+                sys.stdout.write(f"Epoch {epoch + 1}/{self.params['epochs']}\n")
             self.progbar = Progbar(self.params["steps"], verbose=verbose)
 
     def on_train_batch_end(self, batch: int, logs: Optional[Logs] = None) -> None:

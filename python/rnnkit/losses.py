@@ -4,7 +4,7 @@ A loss maps ``(y_true, y_pred)`` to per-sample values ``L`` of shape ``y_pred.sh
 (the last axis is reduced: mean for mse/mae/bce, sum for crossentropies). Reduction is Keras's
 ``"sum_over_batch_size"`` by default: ``sum(L * w) / L.size``. A mask (from ``Embedding``/
 ``Masking`` through the model) enters as Keras 3 ``apply_mask`` does: weights
-``mask * L.size / (valid + 1e-7)``, i.e. the mean over unmasked entries.
+``mask * L.size / valid`` (0 when nothing is valid), i.e. the mean over unmasked entries.
 
 Crossentropies follow Keras's TensorFlow backend (which produced the project fixtures):
 probabilities are renormalised and clipped to ``[eps, 1-eps]`` (``eps = 1e-7``); with
@@ -69,7 +69,11 @@ class Loss:
             m = np.asarray(mask, dtype=values.dtype)
             if self.reduction == "sum_over_batch_size":
                 # Keras 3 apply_mask: valid entries weigh total/valid -> mean over valid ones.
-                m = m * (m.size / (m.sum() + backend.epsilon()))
+                # Keras 3.15 uses divide_no_nan(total, valid) -- no epsilon in the
+                # denominator (an older "+ 1e-7" shifted masked losses by ~1e-7/valid,
+                # seen against real Keras in tests/test_keras_parity.py).
+                valid = m.sum()
+                m = m * (m.size / valid) if valid > 0 else np.zeros_like(m)
             w = w * np.broadcast_to(m.reshape(m.shape + (1,) * (values.ndim - m.ndim)),
                                     values.shape)
         if sample_weight is not None:

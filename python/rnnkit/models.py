@@ -283,7 +283,9 @@ class Sequential(Layer):
     def _logs(self, loss_tracker: metrics_mod.Mean, prefix: str = "") -> Dict[str, float]:
         logs = {prefix + m.name: m.result() for m in (self._metrics or [])}
         logs[prefix + "loss"] = loss_tracker.result()
-        return logs
+        # Keras 3 (utils.python_utils.pythonify_logs) hands logs over in sorted key order:
+        # History keys and the progress-bar columns read e.g. loss, mse, val_loss, val_mse.
+        return dict(sorted(logs.items()))
 
     @staticmethod
     def _check_xy(x: np.ndarray, y: Any, where: str) -> np.ndarray:
@@ -397,7 +399,7 @@ class Sequential(Layer):
                 progbar.update(step + 1, [])
         logs = {m.name: m.result() for m in metrics}
         logs["loss"] = tracker.result()
-        return logs
+        return dict(sorted(logs.items()))  # Keras order (see _logs)
 
     def _format_result(self, logs: Dict[str, float], return_dict: bool) -> Any:
         if return_dict:
@@ -454,7 +456,8 @@ class Sequential(Layer):
     def summary(self, line_length: Optional[int] = None, positions: Optional[Sequence[float]] = None,
                 print_fn: Any = None, **kwargs: Any) -> None:
         """Print the Keras 3 summary table (layer, output shape, parameter count, totals)."""
-        print_fn = print_fn or (lambda s: sys.stdout.write(s + "\n"))
+        # Keras hands print_fn the whole captured table at once, ending with a newline.
+        print_fn = print_fn or sys.stdout.write
         line_length = line_length or min(88, shutil.get_terminal_size().columns - 4)
         positions = list(positions or [0.45, 0.80, 1.0])
         widths, cur = [], 0
@@ -498,14 +501,20 @@ class Sequential(Layer):
         n_n, n_b = sum(w.value.size for w in ntw), sum(w.value.nbytes for w in ntw)
         o_n = o_b = 0
         if self.optimizer is not None and self.optimizer.built:
-            ov = self.optimizer.variables
-            o_n, o_b = sum(a.size for a in ov), sum(a.nbytes for a in ov)
+            # Keras counts its optimizer variables: ``iteration`` (int32 on the torch/JAX
+            # backends -> 4 bytes; TensorFlow uses int64), ``learning_rate`` (a floatx
+            # variable, absent for a callable rate) and the slots. rnnkit keeps iterations as
+            # a Python int and the rate as a float, so count them as Keras stores them.
+            slots = self.optimizer.variables[1:]
+            o_n, o_b = 1 + sum(a.size for a in slots), 4 + sum(a.nbytes for a in slots)
+            if not callable(self.optimizer._learning_rate):
+                o_n, o_b = o_n + 1, o_b + np.dtype(backend.floatx()).itemsize
         out.append(f" Total params: {t_n + n_n + o_n:,} ({_readable_size(t_b + n_b + o_b)})")
         out.append(f" Trainable params: {t_n:,} ({_readable_size(t_b)})")
         out.append(f" Non-trainable params: {n_n:,} ({_readable_size(n_b)})")
         if self.optimizer is not None and self.optimizer.built:
             out.append(f" Optimizer params: {o_n:,} ({_readable_size(o_b)})")
-        print_fn("\n".join(out))
+        print_fn("\n".join(out) + "\n")
 
     # -- config and saving --------------------------------------------------------------
     def get_config(self) -> Dict[str, Any]:

@@ -17,10 +17,16 @@ For every case in ``CASES`` this script, in float64 (``keras.config.set_floatx("
 2. sets deterministic initial weights drawn from ``numpy.random.default_rng(seed)`` (saved);
 3. records ``summary()`` (``print_fn`` form, i.e. rich's plain capture) before training;
 4. trains with ``fit(..., shuffle=False, verbose=0)`` and records the per-epoch History, the
-   final weights, ``predict`` on ``x_pred``, ``evaluate`` and ``summary()`` after training;
+   final weights, ``predict(x, batch_size=7)``, ``evaluate`` and ``summary()`` after training;
 5. trains one more epoch with ``verbose=1`` and one with ``verbose=2``, capturing stdout, with
    the timing parts replaced by ``<ELAPSED>`` (``\\d+s``) and ``<PER_STEP>`` (``\\d+(us|ms|s)``)
-   so the test can compare the rest of the text exactly.
+   so the test can compare the rest of the text exactly (how many intermediate verbose=1
+   redraws appear depends on timing; the test reads only the final bar);
+6. repeats the training of step 4 (``f64_hist_*``, ``f64_wf_*``, ``f64_pred``) with Keras's float64 -> float32 ``result_type``
+   mapping of non-TensorFlow backends switched off (see ``_float64_results``): the as-shipped
+   torch backend reduces the loss and the metrics in float32 even in a float64 model.
+
+Everything except ``progbar_v1`` is reproducible bit for bit (checked by regenerating).
 
 Each case goes to ``tests/keras_reference/<case>.npz``: arrays as float64/int64, text as NumPy
 unicode scalars, the spec and History key order as JSON strings -- loadable with
