@@ -9,10 +9,15 @@
 #include <cstring>
 
 #include "rnnkit/isa.hpp"
+#include "rnnkit/simd.hpp"
 
 namespace rnnkit {
 namespace RNNKIT_ISA_NS {
 namespace detail {
+
+// A scalar as V: itself for V = T, all lanes for V = Vec<T>.
+template <class V, class T>
+inline V broadcast_as(T x) { return V{} + x; }
 
 template <class T>
 struct ExpConstants;
@@ -40,32 +45,42 @@ struct ExpConstants<double> {
 };
 
 // exp(r) for |r| <= ln2/2: Taylor series to r^7 (float, error < 4e-9) or r^12 (double,
-// error < 2e-16), Horner form.
-inline float exp_reduced(float r) {
-  float p = 1.0f / 5040;
-  p = p * r + 1.0f / 720;
-  p = p * r + 1.0f / 120;
-  p = p * r + 1.0f / 24;
-  p = p * r + 1.0f / 6;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  return p * r + 1.0f;
+// error < 2e-16), Horner form. V is T or Vec<T>.
+template <class T, class V>
+inline V exp_reduced(V r) {
+  V p = broadcast_as<V>(T(1.0 / 479001600));
+  if constexpr (sizeof(T) == 8) {
+    p = p * r + T(1.0 / 39916800);
+    p = p * r + T(1.0 / 3628800);
+    p = p * r + T(1.0 / 362880);
+    p = p * r + T(1.0 / 40320);
+    p = p * r + T(1.0 / 5040);
+  } else {
+    p = broadcast_as<V>(T(1.0 / 5040));
+  }
+  p = p * r + T(1.0 / 720);
+  p = p * r + T(1.0 / 120);
+  p = p * r + T(1.0 / 24);
+  p = p * r + T(1.0 / 6);
+  p = p * r + T(0.5);
+  p = p * r + T(1);
+  return p * r + T(1);
 }
 
-inline double exp_reduced(double r) {
-  double p = 1.0 / 479001600;  // 1/12!
-  p = p * r + 1.0 / 39916800;
-  p = p * r + 1.0 / 3628800;
-  p = p * r + 1.0 / 362880;
-  p = p * r + 1.0 / 40320;
-  p = p * r + 1.0 / 5040;
-  p = p * r + 1.0 / 720;
-  p = p * r + 1.0 / 120;
-  p = p * r + 1.0 / 24;
-  p = p * r + 1.0 / 6;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  return p * r + 1.0;
+// Odd Taylor polynomial of tanh(x)/x - 1 in x^2 for |x| < 1/8: terms to x^9 suffice for
+// float, to x^15 for double.
+template <class T, class V>
+inline V tanh_small_poly(V x2) {
+  V p = broadcast_as<V>(T(-1382.0 / 155925));
+  if constexpr (sizeof(T) == 8) {
+    p = broadcast_as<V>(T(-929569.0 / 638512875));
+    p = p * x2 + T(21844.0 / 6081075);
+    p = p * x2 + T(-1382.0 / 155925);
+  }
+  p = p * x2 + T(62.0 / 2835);
+  p = p * x2 + T(-17.0 / 315);
+  p = p * x2 + T(2.0 / 15);
+  return p * x2 + T(-1.0 / 3);
 }
 
 }  // namespace detail
@@ -73,61 +88,55 @@ inline double exp_reduced(double r) {
 // exp(x) with x clamped to the range where 2^round(x/ln2) is a normal number: exp(x) for
 // x <= lo is ~1e-38 (float) instead of a denormal or 0, and for x >= hi ~2e38 instead of inf.
 // Both are harmless where it is used (1/(1+e) and 2/(e+1) saturate the same way).
+// Written once over whole vectors (Vec<T>): the branch-free selects and the exponent-field
+// arithmetic are lane-wise, so nothing depends on the compiler's auto-vectoriser.
 template <class T>
-inline T exp_clamped(T x) {
+inline Vec<T> exp_clamped(Vec<T> x) {
   using C = detail::ExpConstants<T>;
   using Bits = typename C::Bits;
-  x = x < C::lo ? C::lo : x;
-  x = x > C::hi ? C::hi : x;
-  const T shifted = x * C::log2e + C::round_magic;  // low mantissa bits hold round(x/ln2)
-  const T n = shifted - C::round_magic;
-  const T r = (x - n * C::ln2_hi) - n * C::ln2_lo;
-  // 2^n built in the exponent field. Unsigned arithmetic: wraps instead of overflowing when
-  // x is NaN (the polynomial then carries the NaN into the result).
-  Bits shifted_bits, magic_bits;
+  using UVec = typename VecOf<Bits>::type;
+  const Vec<T> lo = broadcast(static_cast<T>(C::lo)), hi = broadcast(static_cast<T>(C::hi));
+  x = x < lo ? lo : x;  // NaN compares false and stays NaN
+  x = x > hi ? hi : x;
+  const Vec<T> shifted = x * C::log2e + C::round_magic;  // low mantissa bits: round(x/ln2)
+  const Vec<T> n = shifted - C::round_magic;
+  const Vec<T> r = (x - n * C::ln2_hi) - n * C::ln2_lo;
+  // 2^n built in the exponent field (unsigned: wraps instead of overflowing for NaN, whose
+  // polynomial then carries the NaN into the result).
   const T magic = C::round_magic;
-  std::memcpy(&shifted_bits, &shifted, sizeof(T));
+  Bits magic_bits;
   std::memcpy(&magic_bits, &magic, sizeof(T));
-  const Bits scale_bits = (shifted_bits - magic_bits + Bits(C::exponent_bias)) << C::mantissa_bits;
-  T scale;
-  std::memcpy(&scale, &scale_bits, sizeof(T));
-  return detail::exp_reduced(r) * scale;
+  UVec bits;
+  std::memcpy(&bits, &shifted, sizeof(bits));
+  bits = (bits - magic_bits + static_cast<Bits>(C::exponent_bias)) << C::mantissa_bits;
+  Vec<T> scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return detail::exp_reduced<T>(r) * scale;
 }
 
 template <class T>
-inline T sigmoid(T x) {
-  return T(1) / (T(1) + exp_clamped(-x));
+inline Vec<T> sigmoid(Vec<T> x) {
+  return T(1) / (T(1) + exp_clamped<T>(-x));
 }
 
+// tanh: the Taylor polynomial below |x| = 1/8, 1 - 2/(exp(2|x|)+1) above (never computed as
+// 2*sigmoid(2x)-1, whose relative error near 0 is 100%).
 template <class T>
-inline T tanh_act(T x) {
-  const T ax = x < T(0) ? -x : x;
-  // Small |x|: odd Taylor series (terms to x^9 suffice for float, to x^15 for double).
-  const T x2 = x * x;
-  T p;
-  if (sizeof(T) == 8) {
-    p = T(-929569.0 / 638512875);
-    p = p * x2 + T(21844.0 / 6081075);
-    p = p * x2 + T(-1382.0 / 155925);
-  } else {
-    p = T(-1382.0 / 155925);
-  }
-  p = p * x2 + T(62.0 / 2835);
-  p = p * x2 + T(-17.0 / 315);
-  p = p * x2 + T(2.0 / 15);
-  p = p * x2 + T(-1.0 / 3);
-  const T small = x + x * x2 * p;
-  // Large |x|: 1 - 2/(exp(2|x|)+1) with the sign of x.
-  const T mag = T(1) - T(2) / (exp_clamped(T(2) * ax) + T(1));
-  const T large = x < T(0) ? -mag : mag;
-  return ax < T(0.125) ? small : large;
+inline Vec<T> tanh_act(Vec<T> x) {
+  const Vec<T> zero = broadcast(T(0));
+  const Vec<T> ax = x < zero ? -x : x;
+  const Vec<T> x2 = x * x;
+  const Vec<T> small = x + x * x2 * detail::tanh_small_poly<T>(x2);
+  const Vec<T> mag = T(1) - T(2) / (exp_clamped<T>(T(2) * ax) + T(1));
+  const Vec<T> large = x < zero ? -mag : mag;
+  return ax < broadcast(T(0.125)) ? small : large;
 }
 
-// Derivatives expressed through the activation's output a.
-template <class T>
-inline T dsigmoid_from_out(T a) { return a * (T(1) - a); }
-template <class T>
-inline T dtanh_from_out(T a) { return T(1) - a * a; }
+// Derivatives expressed through the activation's output a (V is T or Vec<T>).
+template <class V>
+inline V dsigmoid_from_out(V a) { return a * (1 - a); }
+template <class V>
+inline V dtanh_from_out(V a) { return 1 - a * a; }
 
 }  // namespace RNNKIT_ISA_NS
 }  // namespace rnnkit

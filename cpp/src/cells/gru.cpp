@@ -20,7 +20,7 @@ using namespace detail;
 template <class T>
 void gru_forward_reset_after(T* y, T* h_last, const Dims& d, const SeqOptions& opt,
                              const SeqInputs<T>& in, const TrainCache<T>* cache, T* work) {
-  constexpr index_t W = slice_width<T>();
+  constexpr index_t W = slice_width<T>(), V = lanes<T>();
   const index_t H = d.H, GH = d.GH(), Hp = slice_count<T>(H) * W;
   T* xp = work;  // (B*T, 3H) = x K + b_in
   input_projection(xp, d, in.x, in.kernel, in.bias);
@@ -44,16 +44,16 @@ void gru_forward_reset_after(T* y, T* h_last, const Dims& d, const SeqOptions& o
     const T* bz = br + j0;
     const T* brr = br + Hp + j0;
     const T* bh = br + 2 * Hp + j0;
-    for (index_t k = 0; k < W; ++k) {
-      const T rh = acc[2 * W + k] + bh[k];
-      const T z = sigmoid(x[k] + acc[k] + bz[k]);
-      const T r = sigmoid(x[W + k] + acc[W + k] + brr[k]);
-      const T hh = tanh_act(x[2 * W + k] + r * rh);
-      hn[k] = z * hp[k] + (T(1) - z) * hh;
-      gates[k] = z;
-      gates[W + k] = r;
-      gates[2 * W + k] = hh;
-      aux[k] = rh;
+    for (index_t k = 0; k < W; k += V) {
+      const Vec<T> rh = load(acc + 2 * W + k) + load(bh + k);
+      const Vec<T> z = sigmoid<T>(load(x + k) + load(acc + k) + load(bz + k));
+      const Vec<T> r = sigmoid<T>(load(x + W + k) + load(acc + W + k) + load(brr + k));
+      const Vec<T> hh = tanh_act<T>(load(x + 2 * W + k) + r * rh);
+      store(hn + k, z * load(hp + k) + (T(1) - z) * hh);
+      store(gates + k, z);
+      store(gates + W + k, r);
+      store(gates + 2 * W + k, hh);
+      store(aux + k, rh);
     }
   };
   forward_loop(sp, false, pack, no_phase1, cell);
@@ -62,7 +62,7 @@ void gru_forward_reset_after(T* y, T* h_last, const Dims& d, const SeqOptions& o
 template <class T>
 void gru_forward_reset_before(T* y, T* h_last, const Dims& d, const SeqOptions& opt,
                               const SeqInputs<T>& in, const TrainCache<T>* cache, T* work) {
-  constexpr index_t W = slice_width<T>();
+  constexpr index_t W = slice_width<T>(), V = lanes<T>();
   const index_t B = d.B, H = d.H, GH = d.GH(), Tn = d.T;
   const index_t slices = slice_count<T>(H), Hp = slices * W;
   T* xp = work;  // (B*T, 3H) = x K + b
@@ -94,10 +94,11 @@ void gru_forward_reset_before(T* y, T* h_last, const Dims& d, const SeqOptions& 
         T* zs = z_buf.get() + b * Hp + j0;
         T* rs = r_buf.get() + b * Hp + j0;
         T* rhs = rh_buf.get() + b * Hp + j0;
-        for (index_t k = 0; k < W; ++k) {
-          zs[k] = sigmoid(xz[k] + a[k]);
-          rs[k] = sigmoid(xr[k] + a[W + k]);
-          rhs[k] = rs[k] * hp[k];
+        for (index_t k = 0; k < W; k += V) {
+          const Vec<T> r = sigmoid<T>(load(xr + k) + load(a + W + k));
+          store(zs + k, sigmoid<T>(load(xz + k) + load(a + k)));
+          store(rs + k, r);
+          store(rhs + k, r * load(hp + k));
         }
       }
     }
@@ -110,13 +111,14 @@ void gru_forward_reset_before(T* y, T* h_last, const Dims& d, const SeqOptions& 
     const T* z = zb + b * Hp + j0;
     const T* r = rb + b * Hp + j0;
     const T* rh = rhb + b * Hp + j0;
-    for (index_t k = 0; k < W; ++k) {
-      const T hh = tanh_act(x[k] + acc[k]);
-      hn[k] = z[k] * hp[k] + (T(1) - z[k]) * hh;
-      gates[k] = z[k];
-      gates[W + k] = r[k];
-      gates[2 * W + k] = hh;
-      aux[k] = rh[k];
+    for (index_t k = 0; k < W; k += V) {
+      const Vec<T> hh = tanh_act<T>(load(x + k) + load(acc + k));
+      const Vec<T> zk = load(z + k);
+      store(hn + k, zk * load(hp + k) + (T(1) - zk) * hh);
+      store(gates + k, zk);
+      store(gates + W + k, load(r + k));
+      store(gates + 2 * W + k, hh);
+      store(aux + k, load(rh + k));
     }
   };
   forward_loop(sp, true, pack, phase1, cell);
@@ -126,7 +128,7 @@ template <class T>
 void gru_backward_reset_after(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& opt,
                               const SeqInputs<T>& in, const TrainCache<T>& cache,
                               const SeqUpstream<T>& up, T* work) {
-  constexpr index_t W = slice_width<T>();
+  constexpr index_t W = slice_width<T>(), V = lanes<T>();
   const index_t H = d.H, GH = d.GH(), rows = d.rows();
   // The candidate's gradient differs between the input side (d xh) and the recurrent side
   // (d rh = d xh * r), so the two sides keep separate dG matrices, (B*T, 3H) each.
@@ -141,16 +143,19 @@ void gru_backward_reset_after(const SeqGrads<T>& grads, const Dims& d, const Seq
   auto no_mid = [](index_t, index_t, index_t, T*) {};
   auto cell = [](index_t, index_t, index_t, const T* dh, const T* gates, const T* hp,
                  const T*, const T* rh, T* dg, T* dgr, T* direct) {
-    for (index_t k = 0; k < W; ++k) {
-      const T z = gates[k], r = gates[W + k], hh = gates[2 * W + k];
-      const T dz = dh[k] * (hp[k] - hh) * dsigmoid_from_out(z);
-      const T dhh = dh[k] * (T(1) - z) * dtanh_from_out(hh);
-      const T dr = dhh * rh[k] * dsigmoid_from_out(r);
-      dg[k] = dgr[k] = dz;
-      dg[W + k] = dgr[W + k] = dr;
-      dg[2 * W + k] = dhh;
-      dgr[2 * W + k] = dhh * r;
-      direct[k] = dh[k] * z;
+    for (index_t k = 0; k < W; k += V) {
+      const Vec<T> z = load(gates + k), r = load(gates + W + k), hh = load(gates + 2 * W + k);
+      const Vec<T> d = load(dh + k);
+      const Vec<T> dz = d * (load(hp + k) - hh) * dsigmoid_from_out(z);
+      const Vec<T> dhh = d * (T(1) - z) * dtanh_from_out(hh);
+      const Vec<T> dr = dhh * load(rh + k) * dsigmoid_from_out(r);
+      store(dg + k, dz);
+      store(dgr + k, dz);
+      store(dg + W + k, dr);
+      store(dgr + W + k, dr);
+      store(dg + 2 * W + k, dhh);
+      store(dgr + 2 * W + k, dhh * r);
+      store(direct + k, d * z);
     }
   };
   backward_loop(sp, 3, false, pack, no_mid, cell);
@@ -168,7 +173,7 @@ template <class T>
 void gru_backward_reset_before(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& opt,
                                const SeqInputs<T>& in, const TrainCache<T>& cache,
                                const SeqUpstream<T>& up, T* work) {
-  constexpr index_t W = slice_width<T>();
+  constexpr index_t W = slice_width<T>(), V = lanes<T>();
   const index_t B = d.B, H = d.H, GH = d.GH(), rows = d.rows(), Tn = d.T;
   const index_t slices = slice_count<T>(H), Hp = slices * W;
   T* dG = work;  // (B*T, 3H)
@@ -183,12 +188,12 @@ void gru_backward_reset_before(const SeqGrads<T>& grads, const Dims& d, const Se
   };
   auto cell = [](index_t, index_t, index_t, const T* dh, const T* gates, const T* hp,
                  const T*, const T*, T* dg, T*, T* direct) {
-    for (index_t k = 0; k < W; ++k) {
-      const T z = gates[k], hh = gates[2 * W + k];
-      dg[k] = dh[k] * (hp[k] - hh) * dsigmoid_from_out(z);
-      dg[W + k] = T(0);  // the reset gate's gradient needs every unit: mid() sets it
-      dg[2 * W + k] = dh[k] * (T(1) - z) * dtanh_from_out(hh);
-      direct[k] = dh[k] * z;
+    for (index_t k = 0; k < W; k += V) {
+      const Vec<T> z = load(gates + k), hh = load(gates + 2 * W + k), d = load(dh + k);
+      store(dg + k, d * (load(hp + k) - hh) * dsigmoid_from_out(z));
+      store(dg + W + k, Vec<T>{});  // the reset gate's gradient needs every unit: mid() sets it
+      store(dg + 2 * W + k, d * (T(1) - z) * dtanh_from_out(hh));
+      store(direct + k, d * z);
     }
   };
   // d(r * h_{t-1}) = d_candidate @ R_h^T, then the reset gate's gradient and the part of

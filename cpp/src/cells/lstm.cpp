@@ -12,7 +12,7 @@ template <class T>
 void lstm_forward(T* y, T* h_last, T* c_last, const Dims& d, const SeqOptions& opt,
                   const SeqInputs<T>& in, const TrainCache<T>* cache, T* work) {
   using namespace detail;
-  constexpr index_t W = slice_width<T>();
+  constexpr index_t W = slice_width<T>(), V = lanes<T>();
   const index_t H = d.H, GH = d.GH();
   T* xp = work;  // (B*T, 4H)
   input_projection(xp, d, in.x, in.kernel, in.bias);
@@ -26,20 +26,20 @@ void lstm_forward(T* y, T* h_last, T* c_last, const Dims& d, const SeqOptions& o
   auto cell = [](index_t, index_t, index_t, const T* x, const T* acc, const T* hp,
                  const T* cp, T* hn, T* cn, T* gates, T* aux) {
     (void)hp;
-    for (index_t k = 0; k < W; ++k) {
-      const T i = sigmoid(x[k] + acc[k]);
-      const T f = sigmoid(x[W + k] + acc[W + k]);
-      const T g = tanh_act(x[2 * W + k] + acc[2 * W + k]);
-      const T o = sigmoid(x[3 * W + k] + acc[3 * W + k]);
-      const T c = f * cp[k] + i * g;
-      const T tc = tanh_act(c);
-      cn[k] = c;
-      hn[k] = o * tc;
-      gates[k] = i;
-      gates[W + k] = f;
-      gates[2 * W + k] = g;
-      gates[3 * W + k] = o;
-      aux[k] = tc;
+    for (index_t k = 0; k < W; k += V) {
+      const Vec<T> i = sigmoid<T>(load(x + k) + load(acc + k));
+      const Vec<T> f = sigmoid<T>(load(x + W + k) + load(acc + W + k));
+      const Vec<T> g = tanh_act<T>(load(x + 2 * W + k) + load(acc + 2 * W + k));
+      const Vec<T> o = sigmoid<T>(load(x + 3 * W + k) + load(acc + 3 * W + k));
+      const Vec<T> c = f * load(cp + k) + i * g;
+      const Vec<T> tc = tanh_act<T>(c);
+      store(cn + k, c);
+      store(hn + k, o * tc);
+      store(gates + k, i);
+      store(gates + W + k, f);
+      store(gates + 2 * W + k, g);
+      store(gates + 3 * W + k, o);
+      store(aux + k, tc);
     }
   };
   forward_loop(sp, false, pack, no_phase1, cell);
@@ -50,7 +50,7 @@ void lstm_backward(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& op
                    const SeqInputs<T>& in, const TrainCache<T>& cache,
                    const SeqUpstream<T>& up, T* work) {
   using namespace detail;
-  constexpr index_t W = slice_width<T>();
+  constexpr index_t W = slice_width<T>(), V = lanes<T>();
   const index_t H = d.H, GH = d.GH(), Hp = slice_count<T>(H) * W;
   T* dG = work;  // (B*T, 4H) pre-activation gate gradients
   TransposedPanel<T> rt(H, GH);
@@ -65,15 +65,17 @@ void lstm_backward(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& op
   auto cell = [&](index_t, index_t b, index_t j0, const T* dh, const T* gates, const T*,
                   const T* cp, const T* tc, T* dg, T*, T* direct) {
     T* dc_row = dc.get() + b * Hp + j0;
-    for (index_t k = 0; k < W; ++k) {
-      const T i = gates[k], f = gates[W + k], g = gates[2 * W + k], o = gates[3 * W + k];
-      const T dc_total = dc_row[k] + dh[k] * o * dtanh_from_out(tc[k]);
-      dg[k] = dc_total * g * dsigmoid_from_out(i);
-      dg[W + k] = dc_total * cp[k] * dsigmoid_from_out(f);
-      dg[2 * W + k] = dc_total * i * dtanh_from_out(g);
-      dg[3 * W + k] = dh[k] * tc[k] * dsigmoid_from_out(o);
-      dc_row[k] = dc_total * f;
-      direct[k] = T(0);  // dh_{t-1} comes only through the recurrent product
+    for (index_t k = 0; k < W; k += V) {
+      const Vec<T> i = load(gates + k), f = load(gates + W + k);
+      const Vec<T> g = load(gates + 2 * W + k), o = load(gates + 3 * W + k);
+      const Vec<T> dhk = load(dh + k), tck = load(tc + k);
+      const Vec<T> dc_total = load(dc_row + k) + dhk * o * dtanh_from_out(tck);
+      store(dg + k, dc_total * g * dsigmoid_from_out(i));
+      store(dg + W + k, dc_total * load(cp + k) * dsigmoid_from_out(f));
+      store(dg + 2 * W + k, dc_total * i * dtanh_from_out(g));
+      store(dg + 3 * W + k, dhk * tck * dsigmoid_from_out(o));
+      store(dc_row + k, dc_total * f);
+      store(direct + k, Vec<T>{});  // dh_{t-1} comes only through the recurrent product
     }
   };
   backward_loop(sp, 4, false, pack, no_mid, cell);

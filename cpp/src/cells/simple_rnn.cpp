@@ -10,7 +10,7 @@ template <class T>
 void simple_rnn_forward(T* y, T* h_last, const Dims& d, const SeqOptions& opt,
                         const SeqInputs<T>& in, const TrainCache<T>* cache, T* work) {
   using namespace detail;
-  constexpr index_t W = slice_width<T>();
+  constexpr index_t W = slice_width<T>(), V = lanes<T>();
   const index_t H = d.H;
   T* xp = work;  // (B*T, H)
   input_projection(xp, d, in.x, in.kernel, in.bias);
@@ -25,21 +25,17 @@ void simple_rnn_forward(T* y, T* h_last, const Dims& d, const SeqOptions& opt,
   auto cell = [act](index_t, index_t, index_t, const T* x, const T* acc, const T*, const T*,
                     T* hn, T*, T* gates, T*) {
     // One loop per activation so each vectorises without a per-element switch.
-    switch (act) {
-      case Activation::Tanh:
-        for (index_t k = 0; k < W; ++k) hn[k] = tanh_act(x[k] + acc[k]);
-        break;
-      case Activation::ReLU:
-        for (index_t k = 0; k < W; ++k) {
-          const T z = x[k] + acc[k];
-          hn[k] = z > T(0) ? z : T(0);
-        }
-        break;
-      default:
-        for (index_t k = 0; k < W; ++k) hn[k] = x[k] + acc[k];
-        break;
+    for (index_t k = 0; k < W; k += V) {
+      const Vec<T> z = load(x + k) + load(acc + k);
+      Vec<T> h;
+      switch (act) {
+        case Activation::Tanh: h = tanh_act<T>(z); break;
+        case Activation::ReLU: h = z > Vec<T>{} ? z : Vec<T>{}; break;
+        default: h = z; break;
+      }
+      store(hn + k, h);
+      store(gates + k, h);
     }
-    copy_n(hn, W, gates);
   };
   forward_loop(sp, false, pack, no_phase1, cell);
 }
@@ -49,7 +45,7 @@ void simple_rnn_backward(const SeqGrads<T>& grads, const Dims& d, const SeqOptio
                          const SeqInputs<T>& in, const TrainCache<T>& cache,
                          const SeqUpstream<T>& up, T* work) {
   using namespace detail;
-  constexpr index_t W = slice_width<T>();
+  constexpr index_t W = slice_width<T>(), V = lanes<T>();
   const index_t H = d.H;
   T* dG = work;  // (B*T, H) pre-activation gradients
   TransposedPanel<T> rt(H, H);
@@ -63,18 +59,15 @@ void simple_rnn_backward(const SeqGrads<T>& grads, const Dims& d, const SeqOptio
   // d act / d z through the output a = act(z); relu'(0) = 0, as TensorFlow.
   auto cell = [act](index_t, index_t, index_t, const T* dh, const T* a, const T*, const T*,
                     const T*, T* dg, T*, T* direct) {
-    switch (act) {
-      case Activation::Tanh:
-        for (index_t k = 0; k < W; ++k) dg[k] = dh[k] * dtanh_from_out(a[k]);
-        break;
-      case Activation::ReLU:
-        for (index_t k = 0; k < W; ++k) dg[k] = a[k] > T(0) ? dh[k] : T(0);
-        break;
-      default:
-        copy_n(dh, W, dg);
-        break;
+    for (index_t k = 0; k < W; k += V) {
+      const Vec<T> d = load(dh + k), ak = load(a + k);
+      switch (act) {
+        case Activation::Tanh: store(dg + k, d * dtanh_from_out(ak)); break;
+        case Activation::ReLU: store(dg + k, ak > Vec<T>{} ? d : Vec<T>{}); break;
+        default: store(dg + k, d); break;
+      }
+      store(direct + k, Vec<T>{});
     }
-    fill_n(direct, W, T(0));
   };
   backward_loop(sp, 1, false, pack, no_mid, cell);
 
