@@ -31,11 +31,11 @@ void gru_forward_reset_after(T* y, T* h_last, const Dims& d, const SeqOptions& o
       b_rec[g * Hp + j] = (in.bias && j < H) ? in.bias[GH + g * H + j] : T(0);
     }
   }
-  GatePanel<T> panel(H, H, 3);
+  GatePanel<T> panel(in.recurrent_kernel, GH, H, H, 0, 3, d.T);
   const ForwardSpec<T> sp{&d, &opt, in.mask, xp, cache, y, h_last, nullptr, in.h0, nullptr,
                           &panel, 0, nullptr};
   auto pack = [&](index_t first, index_t last) {
-    panel.pack(in.recurrent_kernel, GH, H, 0, first, last);
+    panel.pack(first, last);
   };
   auto no_phase1 = [](index_t, index_t, index_t, index_t, const T*) {};
   const T* br = b_rec.get();
@@ -67,8 +67,8 @@ void gru_forward_reset_before(T* y, T* h_last, const Dims& d, const SeqOptions& 
   const index_t slices = slice_count<T>(H), Hp = slices * W;
   T* xp = work;  // (B*T, 3H) = x K + b
   input_projection(xp, d, in.x, in.kernel, in.bias);
-  GatePanel<T> panel_zr(H, H, 2);
-  GatePanel<T> panel_h(H, H, 1);
+  GatePanel<T> panel_zr(in.recurrent_kernel, GH, H, H, 0, 2, d.T);
+  GatePanel<T> panel_h(in.recurrent_kernel, GH, H, H, 2, 1, d.T);
   // Phase 1 results for every unit, (B, Hp) each: z, r and the reset state r * h_{t-1},
   // the left operand of the candidate's product. acc_zr: one (B, 2W) region per slice.
   Buffer<T> z_buf(B * Hp), r_buf(B * Hp), rh_buf(B * Hp), acc_zr(slices * B * 2 * W);
@@ -76,8 +76,8 @@ void gru_forward_reset_before(T* y, T* h_last, const Dims& d, const SeqOptions& 
   const ForwardSpec<T> sp{&d, &opt, in.mask, xp, cache, y, h_last, nullptr, in.h0, nullptr,
                           &panel_h, 2, rh_buf.get()};
   auto pack = [&](index_t first, index_t last) {
-    panel_zr.pack(in.recurrent_kernel, GH, H, 0, first, last);
-    panel_h.pack(in.recurrent_kernel, GH, H, 2, first, last);
+    panel_zr.pack(first, last);
+    panel_h.pack(first, last);
   };
   auto phase1 = [&](index_t first, index_t last, index_t, index_t t, const T* h_cur) {
     for (index_t jb = first; jb < last; ++jb) {
@@ -179,7 +179,7 @@ void gru_backward_reset_before(const SeqGrads<T>& grads, const Dims& d, const Se
   T* dG = work;  // (B*T, 3H)
   TransposedPanel<T> rt_zr(H, 2 * H);
   TransposedPanel<T> rt_h(H, H);
-  Buffer<T> acc_mid(slices * B * W);  // one (B, W) region per slice
+  Buffer<T> acc_mid(slices * B * W);  // one (B, W) region per slice (a group uses n of them)
   const BackwardSpec<T> sp{&d, &opt, in.mask, &cache, up.dy, up.dh_last, grads.dh0, dG,
                            nullptr, &rt_zr};
   auto pack = [&](index_t first, index_t last) {
@@ -199,17 +199,18 @@ void gru_backward_reset_before(const SeqGrads<T>& grads, const Dims& d, const Se
   // d(r * h_{t-1}) = d_candidate @ R_h^T, then the reset gate's gradient and the part of
   // dh_{t-1} that flows through r * h_{t-1}.
   auto mid = [&](index_t first, index_t last, index_t t, T* dh) {
-    for (index_t kb = first; kb < last; ++kb) {
-      const index_t k0 = kb * W, w = min_index(W, H - k0);
+    for (index_t kb = first; kb < last;) {
+      const index_t n = TransposedPanel<T>::group_size(kb, last), nw = n * W;
+      const index_t k0 = kb * W, w = min_index(nw, H - k0);
       T* acc = acc_mid.get() + kb * B * W;
-      tile_matmul<T, static_cast<int>(W / lanes<T>())>(acc, W, dG + t * GH + 2 * H, Tn * GH,
-                                                        B, rt_h.slice(kb), H);
+      transposed_tile_matmul(acc, dG + t * GH + 2 * H, Tn * GH, B, rt_h, kb, n);
+      kb += n;
       for (index_t b = 0; b < B; ++b) {
         const index_t row = b * Tn + t;
         if (!step_kept(in.mask, row)) continue;
         for (index_t kk = 0; kk < w; ++kk) {
           const index_t k = k0 + kk;
-          const T d_rh = acc[b * W + kk];
+          const T d_rh = acc[b * nw + kk];
           const T r = cache.gates[row * GH + H + k];
           dG[row * GH + H + k] = d_rh * cache.h_prev[row * H + k] * dsigmoid_from_out(r);
           dh[b * Hp + k] += d_rh * r;

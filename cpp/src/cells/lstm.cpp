@@ -16,11 +16,11 @@ void lstm_forward(T* y, T* h_last, T* c_last, const Dims& d, const SeqOptions& o
   const index_t H = d.H, GH = d.GH();
   T* xp = work;  // (B*T, 4H)
   input_projection(xp, d, in.x, in.kernel, in.bias);
-  GatePanel<T> panel(H, H, 4);
+  GatePanel<T> panel(in.recurrent_kernel, GH, H, H, 0, 4, d.T);
   const ForwardSpec<T> sp{&d, &opt, in.mask, xp, cache, y, h_last, c_last, in.h0, in.c0,
                           &panel, 0, nullptr};
   auto pack = [&](index_t first, index_t last) {
-    panel.pack(in.recurrent_kernel, GH, H, 0, first, last);
+    panel.pack(first, last);
   };
   auto no_phase1 = [](index_t, index_t, index_t, index_t, const T*) {};
   auto cell = [](index_t, index_t, index_t, const T* x, const T* acc, const T* hp,

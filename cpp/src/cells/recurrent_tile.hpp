@@ -25,27 +25,50 @@ inline index_t slice_count(index_t H) { return div_up(H, slice_width<T>()); }
 // Vector registers the tile may fill with accumulators (x86-64: 16 regs AVX2/SSE, 32 AVX-512).
 constexpr int kAccumulatorRegs = RNNKIT_VECTOR_BYTES == 64 ? 24 : 12;
 
-// Packed forward panel for gates [g0, g0+G) of R (K rows, row stride ldr, H units).
+// Where a tile reads its right operand: row k, gate g, lanes [0, W) of the slice start at
+// base + k * ldk + g * gate_stride. Packed panels have ldk = G*W, gate_stride = W.
+template <class T>
+struct PanelView {
+  const T* base;
+  index_t ldk;
+  index_t gate_stride;
+};
+
+// Forward panel for gates [g0, g0+G) of R (K rows, row stride ldr, H units). Packed once
+// per call when the sequence is long enough to repay it; a single step (streaming inference)
+// reads R in place instead when whole slices fit (H a multiple of W), so it costs no copy.
 template <class T>
 struct GatePanel {
   index_t K = 0;  // rows of R: the contraction length
   int G = 0;      // gates in the panel
+  const T* R;
+  index_t ldr, H;
+  int g0;
+  bool packed;
   Buffer<T> data;
 
   index_t width() const { return G * slice_width<T>(); }  // NT of tile_matmul
-  const T* slice(index_t jb) const { return data.get() + jb * K * width(); }
+  PanelView<T> slice(index_t jb) const {
+    constexpr index_t W = slice_width<T>();
+    if (!packed) return {R + g0 * H + jb * W, ldr, H};
+    return {data.get() + jb * K * width(), width(), W};
+  }
 
-  GatePanel(index_t K_, index_t H, int G_) : K(K_), G(G_), data(slice_count<T>(H) * K_ * width()) {}
+  GatePanel(const T* R_, index_t ldr_, index_t K_, index_t H_, int g0_, int G_, index_t steps)
+      : K(K_), G(G_), R(R_), ldr(ldr_), H(H_), g0(g0_),
+        packed(steps > 1 || H_ % slice_width<T>() != 0),
+        data(packed ? slice_count<T>(H_) * K_ * width() : 0) {}
 
   // Packs slices [jb0, jb1) (each thread packs the slices it owns, into its own cache).
-  void pack(const T* R, index_t ldr, index_t H, int g0, index_t jb0, index_t jb1) {
+  void pack(index_t jb0, index_t jb1) {
+    if (!packed) return;
     constexpr index_t W = slice_width<T>();
     for (index_t jb = jb0; jb < jb1; ++jb) {
       const index_t j0 = jb * W, w = min_index(W, H - j0);
       for (index_t k = 0; k < K; ++k) {
         T* dst = data.get() + (jb * K + k) * width();
         for (int g = 0; g < G; ++g) {
-          const T* src = R + k * ldr + (g0 + g) * H + j0;
+          const T* src = R + k * ldr + (g0 + g) * H + j0;  // members: R, ldr, g0, H
           for (index_t i = 0; i < w; ++i) dst[g * W + i] = src[i];
           for (index_t i = w; i < W; ++i) dst[g * W + i] = T(0);
         }
@@ -54,34 +77,48 @@ struct GatePanel {
   }
 };
 
-// Packed transposed panel of R's columns [c0, c0+C) (R has H rows, stride ldr).
+// Packed transposed panel of R's columns [c0, c0+C) (R has H rows, stride ldr). A thread
+// walks its slices [first, last) in groups of two (one at an odd end): a group's panel is
+// (C, 2W) so the product keeps two vectors of accumulators per row (FMA-bound, not
+// load-bound like a one-vector tile). Each output element is computed the same way in either
+// group size, so results do not depend on how slices are split between threads.
 template <class T>
 struct TransposedPanel {
   index_t C = 0;  // contraction length (columns of R used)
   Buffer<T> data;
 
-  const T* slice(index_t kb) const { return data.get() + kb * C * slice_width<T>(); }
+  // Slices in the group starting at slice kb of a thread range ending at `last`.
+  static index_t group_size(index_t kb, index_t last) { return kb + 1 < last ? 2 : 1; }
+  const T* group(index_t kb) const { return data.get() + kb * C * slice_width<T>(); }
 
   TransposedPanel(index_t H, index_t C_) : C(C_), data(slice_count<T>(H) * C_ * slice_width<T>()) {}
 
-  void pack(const T* R, index_t ldr, index_t H, index_t c0, index_t kb0, index_t kb1) {
+  // Packs the groups of slices [first, last): Q[c][i] = R[kb*W + i, c0 + c], i < n*W.
+  void pack(const T* R, index_t ldr, index_t H, index_t c0, index_t first, index_t last) {
     constexpr index_t W = slice_width<T>();
-    for (index_t kb = kb0; kb < kb1; ++kb) {
-      const index_t k0 = kb * W, w = min_index(W, H - k0);
+    for (index_t kb = first; kb < last; kb += group_size(kb, last)) {
+      const index_t nw = group_size(kb, last) * W, k0 = kb * W, w = min_index(nw, H - k0);
       T* dst = data.get() + kb * C * W;
       for (index_t c = 0; c < C; ++c) {
-        for (index_t i = 0; i < w; ++i) dst[c * W + i] = R[(k0 + i) * ldr + c0 + c];
-        for (index_t i = w; i < W; ++i) dst[c * W + i] = T(0);
+        for (index_t i = 0; i < w; ++i) dst[c * nw + i] = R[(k0 + i) * ldr + c0 + c];
+        for (index_t i = w; i < nw; ++i) dst[c * nw + i] = T(0);
       }
     }
   }
 };
 
-// R rows: out[r][0:NV*V] = sum_k a[r*lda + k] * panel[k][0:NV*V] (accumulators in registers).
+// R rows: out[r][0:NV*V] = sum_k a[r*lda + k] * panel row k (accumulators in registers).
+// Vector v of panel row k is at p.base + k*p.ldk + (v / S)*p.gate_stride + (v % S)*V, with
+// S vectors per slice.
 template <class T, int NV, int R>
 inline void tile_rows(T* __restrict out, index_t ldo, const T* __restrict a, index_t lda,
-                      const T* __restrict panel, index_t K) {
-  constexpr index_t V = lanes<T>(), NT = NV * V;
+                      PanelView<T> p_view, index_t K) {
+  constexpr index_t V = lanes<T>();
+  constexpr int S = static_cast<int>(slice_width<T>() / V);
+  index_t offset[NV];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) offset[v] = (v / S) * p_view.gate_stride + (v % S) * V;
+  const T* __restrict panel = p_view.base;
   Vec<T> acc[R][NV];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
@@ -90,8 +127,9 @@ inline void tile_rows(T* __restrict out, index_t ldo, const T* __restrict a, ind
   }
   for (index_t k = 0; k < K; ++k) {
     Vec<T> p[NV];
+    const T* row = panel + k * p_view.ldk;
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) p[v] = load(panel + k * NT + v * V);
+    for (int v = 0; v < NV; ++v) p[v] = load(row + offset[v]);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const Vec<T> ar = broadcast(a[r * lda + k]);
@@ -109,7 +147,7 @@ inline void tile_rows(T* __restrict out, index_t ldo, const T* __restrict a, ind
 // The remainder rows (rows < R) of a tile, one instantiation per count.
 template <class T, int NV, int R>
 inline void tile_remainder(index_t rows, T* out, index_t ldo, const T* a, index_t lda,
-                           const T* panel, index_t K) {
+                           PanelView<T> panel, index_t K) {
   if constexpr (R > 0) {
     if (rows == R) {
       tile_rows<T, NV, R>(out, ldo, a, lda, panel, K);
@@ -122,7 +160,7 @@ inline void tile_remainder(index_t rows, T* out, index_t ldo, const T* a, index_
 // out[r][0:NT] = a[r] @ panel for r < rows; NT = NV vectors; row strides ldo and lda.
 template <class T, int NV>
 inline void tile_matmul(T* out, index_t ldo, const T* a, index_t lda, index_t rows,
-                        const T* panel, index_t K) {
+                        PanelView<T> panel, index_t K) {
   constexpr int R = kAccumulatorRegs / NV < 1 ? 1 : (kAccumulatorRegs / NV > 8 ? 8 : kAccumulatorRegs / NV);
   index_t r = 0;
   for (; r + R <= rows; r += R) {
@@ -134,13 +172,26 @@ inline void tile_matmul(T* out, index_t ldo, const T* a, index_t lda, index_t ro
 // Runtime-G dispatch onto the compile-time widths (G in 1..4 gates of slice_width units).
 template <class T>
 inline void gate_tile_matmul(T* out, index_t ldo, const T* a, index_t lda, index_t rows,
-                             const T* panel, index_t K, int G) {
+                             PanelView<T> panel, index_t K, int G) {
   constexpr int S = static_cast<int>(slice_width<T>() / lanes<T>());  // vectors per slice
   switch (G) {
     case 1: tile_matmul<T, S>(out, ldo, a, lda, rows, panel, K); break;
     case 2: tile_matmul<T, 2 * S>(out, ldo, a, lda, rows, panel, K); break;
     case 3: tile_matmul<T, 3 * S>(out, ldo, a, lda, rows, panel, K); break;
     default: tile_matmul<T, 4 * S>(out, ldo, a, lda, rows, panel, K); break;
+  }
+}
+
+// out[r][0 : n*W] = a[r] @ group panel at slice kb (n = 1 or 2 slices, see TransposedPanel).
+template <class T>
+inline void transposed_tile_matmul(T* out, const T* a, index_t lda, index_t rows,
+                                   const TransposedPanel<T>& q, index_t kb, index_t n) {
+  constexpr int S = static_cast<int>(slice_width<T>() / lanes<T>());
+  constexpr index_t W = slice_width<T>();
+  if (n == 2) {
+    tile_matmul<T, 2 * S>(out, 2 * W, a, lda, rows, PanelView<T>{q.group(kb), 2 * W, W}, q.C);
+  } else {
+    tile_matmul<T, S>(out, W, a, lda, rows, PanelView<T>{q.group(kb), W, W}, q.C);
   }
 }
 

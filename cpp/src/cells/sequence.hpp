@@ -46,9 +46,11 @@ void run_team(int nthreads, F& f) {
 }
 
 // Team size for a time loop: each thread needs enough work per step (~2 us) to amortise
-// its barrier, and at least one slice of units.
+// its barrier, at least one slice of units, and the whole call must repay waking the team
+// (tens of us when the workers sleep): short calls (streaming, T=1) stay on one thread.
 inline int loop_threads(const Dims& d, index_t slices) {
   const double step_flops = 2.0 * static_cast<double>(d.B) * d.H * d.GH();
+  if (step_flops * d.T < 2e6) return 1;
   index_t n = get_num_threads();
   n = min_index(n, slices);
   n = min_index(n, max_index(1, static_cast<index_t>(step_flops / 60000.0)));
@@ -161,7 +163,8 @@ void forward_loop(const ForwardSpec<T>& sp, bool two_phase, Pack&& pack, Phase1&
         gate_tile_matmul(acc.get(), NT, left, Hp, B, sp.panel->slice(jb), sp.panel->K, G);
         for (index_t b = 0; b < B; ++b) {
           const index_t row = b * Tn + t;
-          alignas(64) T x[4 * W], hn[W], gates[4 * W], aux[W];
+          alignas(64) T x[4 * W], hn[W], gates[4 * W];
+          alignas(64) T aux[W] = {};  // not every cell fills it
           alignas(64) T cn[W] = {};  // stays zero for cells without a cell state
           const T* xr = sp.xp + row * GH;
           for (int g = 0; g < G; ++g) load_slice(x + g * W, xr + (sp.x_gate0 + g) * H + j0, w);
@@ -244,7 +247,7 @@ void backward_loop(const BackwardSpec<T>& sp, int G, bool two_phase, Pack&& pack
   auto body = [&](int tid, int n) {
     const SliceRange mine(slices, tid, n);
     pack(mine.first, mine.last);
-    Buffer<T> acc(B * W);
+    Buffer<T> acc(B * 2 * W);
     for (index_t s = Tn - 1; s >= 0; --s) {
       const index_t t = input_time(d, *sp.opt, s);
       for (index_t jb = mine.first; jb < mine.last; ++jb) {
@@ -266,8 +269,8 @@ void backward_loop(const BackwardSpec<T>& sp, int G, bool two_phase, Pack&& pack
             }
             continue;
           }
-          alignas(64) T total[W], gates[4 * W], hp[W], cp[W], aux[W], dg[4 * W], dgr[4 * W],
-              direct[W];
+          alignas(64) T total[W], gates[4 * W], hp[W], cp[W], dg[4 * W], direct[W];
+          alignas(64) T aux[W] = {}, dgr[4 * W] = {};  // not every cell fills these
           load_slice(total, dy_row ? dy_row : carry_row, dy_row ? w : 0);
           for (index_t i = 0; i < W; ++i) total[i] += dh_row[i] + carry_row[i];
           const T* gr = cache.gates + row * GH + j0;
@@ -294,15 +297,16 @@ void backward_loop(const BackwardSpec<T>& sp, int G, bool two_phase, Pack&& pack
         team_barrier();
       }
       const T* a = dGr + t * GH;  // row b at a + b*T*GH
-      for (index_t kb = mine.first; kb < mine.last; ++kb) {
-        tile_matmul<T, static_cast<int>(W / lanes<T>())>(acc.get(), W, a, Tn * GH, B,
-                                                          sp.rt->slice(kb), sp.rt->C);
+      for (index_t kb = mine.first; kb < mine.last;) {
+        const index_t n = TransposedPanel<T>::group_size(kb, mine.last), nw = n * W;
+        transposed_tile_matmul(acc.get(), a, Tn * GH, B, *sp.rt, kb, n);
         for (index_t b = 0; b < B; ++b) {
           if (!step_kept(sp.mask, b * Tn + t)) continue;
           T* dh_row = dh + b * Hp + kb * W;
-          const T* ar = acc.get() + b * W;
-          for (index_t i = 0; i < W; ++i) dh_row[i] += ar[i];
+          const T* ar = acc.get() + b * nw;
+          for (index_t i = 0; i < nw; ++i) dh_row[i] += ar[i];
         }
+        kb += n;
       }
       // No barrier here: the next step writes other dG rows and reads only its own units.
     }

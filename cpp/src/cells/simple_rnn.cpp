@@ -14,11 +14,11 @@ void simple_rnn_forward(T* y, T* h_last, const Dims& d, const SeqOptions& opt,
   const index_t H = d.H;
   T* xp = work;  // (B*T, H)
   input_projection(xp, d, in.x, in.kernel, in.bias);
-  GatePanel<T> panel(H, H, 1);
+  GatePanel<T> panel(in.recurrent_kernel, H, H, H, 0, 1, d.T);
   const ForwardSpec<T> sp{&d, &opt, in.mask, xp, cache, y, h_last, nullptr, in.h0, nullptr,
                           &panel, 0, nullptr};
   auto pack = [&](index_t first, index_t last) {
-    panel.pack(in.recurrent_kernel, H, H, 0, first, last);
+    panel.pack(first, last);
   };
   auto no_phase1 = [](index_t, index_t, index_t, index_t, const T*) {};
   const Activation act = opt.activation;

@@ -135,6 +135,41 @@ void gemm_block(Trans ta, Trans tb, index_t M, index_t N, index_t K, const T* A,
   }
 }
 
+// A few rows of C straight from unpacked B (B not transposed): packing B would cost as
+// much as the product itself. Each C element sums over k in order, as the packed path does.
+template <class T>
+void gemm_few_rows(Trans ta, index_t M, index_t N, index_t K, const T* A, index_t lda,
+                   const T* B, index_t ldb, T beta, T* C, index_t ldc) {
+  constexpr index_t V = lanes<T>(), NV = 8;  // 8 independent accumulators hide FMA latency
+  for (index_t i = 0; i < M; ++i) {
+    T* c = C + i * ldc;
+    index_t j = 0;
+    for (; j + NV * V <= N; j += NV * V) {
+      Vec<T> acc[NV];
+#pragma GCC unroll 8
+      for (index_t v = 0; v < NV; ++v) acc[v] = beta != T(0) ? load(c + j + v * V) : Vec<T>{};
+      for (index_t k = 0; k < K; ++k) {
+        const Vec<T> a = broadcast(op_at(A, lda, ta, i, k));
+        const T* b = B + k * ldb + j;
+#pragma GCC unroll 8
+        for (index_t v = 0; v < NV; ++v) acc[v] += a * load(b + v * V);
+      }
+#pragma GCC unroll 8
+      for (index_t v = 0; v < NV; ++v) store(c + j + v * V, acc[v]);
+    }
+    for (; j + V <= N; j += V) {
+      Vec<T> acc = beta != T(0) ? load(c + j) : Vec<T>{};
+      for (index_t k = 0; k < K; ++k) acc += broadcast(op_at(A, lda, ta, i, k)) * load(B + k * ldb + j);
+      store(c + j, acc);
+    }
+    for (; j < N; ++j) {
+      T acc = beta != T(0) ? c[j] : T(0);
+      for (index_t k = 0; k < K; ++k) acc += op_at(A, lda, ta, i, k) * B[k * ldb + j];
+      c[j] = acc;
+    }
+  }
+}
+
 template <class T>
 struct GemmJob {
   Trans ta, tb;
@@ -181,6 +216,10 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, const T* A, index
     if (beta == T(0)) {
       for (index_t i = 0; i < M; ++i) fill_n(C + i * ldc, N, T(0));
     }
+    return;
+  }
+  if (M < Blocking<T>::MR && tb == Trans::No) {
+    gemm_few_rows(ta, M, N, K, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   // Below ~4 MFLOP a second thread costs more (wake-up, its own packing) than it saves.
