@@ -132,7 +132,7 @@ inline void tile_rows(T* __restrict out, index_t ldo, const T* __restrict a, ind
     for (int v = 0; v < NV; ++v) p[v] = load(row + offset[v]);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const Vec<T> ar = broadcast(a[r * lda + k]);
+      const Vec<T> ar = broadcast_load(a + r * lda + k);
 #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[r][v] += ar * p[v];
     }

@@ -12,7 +12,8 @@ namespace {
 
 template <class T>
 struct Blocking {
-  static constexpr index_t MR = 6;                 // rows of the register tile
+  // Rows of the register tile: 2*MR accumulators (AVX-512 has 32 vector registers).
+  static constexpr index_t MR = RNNKIT_VECTOR_BYTES == 64 ? 12 : 6;
   static constexpr index_t NR = 2 * lanes<T>();    // columns: two vectors
   static constexpr index_t KC = 256;               // depth of a packed panel (L1)
   static constexpr index_t MC = 72;                // rows of packed A (L2), multiple of MR
@@ -68,19 +69,19 @@ void micro_kernel(index_t kc, const T* __restrict Ap, const T* __restrict Bp, T*
                   index_t ldc, index_t mr, index_t nr, bool accumulate) {
   constexpr index_t MR = Blocking<T>::MR, NR = Blocking<T>::NR, V = lanes<T>();
   Vec<T> acc[MR][2];
-#pragma GCC unroll 6
+#pragma GCC unroll 12
   for (index_t i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = Vec<T>{};
   for (index_t k = 0; k < kc; ++k) {
     const Vec<T> b0 = load(Bp + k * NR), b1 = load(Bp + k * NR + V);
-#pragma GCC unroll 6
+#pragma GCC unroll 12
     for (index_t i = 0; i < MR; ++i) {
-      const Vec<T> a = broadcast(Ap[k * MR + i]);
+      const Vec<T> a = broadcast_load(Ap + k * MR + i);
       acc[i][0] += a * b0;
       acc[i][1] += a * b1;
     }
   }
   if (mr == MR && nr == NR) {
-#pragma GCC unroll 6
+#pragma GCC unroll 12
     for (index_t i = 0; i < MR; ++i) {
       T* c = C + i * ldc;
       if (accumulate) {
