@@ -15,6 +15,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "rnnkit/block_pool.hpp"
 #include "rnnkit/cells.hpp"
 #include "rnnkit/dispatch.hpp"
 #include "rnnkit/threadpool.hpp"
@@ -106,6 +107,27 @@ struct OptionalArray {
 template <class T>
 using CArray = py::array_t<T, py::array::c_style | py::array::forcecast>;
 
+// A new C-contiguous array whose memory comes from the block pool (and returns to it when
+// NumPy frees the array).
+template <class T>
+py::array_t<T> pooled_array(const std::vector<index_t>& shape) {
+  std::size_t n = 1;
+  for (index_t s : shape) n *= static_cast<std::size_t>(s);
+  std::size_t capacity = 0;
+  void* p = rnnkit::pool_acquire(n * sizeof(T), &capacity);
+  struct Owner {
+    void* p;
+    std::size_t capacity;
+  };
+  py::capsule owner(new Owner{p, capacity}, [](void* o) {
+    Owner* own = static_cast<Owner*>(o);
+    rnnkit::pool_release(own->p, own->capacity);
+    delete own;
+  });
+  return py::array_t<T>(std::vector<py::ssize_t>(shape.begin(), shape.end()), static_cast<T*>(p),
+                        owner);
+}
+
 // Contiguous copy (or view) in dtype T; the dtype was validated before.
 template <class T>
 CArray<T> to_contiguous(const py::array& a) {
@@ -118,7 +140,8 @@ py::array private_copy(const CArray<T>& converted, const py::array& original) {
   if (converted.ptr() != original.ptr()) return converted;
   // A fresh array and a memcpy: going through a buffer_info would parse its PEP 3118 format
   // string in Python, ~10 us per call.
-  CArray<T> copy(std::vector<py::ssize_t>(converted.shape(), converted.shape() + converted.ndim()));
+  py::array_t<T> copy = pooled_array<T>(
+      std::vector<index_t>(converted.shape(), converted.shape() + converted.ndim()));
   std::memcpy(copy.mutable_data(), converted.data(), static_cast<size_t>(converted.nbytes()));
   return copy;
 }
@@ -258,7 +281,7 @@ py::tuple run_forward(ForwardArgs& a, bool training) {
   in.c0 = data_or_null<T>(a.c0, c0_h);
   in.mask = a.mask.given ? mask.data() : nullptr;
 
-  py::array_t<T> y({d.B, d.T, d.H});
+  py::array_t<T> y = pooled_array<T>({d.B, d.T, d.H});
   py::array_t<T> h_last({d.B, d.H});
   py::array_t<T> c_last;
   if (a.cell == Cell::LSTM) c_last = py::array_t<T>({d.B, d.H});
@@ -284,16 +307,16 @@ py::tuple run_forward(ForwardArgs& a, bool training) {
     cache->has_mask = a.mask.given;
     if (a.mask.given) cache->mask = mask;
     const index_t rows = d.rows();
-    cache->gates = py::array_t<T>({rows, d.GH()});
-    cache->h_prev = py::array_t<T>({rows, d.H});
+    cache->gates = pooled_array<T>({rows, d.GH()});
+    cache->h_prev = pooled_array<T>({rows, d.H});
     tc.gates = static_cast<T*>(cache->gates.mutable_data());
     tc.h_prev = static_cast<T*>(cache->h_prev.mutable_data());
     if (rnnkit::cache_has_c_prev(a.cell)) {
-      cache->c_prev = py::array_t<T>({rows, d.H});
+      cache->c_prev = pooled_array<T>({rows, d.H});
       tc.c_prev = static_cast<T*>(cache->c_prev.mutable_data());
     }
     if (rnnkit::cache_has_aux(a.cell)) {
-      cache->aux = py::array_t<T>({rows, d.H});
+      cache->aux = pooled_array<T>({rows, d.H});
       tc.aux = static_cast<T*>(cache->aux.mutable_data());
     }
   }
@@ -304,7 +327,7 @@ py::tuple run_forward(ForwardArgs& a, bool training) {
   const rnnkit::TrainCache<T>* tcp = training ? &tc : nullptr;
   {
     py::gil_scoped_release release;
-    std::vector<T> work(static_cast<size_t>(rnnkit::forward_workspace_size(a.cell, d, a.opt)));
+    rnnkit::PooledBuffer<T> work(static_cast<size_t>(rnnkit::forward_workspace_size(a.cell, d, a.opt)));
     const rnnkit::CellKernels<T>& k = rnnkit::kernels_for<T>(rnnkit::active_kernels());
     switch (a.cell) {
       case Cell::SimpleRNN: k.simple_rnn_forward(y_p, h_p, d, a.opt, in, tcp, work.data()); break;
@@ -399,7 +422,7 @@ py::dict run_backward(const ForwardCache& c, const OptionalArray& dy, const Opti
   if (rnnkit::cache_has_c_prev(c.cell)) tc.c_prev = static_cast<T*>(const_cast<void*>(c.c_prev.data()));
   if (rnnkit::cache_has_aux(c.cell)) tc.aux = static_cast<T*>(const_cast<void*>(c.aux.data()));
 
-  py::array_t<T> dx({d.B, d.T, d.I});
+  py::array_t<T> dx = pooled_array<T>({d.B, d.T, d.I});
   py::array_t<T> dkernel({d.I, d.GH()});
   py::array_t<T> drec({d.H, d.GH()});
   py::array_t<T> dh0({d.B, d.H});
@@ -423,7 +446,7 @@ py::dict run_backward(const ForwardCache& c, const OptionalArray& dy, const Opti
   }
   {
     py::gil_scoped_release release;
-    std::vector<T> work(static_cast<size_t>(rnnkit::backward_workspace_size(c.cell, d, c.opt)));
+    rnnkit::PooledBuffer<T> work(static_cast<size_t>(rnnkit::backward_workspace_size(c.cell, d, c.opt)));
     const rnnkit::CellKernels<T>& k = rnnkit::kernels_for<T>(rnnkit::active_kernels());
     switch (c.cell) {
       case Cell::SimpleRNN: k.simple_rnn_backward(g, d, c.opt, in, tc, up, work.data()); break;

@@ -9,6 +9,7 @@
 #include <immintrin.h>
 #endif
 
+#include "rnnkit/block_pool.hpp"
 #include "rnnkit/dims.hpp"
 #include "rnnkit/isa.hpp"
 
@@ -59,8 +60,8 @@ inline Vec<double> broadcast_load(const double* p) {
 #endif
 }
 
-// Uninitialised, 64-byte aligned array owned by the kernel (no std::vector: its out-of-line
-// members would be weak symbols shared between the ISA builds).
+// Uninitialised, 64-byte aligned array owned by the kernel, from the block pool (no
+// std::vector: its out-of-line members would be weak symbols shared between the ISA builds).
 template <class T>
 class Buffer {
  public:
@@ -72,20 +73,18 @@ class Buffer {
 
   void reset(index_t n) {
     release();
-    if (n > 0) {
-      p_ = static_cast<T*>(::operator new(static_cast<size_t>(n) * sizeof(T),
-                                          std::align_val_t(64)));
-    }
+    if (n > 0) p_ = static_cast<T*>(pool_acquire(static_cast<size_t>(n) * sizeof(T), &cap_));
   }
   T* get() const { return p_; }
   T& operator[](index_t i) const { return p_[i]; }
 
  private:
   void release() {
-    if (p_) ::operator delete(p_, std::align_val_t(64));
+    if (p_) pool_release(p_, cap_);
     p_ = nullptr;
   }
   T* p_ = nullptr;
+  size_t cap_ = 0;
 };
 
 template <class T>
