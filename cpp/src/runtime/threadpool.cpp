@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -23,8 +24,12 @@
 namespace rnnkit {
 namespace {
 
-constexpr int kSpinsBeforeYield = 4000;    // ~20-50 us of pause before giving up the core
-constexpr int kSpinsBeforeSleep = 20000;   // workers between jobs: then sleep on the condvar
+// Spin budgets in time, not iterations: `pause` takes 10 cycles on some cores and 140 on
+// others. A barrier spins ~20 us, then yields the core between checks (another thread of the
+// team may be waiting for it when cores are oversubscribed); idle workers spin ~200 us after
+// a job (back-to-back calls), then sleep on the condition variable.
+constexpr auto kBarrierSpin = std::chrono::microseconds(20);
+constexpr auto kIdleSpin = std::chrono::microseconds(200);
 
 int usable_cores() {
   cpu_set_t set;
@@ -32,12 +37,15 @@ int usable_cores() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-// Waits until pred() holds: spin with pause, then yield the core between checks.
+// Waits until pred() holds: spin with pause for `budget`, then yield the core between checks.
 template <class Pred>
-void spin_wait(Pred pred) {
-  for (int i = 0; !pred(); ++i) {
-    if (i < kSpinsBeforeYield) {
+void spin_wait(Pred pred, std::chrono::microseconds budget = kBarrierSpin) {
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+  bool spinning = true;
+  for (unsigned i = 1; !pred(); ++i) {
+    if (spinning) {
       RNNKIT_PAUSE();
+      if ((i & 63) == 0 && std::chrono::steady_clock::now() > deadline) spinning = false;
     } else {
       std::this_thread::yield();
     }
@@ -126,9 +134,9 @@ class Team {
   void worker_loop(int tid, std::uint64_t seen) {
     for (;;) {
       // Wait for the next job: spin a while (back-to-back calls), then sleep.
-      int spins = 0;
-      while (job_.load(std::memory_order_acquire) == seen) {
-        if (++spins < kSpinsBeforeSleep) {
+      const auto deadline = std::chrono::steady_clock::now() + kIdleSpin;
+      for (unsigned i = 1; job_.load(std::memory_order_acquire) == seen; ++i) {
+        if ((i & 63) != 0 || std::chrono::steady_clock::now() < deadline) {
           RNNKIT_PAUSE();
           continue;
         }
