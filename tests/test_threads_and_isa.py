@@ -104,3 +104,28 @@ def test_rnnkit_isa_environment_rejects_unknown_names() -> None:
 def test_select_isa_rejects_unknown_names() -> None:
     with pytest.raises(ValueError, match="unknown ISA 'quantum'"):
         rnnkit._core.select_isa("quantum")
+
+
+def test_concurrent_python_threads_get_identical_results(restore_threads) -> None:
+    """The GIL is released while the kernels run: callers from several Python threads share
+    the team (one of them falls back to running alone) and still get identical results."""
+    import threading
+
+    rnnkit.set_num_threads(2)
+    p = make_problem("lstm", {}, batch=16, time=20, features=40, units=64, seed=3)
+    want = _run("lstm", {}, p, None)
+    got: list = [None] * 4
+
+    def work(i: int) -> None:
+        got[i] = _run("lstm", {}, p, None)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for outs, grads in got:
+        for k in outs:
+            np.testing.assert_array_equal(outs[k], want[0][k])
+        for k in grads:
+            np.testing.assert_array_equal(grads[k], want[1][k])
