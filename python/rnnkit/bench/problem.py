@@ -1,0 +1,74 @@
+"""Random benchmark problems: inputs, weights, initial states and upstream gradients.
+
+Weights follow PyTorch's default ``U(-1/sqrt(H), 1/sqrt(H))`` (activations stay in range at
+every size), inputs are ``N(0, 1)``, ``dy`` is ``N(0, 1)`` and the gradients w.r.t. the last
+states (``dh_last``, ``dc_last``) are zeros, which is what PyTorch computes when only ``y``
+receives a gradient. GRUs use Keras 3's default ``reset_after=True`` (bias ``(2, 3H)``),
+SimpleRNNs ``tanh``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from .shapes import GATES, Shape
+
+__all__ = ["Problem", "make_problem"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One benchmark problem in rnnkit's (Keras) layout; arrays are C-contiguous."""
+
+    cell: str
+    shape: Shape
+    x: np.ndarray                   # (B, T, I)
+    kernel: np.ndarray              # (I, G*H)
+    recurrent_kernel: np.ndarray    # (H, G*H)
+    bias: np.ndarray                # (G*H,); GRU (2, 3H)
+    h0: np.ndarray                  # (B, H)
+    dy: np.ndarray                  # (B, T, H)
+    dh_last: np.ndarray             # (B, H) zeros
+    c0: Optional[np.ndarray] = None       # LSTM only, (B, H)
+    dc_last: Optional[np.ndarray] = None  # LSTM only, (B, H) zeros
+    options: Dict[str, Any] = field(default_factory=dict)  # cell options for rnnkit.ops
+
+    def astype(self, dtype: Any) -> "Problem":
+        """The same problem with every array cast to ``dtype`` (e.g. float64 for an oracle)."""
+        cast = {k: (None if v is None else np.ascontiguousarray(v, dtype=dtype))
+                for k, v in self.arrays().items()}
+        return replace(self, **cast)
+
+    def arrays(self) -> Dict[str, Optional[np.ndarray]]:
+        """All array fields by name."""
+        names = ("x", "kernel", "recurrent_kernel", "bias", "h0", "dy", "dh_last", "c0", "dc_last")
+        return {n: getattr(self, n) for n in names}
+
+
+def make_problem(cell: str, shape: Shape, *, dtype: Any = np.float32, seed: int = 0) -> Problem:
+    """A reproducible random problem for ``cell`` at ``shape``."""
+    if cell not in GATES:
+        raise ValueError(f"cell must be one of {sorted(GATES)}; got {cell!r}")
+    rng = np.random.default_rng(seed)
+    t, b, i, h = shape.T, shape.B, shape.I, shape.H
+    g = GATES[cell]
+    s = 1.0 / np.sqrt(h)
+
+    def u(*dims: int) -> np.ndarray:
+        return np.ascontiguousarray(rng.uniform(-s, s, size=dims), dtype=dtype)
+
+    def n(*dims: int) -> np.ndarray:
+        return np.ascontiguousarray(rng.standard_normal(size=dims), dtype=dtype)
+
+    bias_shape = (2, 3 * h) if cell == "gru" else (g * h,)
+    zeros = np.zeros((b, h), dtype=dtype)
+    return Problem(
+        cell=cell, shape=shape, x=n(b, t, i), kernel=u(i, g * h), recurrent_kernel=u(h, g * h),
+        bias=u(*bias_shape), h0=u(b, h), dy=n(b, t, h), dh_last=zeros,
+        c0=u(b, h) if cell == "lstm" else None,
+        dc_last=zeros.copy() if cell == "lstm" else None,
+        options={"reset_after": True} if cell == "gru" else
+                ({"activation": "tanh"} if cell == "simple_rnn" else {}),
+    )
