@@ -223,11 +223,12 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, const T* A, index
     gemm_few_rows(ta, M, N, K, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  // Below ~4 MFLOP a second thread costs more (wake-up, its own packing) than it saves.
+  // Below ~20 MFLOP (~130 us on one core) a second thread costs more than it saves: waking a
+  // sleeping worker takes tens of microseconds, and it packs its own panels.
   const double flops = 2.0 * static_cast<double>(M) * N * K;
   const bool split_columns = N / Bk::NR >= M / Bk::MR;
   const index_t units = split_columns ? div_up(N, Bk::NR) : div_up(M, Bk::MR);
-  int nthreads = flops < 4e6 ? 1 : get_num_threads();
+  int nthreads = flops < 2e7 ? 1 : get_num_threads();
   if (nthreads > units) nthreads = static_cast<int>(units);
   if (nthreads <= 1) {
     gemm_block(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
