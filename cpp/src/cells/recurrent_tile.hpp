@@ -112,7 +112,7 @@ struct TransposedPanel {
 // S vectors per slice.
 template <class T, int NV, int R>
 inline void tile_rows(T* __restrict out, index_t ldo, const T* __restrict a, index_t lda,
-                      PanelView<T> p_view, index_t K) {
+                      PanelView<T> p_view, index_t K, bool accumulate) {
   constexpr index_t V = lanes<T>();
   constexpr int S = static_cast<int>(slice_width<T>() / V);
   index_t offset[NV];
@@ -123,7 +123,7 @@ inline void tile_rows(T* __restrict out, index_t ldo, const T* __restrict a, ind
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) acc[r][v] = Vec<T>{};
+    for (int v = 0; v < NV; ++v) acc[r][v] = accumulate ? load(out + r * ldo + v * V) : Vec<T>{};
   }
   for (index_t k = 0; k < K; ++k) {
     Vec<T> p[NV];
@@ -147,26 +147,41 @@ inline void tile_rows(T* __restrict out, index_t ldo, const T* __restrict a, ind
 // The remainder rows (rows < R) of a tile, one instantiation per count.
 template <class T, int NV, int R>
 inline void tile_remainder(index_t rows, T* out, index_t ldo, const T* a, index_t lda,
-                           PanelView<T> panel, index_t K) {
+                           PanelView<T> panel, index_t K, bool accumulate) {
   if constexpr (R > 0) {
     if (rows == R) {
-      tile_rows<T, NV, R>(out, ldo, a, lda, panel, K);
+      tile_rows<T, NV, R>(out, ldo, a, lda, panel, K, accumulate);
     } else {
-      tile_remainder<T, NV, R - 1>(rows, out, ldo, a, lda, panel, K);
+      tile_remainder<T, NV, R - 1>(rows, out, ldo, a, lda, panel, K, accumulate);
     }
   }
 }
+
+// Depth of one pass over the rows: a (KC x NT) piece of the panel stays in L1 while every row
+// tile uses it, instead of the whole panel streaming from L2 once per row tile. Between
+// passes the accumulators go through `out`; each element is still one FMA chain over k in
+// order, so the result is the same bit for bit.
+constexpr index_t kTileDepth = 128;
 
 // out[r][0:NT] = a[r] @ panel for r < rows; NT = NV vectors; row strides ldo and lda.
 template <class T, int NV>
 inline void tile_matmul(T* out, index_t ldo, const T* a, index_t lda, index_t rows,
                         PanelView<T> panel, index_t K) {
   constexpr int R = kAccumulatorRegs / NV < 1 ? 1 : (kAccumulatorRegs / NV > 8 ? 8 : kAccumulatorRegs / NV);
-  index_t r = 0;
-  for (; r + R <= rows; r += R) {
-    tile_rows<T, NV, R>(out + r * ldo, ldo, a + r * lda, lda, panel, K);
+  // One pass when a single row tile would stream the panel anyway.
+  const index_t depth = rows <= R ? K : kTileDepth;
+  for (index_t k0 = 0; k0 < K || k0 == 0; k0 += depth) {
+    const index_t kc = min_index(depth, K - k0);
+    const PanelView<T> piece{panel.base + k0 * panel.ldk, panel.ldk, panel.gate_stride};
+    const bool accumulate = k0 > 0;
+    index_t r = 0;
+    for (; r + R <= rows; r += R) {
+      tile_rows<T, NV, R>(out + r * ldo, ldo, a + r * lda + k0, lda, piece, kc, accumulate);
+    }
+    tile_remainder<T, NV, R - 1>(rows - r, out + r * ldo, ldo, a + r * lda + k0, lda, piece, kc,
+                                 accumulate);
+    if (K == 0) break;
   }
-  tile_remainder<T, NV, R - 1>(rows - r, out + r * ldo, ldo, a + r * lda, lda, panel, K);
 }
 
 // Runtime-G dispatch onto the compile-time widths (G in 1..4 gates of slice_width units).
