@@ -83,7 +83,7 @@ void gru_forward_reset_before(T* y, T* h_last, const Dims& d, const SeqOptions& 
     for (index_t jb = first; jb < last; ++jb) {
       const index_t j0 = jb * W, w = min_index(W, H - j0);
       T* acc = acc_zr.get() + jb * B * 2 * W;
-      gate_tile_matmul(acc, 2 * W, h_cur, Hp, B, panel_zr.slice(jb), H, 2);
+      gate_tile_matmul(acc, 2 * W, h_cur, Hp, B, panel_zr.group(jb, 1), H, 2);
       for (index_t b = 0; b < B; ++b) {
         alignas(64) T xz[W], xr[W];
         const T* xrow = xp + (b * Tn + t) * GH;

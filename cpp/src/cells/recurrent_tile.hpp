@@ -37,6 +37,8 @@ struct PanelView {
 // Forward panel for gates [g0, g0+G) of R (K rows, row stride ldr, H units). Packed once
 // per call when the sequence is long enough to repay it; a single step (streaming inference)
 // reads R in place instead when whole slices fit (H a multiple of W), so it costs no copy.
+// A one-gate panel is walked in groups of two slices, as TransposedPanel is, so its tile
+// keeps two vectors of accumulators per row.
 template <class T>
 struct GatePanel {
   index_t K = 0;  // rows of R: the contraction length
@@ -47,11 +49,16 @@ struct GatePanel {
   bool packed;
   Buffer<T> data;
 
-  index_t width() const { return G * slice_width<T>(); }  // NT of tile_matmul
-  PanelView<T> slice(index_t jb) const {
+  index_t width() const { return G * slice_width<T>(); }  // NT of one slice
+  // Slices in the group starting at slice jb of a thread range ending at `last`.
+  index_t group_size(index_t jb, index_t last) const {
+    return G == 1 && jb + 1 < last ? 2 : 1;
+  }
+  // The group of n slices starting at slice jb (n > 1 only for one-gate panels).
+  PanelView<T> group(index_t jb, index_t n) const {
     constexpr index_t W = slice_width<T>();
-    if (!packed) return {R + g0 * H + jb * W, ldr, H};
-    return {data.get() + jb * K * width(), width(), W};
+    if (!packed) return {R + g0 * H + jb * W, ldr, G == 1 ? W : H};
+    return {data.get() + jb * K * width(), n * width(), W};
   }
 
   GatePanel(const T* R_, index_t ldr_, index_t K_, index_t H_, int g0_, int G_, index_t steps)
@@ -59,18 +66,19 @@ struct GatePanel {
         packed(steps > 1 || H_ % slice_width<T>() != 0),
         data(packed ? slice_count<T>(H_) * K_ * width() : 0) {}
 
-  // Packs slices [jb0, jb1) (each thread packs the slices it owns, into its own cache).
-  void pack(index_t jb0, index_t jb1) {
+  // Packs the groups of slices [first, last) (each thread packs the slices it owns, into
+  // its own cache): P[k][g*nW + i] = R[k, (g0+g)*H + jb*W + i], i < nW = n*W (n = 1 if G > 1).
+  void pack(index_t first, index_t last) {
     if (!packed) return;
     constexpr index_t W = slice_width<T>();
-    for (index_t jb = jb0; jb < jb1; ++jb) {
-      const index_t j0 = jb * W, w = min_index(W, H - j0);
+    for (index_t jb = first; jb < last; jb += group_size(jb, last)) {
+      const index_t nw = group_size(jb, last) * W, j0 = jb * W, w = min_index(nw, H - j0);
       for (index_t k = 0; k < K; ++k) {
-        T* dst = data.get() + (jb * K + k) * width();
+        T* dst = data.get() + jb * K * width() + k * G * nw;
         for (int g = 0; g < G; ++g) {
-          const T* src = R + k * ldr + (g0 + g) * H + j0;  // members: R, ldr, g0, H
-          for (index_t i = 0; i < w; ++i) dst[g * W + i] = src[i];
-          for (index_t i = w; i < W; ++i) dst[g * W + i] = T(0);
+          const T* src = R + k * ldr + (g0 + g) * H + j0;
+          for (index_t i = 0; i < w; ++i) dst[g * nw + i] = src[i];
+          for (index_t i = w; i < nw; ++i) dst[g * nw + i] = T(0);
         }
       }
     }

@@ -148,7 +148,7 @@ void forward_loop(const ForwardSpec<T>& sp, bool two_phase, Pack&& pack, Phase1&
   auto body = [&](int tid, int n) {
     const SliceRange mine(slices, tid, n);
     pack(mine.first, mine.last);
-    Buffer<T> acc(B * NT);  // this thread's products for one slice, all rows
+    Buffer<T> acc(B * 2 * NT);  // this thread's products for one slice group, all rows
     for (index_t s = 0; s < Tn; ++s) {
       const index_t t = input_time(d, *sp.opt, s);
       const T* h_cur = h_buf[s & 1];
@@ -160,43 +160,55 @@ void forward_loop(const ForwardSpec<T>& sp, bool two_phase, Pack&& pack, Phase1&
         team_barrier();
       }
       const T* left = sp.left ? sp.left : h_cur;
-      for (index_t jb = mine.first; jb < mine.last; ++jb) {
-        const index_t j0 = jb * W, w = min_index(W, H - j0);
-        gate_tile_matmul(acc.get(), NT, left, Hp, B, sp.panel->slice(jb), sp.panel->K, G);
-        for (index_t b = 0; b < B; ++b) {
-          const index_t row = b * Tn + t;
-          alignas(64) T x[4 * W], hn[W], gates[4 * W];
-          alignas(64) T aux[W] = {};  // not every cell fills it
-          alignas(64) T cn[W] = {};  // stays zero for cells without a cell state
-          const T* xr = sp.xp + row * GH;
-          for (int g = 0; g < G; ++g) load_slice(x + g * W, xr + (sp.x_gate0 + g) * H + j0, w);
-          const T* hp = h_cur + b * Hp + j0;
-          const T* cp = has_c ? c_cur + b * Hp + j0 : cn;  // zeros without a cell state
-          cell(row, b, j0, static_cast<const T*>(x), static_cast<const T*>(acc.get() + b * NT),
-               hp, cp, hn, cn, gates, aux);
-          const bool keep = step_kept(sp.mask, row);
-          T* hs = h_nxt + b * Hp + j0;
-          for (index_t i = 0; i < W; ++i) hs[i] = keep ? hn[i] : hp[i];
-          if (has_c) {
-            T* cs = c_nxt + b * Hp + j0;
-            for (index_t i = 0; i < W; ++i) cs[i] = keep ? cn[i] : cp[i];
-          }
-          T* yr = sp.y + (b * Tn + s) * H + j0;
-          if (keep) {
-            copy_n(hn, w, yr);
-          } else if (seen[b * Tn + s]) {
-            copy_n(hp, w, yr);
-          } else {
-            fill_n(yr, w, T(0));
-          }
-          if (sp.cache) {
-            T* gr = sp.cache->gates + row * GH + j0;
-            for (int g = 0; g < d.G; ++g) copy_n(gates + g * W, w, gr + g * H);
-            copy_n(hp, w, sp.cache->h_prev + row * H + j0);
-            if (sp.cache->c_prev) copy_n(cp, w, sp.cache->c_prev + row * H + j0);
-            if (sp.cache->aux) copy_n(aux, w, sp.cache->aux + row * H + j0);
+      for (index_t jg = mine.first; jg < mine.last;) {
+        const index_t n = sp.panel->group_size(jg, mine.last), ldacc = n * NT;
+        const PanelView<T> view = sp.panel->group(jg, n);
+        if (n == 2) {  // one-gate panel: two slices per tile
+          tile_matmul<T, 2 * static_cast<int>(W / lanes<T>())>(acc.get(), ldacc, left, Hp, B,
+                                                                view, sp.panel->K);
+        } else {
+          gate_tile_matmul(acc.get(), ldacc, left, Hp, B, view, sp.panel->K, G);
+        }
+        for (index_t jb = jg; jb < jg + n; ++jb) {
+          const index_t j0 = jb * W, w = min_index(W, H - j0);
+          for (index_t b = 0; b < B; ++b) {
+            const index_t row = b * Tn + t;
+            alignas(64) T x[4 * W], hn[W], gates[4 * W];
+            alignas(64) T aux[W] = {};  // not every cell fills it
+            alignas(64) T cn[W] = {};  // stays zero for cells without a cell state
+            const T* xr = sp.xp + row * GH;
+            for (int g = 0; g < G; ++g) {
+              load_slice(x + g * W, xr + (sp.x_gate0 + g) * H + j0, w);
+            }
+            const T* hp = h_cur + b * Hp + j0;
+            const T* cp = has_c ? c_cur + b * Hp + j0 : cn;  // zeros without a cell state
+            const T* acc_row = acc.get() + b * ldacc + (jb - jg) * W;
+            cell(row, b, j0, static_cast<const T*>(x), acc_row, hp, cp, hn, cn, gates, aux);
+            const bool keep = step_kept(sp.mask, row);
+            T* hs = h_nxt + b * Hp + j0;
+            for (index_t i = 0; i < W; ++i) hs[i] = keep ? hn[i] : hp[i];
+            if (has_c) {
+              T* cs = c_nxt + b * Hp + j0;
+              for (index_t i = 0; i < W; ++i) cs[i] = keep ? cn[i] : cp[i];
+            }
+            T* yr = sp.y + (b * Tn + s) * H + j0;
+            if (keep) {
+              copy_n(hn, w, yr);
+            } else if (seen[b * Tn + s]) {
+              copy_n(hp, w, yr);
+            } else {
+              fill_n(yr, w, T(0));
+            }
+            if (sp.cache) {
+              T* gr = sp.cache->gates + row * GH + j0;
+              for (int g = 0; g < d.G; ++g) copy_n(gates + g * W, w, gr + g * H);
+              copy_n(hp, w, sp.cache->h_prev + row * H + j0);
+              if (sp.cache->c_prev) copy_n(cp, w, sp.cache->c_prev + row * H + j0);
+              if (sp.cache->aux) copy_n(aux, w, sp.cache->aux + row * H + j0);
+            }
           }
         }
+        jg += n;
       }
       team_barrier();
     }
