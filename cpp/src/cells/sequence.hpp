@@ -94,9 +94,24 @@ inline void store_unpadded(T* dst, const T* src, index_t B, index_t H, index_t H
 // W-wide local copy of n <= W values, zero tail.
 template <class T>
 inline void load_slice(T* dst, const T* src, index_t n) {
-  constexpr index_t W = slice_width<T>();
+  constexpr index_t W = slice_width<T>(), V = lanes<T>();
+  if (n == W) {  // every slice but the last: whole vectors
+    for (index_t i = 0; i < W; i += V) store(dst + i, load(src + i));
+    return;
+  }
   for (index_t i = 0; i < n; ++i) dst[i] = src[i];
   for (index_t i = n; i < W; ++i) dst[i] = T(0);
+}
+
+// The first n <= W values of a W-wide local slice to memory.
+template <class T>
+inline void store_slice(T* dst, const T* src, index_t n) {
+  constexpr index_t W = slice_width<T>(), V = lanes<T>();
+  if (n == W) {
+    for (index_t i = 0; i < W; i += V) store(dst + i, load(src + i));
+    return;
+  }
+  for (index_t i = 0; i < n; ++i) dst[i] = src[i];
 }
 
 // Everything a forward loop needs besides the cell's math.
@@ -193,18 +208,20 @@ void forward_loop(const ForwardSpec<T>& sp, bool two_phase, Pack&& pack, Phase1&
             }
             T* yr = sp.y + (b * Tn + s) * H + j0;
             if (keep) {
-              copy_n(hn, w, yr);
+              store_slice(yr, static_cast<const T*>(hn), w);
             } else if (seen[b * Tn + s]) {
-              copy_n(hp, w, yr);
+              store_slice(yr, hp, w);
             } else {
               fill_n(yr, w, T(0));
             }
             if (sp.cache) {
               T* gr = sp.cache->gates + row * GH + j0;
-              for (int g = 0; g < d.G; ++g) copy_n(gates + g * W, w, gr + g * H);
-              copy_n(hp, w, sp.cache->h_prev + row * H + j0);
-              if (sp.cache->c_prev) copy_n(cp, w, sp.cache->c_prev + row * H + j0);
-              if (sp.cache->aux) copy_n(aux, w, sp.cache->aux + row * H + j0);
+              for (int g = 0; g < d.G; ++g) {
+                store_slice(gr + g * H, static_cast<const T*>(gates + g * W), w);
+              }
+              store_slice(sp.cache->h_prev + row * H + j0, hp, w);
+              if (sp.cache->c_prev) store_slice(sp.cache->c_prev + row * H + j0, cp, w);
+              if (sp.cache->aux) store_slice(sp.cache->aux + row * H + j0, static_cast<const T*>(aux), w);
             }
           }
         }
@@ -296,8 +313,8 @@ void backward_loop(const BackwardSpec<T>& sp, int G, bool two_phase, Pack&& pack
                static_cast<const T*>(hp), static_cast<const T*>(cp),
                static_cast<const T*>(aux), dg, dgr, direct);
           for (int g = 0; g < G; ++g) {
-            copy_n(dg + g * W, w, dgx_row + g * H);
-            if (dgr_row) copy_n(dgr + g * W, w, dgr_row + g * H);
+            store_slice(dgx_row + g * H, static_cast<const T*>(dg + g * W), w);
+            if (dgr_row) store_slice(dgr_row + g * H, static_cast<const T*>(dgr + g * W), w);
           }
           for (index_t i = 0; i < W; ++i) {
             dh_row[i] = direct[i];
