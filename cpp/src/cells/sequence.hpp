@@ -159,11 +159,14 @@ void forward_loop(const ForwardSpec<T>& sp, bool two_phase, Pack&& pack, Phase1&
   Buffer<std::uint8_t> seen(B * Tn);
   seen_flags(seen.get(), d, *sp.opt, sp.mask);
   const int nthreads = loop_threads(d, slices);
+  // Every thread's products for one slice group, all rows. Allocated here: nothing may throw
+  // inside the team (an exception on a worker would terminate the process).
+  Buffer<T> acc_all(static_cast<index_t>(nthreads) * B * 2 * NT);
 
   auto body = [&](int tid, int n) {
     const SliceRange mine(slices, tid, n);
     pack(mine.first, mine.last);
-    Buffer<T> acc(B * 2 * NT);  // this thread's products for one slice group, all rows
+    T* const acc_base = acc_all.get() + static_cast<index_t>(tid) * B * 2 * NT;
     for (index_t s = 0; s < Tn; ++s) {
       const index_t t = input_time(d, *sp.opt, s);
       const T* h_cur = h_buf[s & 1];
@@ -179,10 +182,10 @@ void forward_loop(const ForwardSpec<T>& sp, bool two_phase, Pack&& pack, Phase1&
         const index_t n = sp.panel->group_size(jg, mine.last), ldacc = n * NT;
         const PanelView<T> view = sp.panel->group(jg, n);
         if (n == 2) {  // one-gate panel: two slices per tile
-          tile_matmul<T, 2 * static_cast<int>(W / lanes<T>())>(acc.get(), ldacc, left, Hp, B,
+          tile_matmul<T, 2 * static_cast<int>(W / lanes<T>())>(acc_base, ldacc, left, Hp, B,
                                                                 view, sp.panel->K);
         } else {
-          gate_tile_matmul(acc.get(), ldacc, left, Hp, B, view, sp.panel->K, G);
+          gate_tile_matmul(acc_base, ldacc, left, Hp, B, view, sp.panel->K, G);
         }
         for (index_t jb = jg; jb < jg + n; ++jb) {
           const index_t j0 = jb * W, w = min_index(W, H - j0);
@@ -197,7 +200,7 @@ void forward_loop(const ForwardSpec<T>& sp, bool two_phase, Pack&& pack, Phase1&
             }
             const T* hp = h_cur + b * Hp + j0;
             const T* cp = has_c ? c_cur + b * Hp + j0 : cn;  // zeros without a cell state
-            const T* acc_row = acc.get() + b * ldacc + (jb - jg) * W;
+            const T* acc_row = acc_base + b * ldacc + (jb - jg) * W;
             cell(row, b, j0, static_cast<const T*>(x), acc_row, hp, cp, hn, cn, gates, aux);
             const bool keep = step_kept(sp.mask, row);
             T* hs = h_nxt + b * Hp + j0;
@@ -274,11 +277,12 @@ void backward_loop(const BackwardSpec<T>& sp, int G, bool two_phase, Pack&& pack
   load_padded(dh, sp.dh_last, B, H, Hp);
   fill_n(carry.get(), B * Hp, T(0));
   const int nthreads = loop_threads(d, slices);
+  Buffer<T> acc_all(static_cast<index_t>(nthreads) * B * 2 * W);  // see forward_loop
 
   auto body = [&](int tid, int n) {
     const SliceRange mine(slices, tid, n);
     pack(mine.first, mine.last);
-    Buffer<T> acc(B * 2 * W);
+    T* const acc_base = acc_all.get() + static_cast<index_t>(tid) * B * 2 * W;
     for (index_t s = Tn - 1; s >= 0; --s) {
       const index_t t = input_time(d, *sp.opt, s);
       for (index_t jb = mine.first; jb < mine.last; ++jb) {
@@ -330,11 +334,11 @@ void backward_loop(const BackwardSpec<T>& sp, int G, bool two_phase, Pack&& pack
       const T* a = dGr + t * GH;  // row b at a + b*T*GH
       for (index_t kb = mine.first; kb < mine.last;) {
         const index_t n = TransposedPanel<T>::group_size(kb, mine.last), nw = n * W;
-        transposed_tile_matmul(acc.get(), a, Tn * GH, B, *sp.rt, kb, n);
+        transposed_tile_matmul(acc_base, a, Tn * GH, B, *sp.rt, kb, n);
         for (index_t b = 0; b < B; ++b) {
           if (!step_kept(sp.mask, b * Tn + t)) continue;
           T* dh_row = dh + b * Hp + kb * W;
-          const T* ar = acc.get() + b * nw;
+          const T* ar = acc_base + b * nw;
           for (index_t i = 0; i < nw; ++i) dh_row[i] += ar[i];
         }
         kb += n;

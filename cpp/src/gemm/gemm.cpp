@@ -105,28 +105,36 @@ void micro_kernel(index_t kc, const T* __restrict Ap, const T* __restrict Bp, T*
   }
 }
 
-// Single-threaded GEMM on one block of C (see gemm()).
+// Elements of packing space gemm_block needs for an M x N x K block: packed B, then packed A.
+template <class T>
+index_t pack_space(index_t M, index_t N, index_t K) {
+  using Bk = Blocking<T>;
+  const index_t kc_max = min_index(K, Bk::KC);
+  return kc_max * (round_up(min_index(N, Bk::NC), Bk::NR) + round_up(min_index(M, Bk::MC), Bk::MR));
+}
+
+// Single-threaded GEMM on one block of C (see gemm()), packing into `space` (pack_space
+// elements, uninitialised: pack_* writes every element read).
 template <class T>
 void gemm_block(Trans ta, Trans tb, index_t M, index_t N, index_t K, const T* A, index_t lda,
-                const T* B, index_t ldb, T beta, T* C, index_t ldc) {
+                const T* B, index_t ldb, T beta, T* C, index_t ldc, T* space) {
   using Bk = Blocking<T>;
-  // Packing buffers sized to this problem (uninitialised: pack_* writes every element read).
   const index_t kc_max = min_index(K, Bk::KC);
-  Buffer<T> bpack(kc_max * round_up(min_index(N, Bk::NC), Bk::NR));
-  Buffer<T> apack(kc_max * round_up(min_index(M, Bk::MC), Bk::MR));
+  T* const bpack_p = space;
+  T* const apack_p = space + kc_max * round_up(min_index(N, Bk::NC), Bk::NR);
   for (index_t j0 = 0; j0 < N; j0 += Bk::NC) {
     const index_t nc = min_index(Bk::NC, N - j0);
     for (index_t k0 = 0; k0 < K; k0 += Bk::KC) {
       const index_t kc = min_index(Bk::KC, K - k0);
       const bool accumulate = k0 > 0 || beta != T(0);
-      pack_b(bpack.get(), B, ldb, tb, k0, kc, j0, nc);
+      pack_b(bpack_p, B, ldb, tb, k0, kc, j0, nc);
       for (index_t i0 = 0; i0 < M; i0 += Bk::MC) {
         const index_t mc = min_index(Bk::MC, M - i0);
-        pack_a(apack.get(), A, lda, ta, i0, mc, k0, kc);
+        pack_a(apack_p, A, lda, ta, i0, mc, k0, kc);
         for (index_t jp = 0; jp < nc; jp += Bk::NR) {
-          const T* bp = bpack.get() + (jp / Bk::NR) * kc * Bk::NR;
+          const T* bp = bpack_p + (jp / Bk::NR) * kc * Bk::NR;
           for (index_t ip = 0; ip < mc; ip += Bk::MR) {
-            const T* ap = apack.get() + (ip / Bk::MR) * kc * Bk::MR;
+            const T* ap = apack_p + (ip / Bk::MR) * kc * Bk::MR;
             micro_kernel(kc, ap, bp, C + (i0 + ip) * ldc + j0 + jp, ldc,
                          min_index(Bk::MR, mc - ip), min_index(Bk::NR, nc - jp), accumulate);
           }
@@ -183,6 +191,8 @@ struct GemmJob {
   T* C;
   index_t ldc;
   bool split_columns;  // else split rows
+  T* space;            // per-thread packing space, space_per_thread elements each
+  index_t space_per_thread;
 };
 
 // Thread tid's share of the output: a contiguous range of whole NR columns or MR rows.
@@ -196,13 +206,15 @@ void gemm_task(void* ctx, int tid, int nthreads) {
   const index_t u0 = units * tid / nthreads, u1 = units * (tid + 1) / nthreads;
   const index_t lo = u0 * unit, hi = min_index(u1 * unit, extent);
   if (lo >= hi) return;
+  T* space = j.space + static_cast<index_t>(tid) * j.space_per_thread;
   if (j.split_columns) {
     const T* B = j.tb == Trans::No ? j.B + lo : j.B + lo * j.ldb;
-    gemm_block(j.ta, j.tb, j.M, hi - lo, j.K, j.A, j.lda, B, j.ldb, j.beta, j.C + lo, j.ldc);
+    gemm_block(j.ta, j.tb, j.M, hi - lo, j.K, j.A, j.lda, B, j.ldb, j.beta, j.C + lo, j.ldc,
+               space);
   } else {
     const T* A = j.ta == Trans::No ? j.A + lo * j.lda : j.A + lo;
     gemm_block(j.ta, j.tb, hi - lo, j.N, j.K, A, j.lda, j.B, j.ldb, j.beta, j.C + lo * j.ldc,
-               j.ldc);
+               j.ldc, space);
   }
 }
 
@@ -230,11 +242,15 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, const T* A, index
   const index_t units = split_columns ? div_up(N, Bk::NR) : div_up(M, Bk::MR);
   int nthreads = flops < 2e7 ? 1 : get_num_threads();
   if (nthreads > units) nthreads = static_cast<int>(units);
+  // Packing space for every thread, allocated here: nothing may throw inside the team.
+  const index_t per_thread = pack_space<T>(M, N, K);
+  Buffer<T> space(per_thread * nthreads);
   if (nthreads <= 1) {
-    gemm_block(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+    gemm_block(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, space.get());
     return;
   }
-  GemmJob<T> job{ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, split_columns};
+  GemmJob<T> job{ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, split_columns, space.get(),
+                 per_thread};
   team_run(nthreads, &gemm_task<T>, &job);
 }
 
