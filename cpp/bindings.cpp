@@ -354,9 +354,41 @@ py::tuple run_forward(ForwardArgs& a, bool training) {
   return py::make_tuple(y, h_last, cache_obj);
 }
 
+// Turns an allocation failure into a MemoryError that says what was being allocated.
+[[noreturn]] void out_of_memory(const char* fn, const Dims& d, bool f64, double elements) {
+  std::ostringstream os;
+  os << std::fixed;
+  os.precision(1);
+  os << fn << ": not enough memory for batch=" << d.B << ", time=" << d.T
+     << ", features=" << d.I << ", units=" << d.H << " (needs about "
+     << elements * (f64 ? 8.0 : 4.0) / 1e9 << " GB)";
+  PyErr_SetString(PyExc_MemoryError, os.str().c_str());
+  throw py::error_already_set();
+}
+
+// Elements a call allocates: outputs, workspace and (training) the cache or gradients.
+double forward_elements(const Dims& d, bool training) {
+  const double rows = static_cast<double>(d.rows());
+  return rows * d.H + rows * d.GH() + (training ? rows * (d.GH() + 3.0 * d.H + d.I) : 0.0);
+}
+double backward_elements(const Dims& d) {
+  const double rows = static_cast<double>(d.rows());
+  return 2.0 * rows * d.GH() + rows * d.I;
+}
+
+// Runs a validated forward call in its dtype.
+py::tuple dispatch_forward(ForwardArgs& a, bool training) {
+  try {
+    return a.f64 ? run_forward<double>(a, training) : run_forward<float>(a, training);
+  } catch (const std::bad_alloc&) {
+    out_of_memory((std::string(cell_name(a.cell)) + "_forward").c_str(), a.dims, a.f64,
+                  forward_elements(a.dims, training));
+  }
+}
+
 py::tuple forward(ForwardArgs& a, bool training) {
   validate_forward(a);
-  return a.f64 ? run_forward<double>(a, training) : run_forward<float>(a, training);
+  return dispatch_forward(a, training);
 }
 
 Activation parse_activation(const py::object& act) {
@@ -475,8 +507,13 @@ py::dict backward(const py::object& cache_obj, Cell cell, const py::object& dy,
   require_upstream_shape(dy_a, "dy", {d.B, d.T, d.H});
   require_upstream_shape(dh_a, "dh_last", {d.B, d.H});
   require_upstream_shape(dc_a, "dc_last", {d.B, d.H});
-  return c.f64 ? run_backward<double>(c, dy_a, dh_a, dc_a)
+  try {
+    return c.f64 ? run_backward<double>(c, dy_a, dh_a, dc_a)
                : run_backward<float>(c, dy_a, dh_a, dc_a);
+  } catch (const std::bad_alloc&) {
+    out_of_memory((std::string(cell_name(cell)) + "_backward").c_str(), d, c.f64,
+                  backward_elements(d));
+  }
 }
 
 ForwardArgs make_args(Cell cell, const py::object& x, const py::object& kernel,
@@ -539,9 +576,9 @@ PYBIND11_MODULE(_core, m) {
            py::object activation, py::object mask, bool go_backwards, bool training) {
           ForwardArgs a = make_args(Cell::SimpleRNN, x, kernel, rk, bias, h0, py::none(), mask);
           a.opt.go_backwards = go_backwards;
-          validate_forward(a);
+          validate_forward(a);  // activation is checked after the arrays, as in the reference
           a.opt.activation = parse_activation(activation);
-          return a.f64 ? run_forward<double>(a, training) : run_forward<float>(a, training);
+          return dispatch_forward(a, training);
         },
         py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias") = py::none(),
         py::kw_only(), py::arg("h0") = py::none(), py::arg("activation") = "tanh",
