@@ -1,13 +1,16 @@
 // Building blocks of the fused per-step loops (internal header, compiled per ISA).
 //
-// Hidden units are processed in slices of W units (W = one or two vectors). A slice needs
-// every gate of its units, so the recurrent weights are packed once per call as
+// Hidden units are processed in slices of W units (W = one vector, at least 4 lanes). A
+// slice needs every gate of its units, so the recurrent weights are packed once per call as
 // gate-interleaved slices:
 //     forward panel  P[jb][k][g*W + w] = R[k, (g0+g)*H + jb*W + w]     (K = H rows)
 // and the BPTT product dh_{t-1} = dG_t @ R^T uses the transposed panel
 //     backward panel Q[kb][c][w]       = R[kb*W + w, c0 + c]            (K = C columns)
-// Both are consumed by tile_matmul(): out[rows][NT] = a[rows] @ panel (K x NT), with the
-// accumulators of up to R rows x NT columns held in vector registers.
+// One-gate forward panels and the transposed panel pack pairs of slices side by side
+// (P[k][0:2W], Q[c][0:2W]) so every tile has at least two vectors of accumulators per row.
+// All are consumed by tile_matmul(): out[rows][NT] = a[rows] @ panel (K x NT), with the
+// accumulators of up to R rows x NT columns held in vector registers, walking K in pieces
+// that stay in L1.
 #pragma once
 #include "rnnkit/dims.hpp"
 #include "rnnkit/simd.hpp"
