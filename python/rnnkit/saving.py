@@ -37,6 +37,11 @@ def _atomic_write(path: str, arrays: Dict[str, np.ndarray], overwrite: bool) -> 
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".rnnkit-", suffix=".tmp", dir=directory)
     try:
+        # mkstemp creates the file 0600; give the saved model the permissions of an ordinary
+        # new file (0666 less the umask), as np.savez(path) would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)  # a file object: no ".npz" appended to the name
             f.flush()
