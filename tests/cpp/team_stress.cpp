@@ -1,8 +1,9 @@
 // Sanitizer driver for the C++ kernels without Python (ThreadSanitizer cannot run inside
 // CPython here). Runs every cell forward and backward on 1-3 threads and checks that the
 // results are bitwise identical. Build with -DRNNKIT_BUILD_CPP_TESTS=ON and a sanitizer:
-//   cmake -B build-tsan -DRNNKIT_BUILD_CPP_TESTS=ON -DCMAKE_CXX_FLAGS=-fsanitize=thread \
-//         -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread && cmake --build build-tsan
+//   cmake -B build-tsan -DRNNKIT_BUILD_CPP_TESTS=ON -DCMAKE_CXX_FLAGS=-fsanitize=thread
+//         -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread  (one line)
+//   cmake --build build-tsan
 //   ./build-tsan/rnnkit_team_stress
 #include <cmath>
 #include <cstdio>
@@ -91,7 +92,18 @@ bool same(const Result& a, const Result& b) {
 
 }  // namespace
 
-int main() {
+// Sum of |v| over every result: printed with --checksums so builds for other architectures
+// (e.g. aarch64 under qemu) can be compared with this one.
+double checksum(const Result& r) {
+  double s = 0;
+  for (const auto* v : {&r.y, &r.h, &r.c, &r.dx, &r.dk, &r.dr, &r.db, &r.dh0, &r.dc0}) {
+    for (double e : *v) s += std::fabs(e);
+  }
+  return s;
+}
+
+int main(int argc, char** argv) {
+  const bool print = argc > 1 && std::strcmp(argv[1], "--checksums") == 0;
   int failures = 0;
   for (const std::string& isa : supported_isas()) {
     select_isa(isa);
@@ -100,6 +112,7 @@ int main() {
         {Cell::GRU, true, "gru"}, {Cell::GRU, false, "gru_reset_before"}};
     for (const auto& c : cases) {
       const Result one = run(c.cell, c.reset_after, 1);
+      if (print) std::printf("%s %s %.15g\n", isa.c_str(), c.name, checksum(one));
       for (int threads : {2, 3}) {
         if (!same(one, run(c.cell, c.reset_after, threads))) {
           std::printf("MISMATCH %s %s threads=%d\n", isa.c_str(), c.name, threads);
