@@ -560,8 +560,8 @@ PYBIND11_MODULE(_core, m) {
         return c.f64 ? py::dtype::of<double>() : py::dtype::of<float>();
       })
       .def_property_readonly("shape", [](const ForwardCache& c) {
-        return py::make_tuple(c.dims.B, c.dims.T, c.dims.I, c.dims.H);
-      }, "(batch, time, features, units) of the forward call.")
+        return py::make_tuple(c.dims.B, c.dims.T, c.dims.H);
+      }, "(batch, time, units) of the forward call, as the reference caches report it.")
       .def_property_readonly("go_backwards", [](const ForwardCache& c) { return c.opt.go_backwards; })
       .def_property_readonly("nbytes", [](const ForwardCache& c) {
         auto n = [](const py::array& a) { return static_cast<index_t>(a.nbytes()); };

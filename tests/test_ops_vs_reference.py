@@ -170,3 +170,17 @@ def test_backward_twice_is_identical() -> None:
     g2 = backward(ops, "gru", cache, p["dy"], p["dh_last"])
     for k in g1:
         np.testing.assert_array_equal(g1[k], g2[k])
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_caches_report_the_same_dtype_and_shape(variant) -> None:
+    """Both modules' caches say what they hold the same way (they are swappable)."""
+    _, cell, options = variant
+    p = make_problem(cell, options, batch=3, time=4, features=5, units=6, seed=1)
+    for dtype in (np.float32, np.float64):
+        caches = [forward(mod, cell, p["x"].astype(dtype), p["kernel"].astype(dtype),
+                          p["recurrent_kernel"].astype(dtype), **options)[1]
+                  for mod in (ops, reference)]
+        for c in caches:
+            assert c.dtype == dtype
+            assert tuple(c.shape) == (3, 4, 6)

@@ -28,6 +28,10 @@ inline index_t slice_count(index_t H) { return div_up(H, slice_width<T>()); }
 // Vector registers the tile may fill with accumulators (x86-64: 16 regs AVX2/SSE, 32 AVX-512).
 constexpr int kAccumulatorRegs = RNNKIT_VECTOR_BYTES == 64 ? 24 : 12;
 
+// Slices in the group starting at slice s of a thread's range ending at `last`: pairs, and a
+// single slice at an odd end. One rule for every paired panel, so packing and use agree.
+inline index_t pair_group_size(index_t s, index_t last) { return s + 1 < last ? 2 : 1; }
+
 // Where a tile reads its right operand: row k, gate g, lanes [0, W) of the slice start at
 // base + k * ldk + g * gate_stride. Packed panels have ldk = G*W, gate_stride = W.
 template <class T>
@@ -55,7 +59,7 @@ struct GatePanel {
   index_t width() const { return G * slice_width<T>(); }  // NT of one slice
   // Slices in the group starting at slice jb of a thread range ending at `last`.
   index_t group_size(index_t jb, index_t last) const {
-    return G == 1 && jb + 1 < last ? 2 : 1;
+    return G == 1 ? pair_group_size(jb, last) : 1;
   }
   // The group of n slices starting at slice jb (n > 1 only for one-gate panels).
   PanelView<T> group(index_t jb, index_t n) const {
@@ -99,7 +103,7 @@ struct TransposedPanel {
   Buffer<T> data;
 
   // Slices in the group starting at slice kb of a thread range ending at `last`.
-  static index_t group_size(index_t kb, index_t last) { return kb + 1 < last ? 2 : 1; }
+  static index_t group_size(index_t kb, index_t last) { return pair_group_size(kb, last); }
   const T* group(index_t kb) const { return data.get() + kb * C * slice_width<T>(); }
 
   TransposedPanel(index_t H, index_t C_) : C(C_), data(slice_count<T>(H) * C_ * slice_width<T>()) {}
