@@ -7,26 +7,128 @@ A saved model is ONE ``.npz`` (zip) file holding:
 * ``weight_00000``, ... : the weights in Keras order;
 * ``optimizer_00000``, ... : the optimizer state (when it has been built).
 
-It is read with ``np.load(allow_pickle=False)``, so loading never executes code. Writes go to a
-temporary file in the destination directory, are flushed and fsync'ed, then ``os.replace``-d
-over the target: an interrupted save leaves the previous file intact. Truncated, corrupted or
-mismatched files raise ``ValueError`` naming the file and the problem.
+Writes go to a temporary file ``.rnnkit-<host>-<pid>-<random>.tmp`` in the destination
+directory, are flushed and fsync'ed, then ``os.replace``-d over the target: an interrupted
+save leaves the previous file intact. The next save into that directory removes temporary
+files left by writers on this host whose process no longer exists (``kill -9``, power cut).
+
+Loading treats the file as hostile. It never executes code (no pickle, no eval, layer and
+optimizer classes come from fixed registries) and allocates nothing large before the file has
+been checked:
+
+1. the path must be a regular file (a directory, FIFO or device is refused without opening
+   it for reading in blocking mode);
+2. the zip directory must list exactly the members the config implies, stored or deflated;
+3. the config (at most :data:`MAX_CONFIG_BYTES`, nesting at most :data:`MAX_JSON_DEPTH`) is
+   checked field by field against a schema (known layer classes only, sizes at most
+   :data:`MAX_DIM`) and the model is built with *placeholder* weights (no initializer runs);
+4. every member's ``.npy`` header is read without its data: dtype (weights must be
+   float16/32/64), shape (must equal what the config implies) and declared size (must equal
+   header + shape x itemsize; total at most :data:`MAX_WEIGHT_BYTES`);
+5. only then are the arrays read, each with a hard byte limit, so a zip that lies about its
+   sizes cannot make the reader inflate more than the config implies.
+
+Every malformed file raises ``ValueError`` naming the file and the problem; a missing path
+raises ``FileNotFoundError``.
 """
 from __future__ import annotations
 
-import io
+import hashlib
 import json
+import math
 import os
+import re
+import socket
+import stat
+import struct
 import tempfile
 import zipfile
-from typing import Any, Dict, List, Tuple
+import zlib
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["save_model", "load_model", "save_weights", "load_weights", "FORMAT_VERSION"]
+__all__ = ["save_model", "load_model", "save_weights", "load_weights", "FORMAT_VERSION",
+           "MAX_CONFIG_BYTES", "MAX_JSON_DEPTH", "MAX_DIM", "MAX_LAYERS", "MAX_WEIGHT_BYTES"]
 
 FORMAT_VERSION = 1
 _CONFIG_KEY = "__rnnkit_config__"
+
+#: Largest accepted JSON config (bytes). Real configs are a few KB.
+MAX_CONFIG_BYTES = 4 << 20
+#: Deepest accepted nesting of JSON arrays/objects. Real configs nest ~10 deep.
+MAX_JSON_DEPTH = 64
+#: Largest accepted size argument (units, input_dim, output_dim, shape entries).
+MAX_DIM = 1 << 26
+#: Most layers (nested ones included) a config may declare.
+MAX_LAYERS = 4096
+#: Most bytes all stored arrays together may declare (weights + optimizer state).
+MAX_WEIGHT_BYTES = 1 << 36
+_MAX_NAME = 1024            # longest accepted name string
+_MAX_LIST = 4096            # longest accepted list in a config (shapes, metrics...)
+_MAX_NPY_HEADER = 10000     # numpy's own default limit for .npy headers
+_DEFLATE_MAX_RATIO = 1100   # deflate cannot expand more than ~1032:1
+_CHUNK = 1 << 20
+
+# Errors that parsing untrusted bytes with zipfile/zlib/numpy's header reader/json can raise.
+_PARSE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError,
+                 zlib.error, EOFError, struct.error, OSError, UnicodeDecodeError, ValueError,
+                 KeyError, IndexError, OverflowError, TypeError, SyntaxError, MemoryError,
+                 AttributeError)
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+_TMP_PREFIX = ".rnnkit-"
+_TMP_SUFFIX = ".tmp"
+# .rnnkit-<8 hex: host>-<pid>-<mkstemp's random part>.tmp -- nothing else is ever removed.
+_TMP_RE = re.compile(r"\A\.rnnkit-([0-9a-f]{8})-([1-9][0-9]{0,9})-[a-z0-9_]{6,16}\.tmp\Z")
+
+
+def _host_tag() -> str:
+    return hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (another user's), or we cannot tell: keep its files
+    return True
+
+
+def _remove_stale_temp_files(directory: str) -> List[str]:
+    """Remove ``.rnnkit-<host>-<pid>-*.tmp`` files of dead writers on this host.
+
+    Only regular files whose name matches the exact pattern, whose host tag is this host's
+    and whose pid is not a running process (and not this process) are removed. Errors are
+    ignored: cleanup never makes a save fail. Returns the removed paths.
+    """
+    removed: List[str] = []
+    host, me = _host_tag(), os.getpid()
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        m = _TMP_RE.match(name)
+        if m is None or m.group(1) != host:
+            continue
+        pid = int(m.group(2))
+        if pid == me or _pid_alive(pid):
+            continue
+        full = os.path.join(directory, name)
+        try:
+            if not stat.S_ISREG(os.lstat(full).st_mode):
+                continue
+            os.unlink(full)
+            removed.append(full)
+        except OSError:
+            pass
+    return removed
 
 
 def _atomic_write(path: str, arrays: Dict[str, np.ndarray], overwrite: bool) -> None:
@@ -35,7 +137,9 @@ def _atomic_write(path: str, arrays: Dict[str, np.ndarray], overwrite: bool) -> 
         raise FileExistsError(f"{path} exists and overwrite=False")
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".rnnkit-", suffix=".tmp", dir=directory)
+    _remove_stale_temp_files(directory)
+    fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{_host_tag()}-{os.getpid()}-",
+                               suffix=_TMP_SUFFIX, dir=directory)
     try:
         # mkstemp creates the file 0600; give the saved model the permissions of an ordinary
         # new file (0666 less the umask), as np.savez(path) would.
@@ -57,30 +161,518 @@ def _json_array(obj: Any) -> np.ndarray:
     return np.frombuffer(json.dumps(obj).encode("utf-8"), dtype=np.uint8)
 
 
-def _read(path: str) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No such file: {path}")
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
-        raise ValueError(f"{path} is not a readable rnnkit file (truncated or corrupted): "
-                         f"{exc}") from exc
-    if _CONFIG_KEY not in arrays:
-        raise ValueError(f"{path} is not an rnnkit file: no {_CONFIG_KEY} entry")
-    try:
-        meta = json.loads(arrays.pop(_CONFIG_KEY).tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: corrupted configuration ({exc})") from exc
-    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: unsupported format version "
-                         f"{meta.get('format_version') if isinstance(meta, dict) else meta!r}")
-    return meta, arrays
+# --------------------------------------------------------------------------------------------
+# Reading: the archive, with every size checked before anything is allocated
+# --------------------------------------------------------------------------------------------
+def _corrupt(path: str, detail: Any) -> ValueError:
+    return ValueError(f"{path} is not a readable rnnkit file (truncated or corrupted): {detail}")
 
 
+def _open_regular(path: str) -> Any:
+    """Open ``path`` for reading if it is a regular file (never blocks on a FIFO)."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileNotFoundError(f"No such file: {path}") from None
+    except PermissionError:
+        raise
+    except (OSError, ValueError) as exc:  # ELOOP, ENAMETOOLONG, embedded NUL...
+        raise ValueError(f"{path}: cannot be opened ({exc})") from None
+    _require_regular(path, st.st_mode)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"No such file: {path}") from None
+    except PermissionError:
+        raise
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot be opened ({exc})") from None
+    try:
+        _require_regular(path, os.fstat(fd).st_mode)  # it may have been swapped meanwhile
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def _require_regular(path: str, mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+            else "a character device" if stat.S_ISCHR(mode)
+            else "a block device" if stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    raise ValueError(f"{path} is {kind}, not a saved rnnkit file")
+
+
+class _Limited:
+    """A read-only view of a zip member that never yields more than ``limit`` bytes."""
+
+    def __init__(self, f: Any, limit: int) -> None:
+        self.f, self.left, self.pos = f, limit, 0
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n is None or n < 0 else min(n, self.left)
+        data = self.f.read(n) if n > 0 else b""
+        self.left -= len(data)
+        self.pos += len(data)
+        return data
+
+
+class _Spec:
+    """What a member's ``.npy`` header declares: dtype, shape, order, header length."""
+
+    def __init__(self, dtype: np.dtype, shape: Tuple[int, ...], fortran: bool,
+                 header_len: int) -> None:
+        self.dtype, self.shape, self.fortran, self.header_len = dtype, shape, fortran, header_len
+        self.count = math.prod(shape)
+        self.nbytes = self.count * dtype.itemsize
+
+
+class _Archive:
+    """The zip members of an rnnkit file, read defensively (see the module docstring)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.file = _open_regular(path)
+        try:
+            self.size = os.fstat(self.file.fileno()).st_size
+            if self.size == 0:
+                raise ValueError(f"{path} is empty, not a saved rnnkit file")
+            try:
+                self.zip = zipfile.ZipFile(self.file)
+                infos = self.zip.infolist()
+            except _PARSE_ERRORS as exc:
+                raise _corrupt(path, f"{type(exc).__name__}: {exc}") from None
+            self.members: Dict[str, zipfile.ZipInfo] = {}
+            self.others: List[str] = []  # members that are not .npy files: never ours
+            seen = set()
+            for info in infos:
+                name = info.filename
+                if name in seen:
+                    raise ValueError(f"{path}: duplicate zip member {name!r}")
+                seen.add(name)
+                self._check_info(info)
+                if name.endswith(".npy"):
+                    self.members[name[:-4]] = info
+                else:
+                    self.others.append(name)
+        except BaseException:
+            self.file.close()
+            raise
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> "_Archive":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _check_info(self, info: zipfile.ZipInfo) -> None:
+        where = f"{self.path}: zip member {info.filename!r}"
+        if info.flag_bits & 0x1:
+            raise ValueError(f"{where} is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ValueError(f"{where} uses an unsupported compression method "
+                             f"({info.compress_type})")
+        if info.header_offset + info.compress_size > self.size:
+            raise _corrupt(self.path, f"member {info.filename!r} extends past the end of the "
+                                      f"file ({self.size} bytes)")
+        if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+            raise _corrupt(self.path, f"stored member {info.filename!r} declares "
+                                      f"{info.file_size} bytes but holds {info.compress_size}")
+        if info.file_size > _DEFLATE_MAX_RATIO * info.compress_size + 1024:
+            raise _corrupt(self.path, f"member {info.filename!r} declares {info.file_size} "
+                                      f"bytes from {info.compress_size} compressed bytes")
+
+    def expect_members(self, n_weights: int, n_optimizer: Optional[int]) -> None:
+        """The members must be exactly: config, ``n_weights`` weights, and ``n_optimizer``
+        optimizer arrays (``None``: any contiguous run of them, left unread)."""
+        expected = {_CONFIG_KEY} | {f"weight_{i:05d}" for i in range(n_weights)}
+        names = set(self.members)
+        if n_optimizer is None:
+            n_optimizer = sum(1 for n in names if n.startswith("optimizer_"))
+        expected |= {f"optimizer_{i:05d}" for i in range(n_optimizer)}
+        missing = sorted(expected - names)
+        extra = sorted(names - expected) + sorted(self.others)
+        if missing:
+            raise ValueError(f"{self.path}: missing member(s) {missing[:5]}"
+                             f"{' ...' if len(missing) > 5 else ''} (truncated or corrupted)")
+        if extra:
+            raise ValueError(f"{self.path}: unexpected member(s) {extra[:5]}"
+                             f"{' ...' if len(extra) > 5 else ''}")
+
+    def header(self, name: str) -> _Spec:
+        """Read the ``.npy`` header of member ``name`` (not its data) and check its size."""
+        info = self.members[name]
+        try:
+            with self.zip.open(info) as f:
+                lim = _Limited(f, min(info.file_size, _MAX_NPY_HEADER + 16))
+                version = np.lib.format.read_magic(lim)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(
+                        lim, max_header_size=_MAX_NPY_HEADER)
+                elif version == (2, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(
+                        lim, max_header_size=_MAX_NPY_HEADER)
+                else:
+                    raise ValueError(f"unsupported .npy format version {version}")
+                header_len = lim.pos
+        except _PARSE_ERRORS as exc:
+            raise _corrupt(self.path, f"member {name!r}: bad array header "
+                                      f"({type(exc).__name__}: {exc})") from None
+        if (not isinstance(shape, tuple) or len(shape) > 8
+                or not all(isinstance(d, int) and 0 <= d <= MAX_DIM * MAX_DIM for d in shape)):
+            raise ValueError(f"{self.path}: member {name!r} declares an invalid shape {shape!r}")
+        if not isinstance(dtype, np.dtype) or dtype.hasobject:
+            raise ValueError(f"{self.path}: member {name!r} has dtype {dtype!r}, which needs "
+                             "pickle; refused")
+        spec = _Spec(dtype, tuple(shape), bool(fortran), header_len)
+        if info.file_size != header_len + spec.nbytes:
+            raise _corrupt(self.path, f"member {name!r} declares {info.file_size} bytes, its "
+                                      f"header implies {header_len + spec.nbytes} "
+                                      f"({dtype} {spec.shape})")
+        return spec
+
+    def read(self, name: str, spec: _Spec) -> np.ndarray:
+        """Read the data of ``name`` (already checked by :meth:`header`), at most its size."""
+        info = self.members[name]
+        buf = np.empty(spec.count, dtype=spec.dtype)
+        view = memoryview(buf.view(np.uint8).reshape(-1)) if spec.nbytes else memoryview(b"")
+        try:
+            with self.zip.open(info) as f:
+                lim = _Limited(f, info.file_size)
+                lim.read(spec.header_len)
+                pos = 0
+                while pos < spec.nbytes:
+                    chunk = lim.read(min(_CHUNK, spec.nbytes - pos))
+                    if not chunk:
+                        raise EOFError(f"data ends after {pos} of {spec.nbytes} bytes")
+                    view[pos:pos + len(chunk)] = chunk
+                    pos += len(chunk)
+                if f.read(1):  # also makes zipfile verify the CRC at the end of the member
+                    raise ValueError("more data than its header declares")
+        except _PARSE_ERRORS as exc:
+            raise _corrupt(self.path, f"member {name!r}: {type(exc).__name__}: {exc}") from None
+        finally:
+            view.release()
+        if spec.fortran:
+            return buf.reshape(spec.shape[::-1]).transpose()
+        return buf.reshape(spec.shape)
+
+    def read_config(self) -> Dict[str, Any]:
+        if _CONFIG_KEY not in self.members:
+            raise ValueError(f"{self.path} is not an rnnkit file: no {_CONFIG_KEY} entry")
+        spec = self.header(_CONFIG_KEY)
+        if spec.dtype != np.uint8 or len(spec.shape) != 1:
+            raise ValueError(f"{self.path}: corrupted configuration (a {spec.dtype} array of "
+                             f"shape {spec.shape}, expected uint8 bytes)")
+        if spec.nbytes > MAX_CONFIG_BYTES:
+            raise ValueError(f"{self.path}: configuration of {spec.nbytes} bytes exceeds the "
+                             f"limit of {MAX_CONFIG_BYTES} (rnnkit.saving.MAX_CONFIG_BYTES)")
+        raw = self.read(_CONFIG_KEY, spec).tobytes()
+        return _parse_json(raw, self.path)
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*(?:"|\Z)', re.DOTALL)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-finite number {name} is not allowed")
+
+
+def _parse_json(raw: bytes, path: str) -> Dict[str, Any]:
+    try:
+        text = raw.decode("utf-8")
+        # Nesting depth before parsing (strings removed, brackets counted; linear time).
+        b = np.frombuffer(_JSON_STRING.sub(b"", raw), dtype=np.uint8)
+        step = (np.isin(b, (ord("["), ord("{"))).astype(np.int64)
+                - np.isin(b, (ord("]"), ord("}"))).astype(np.int64))
+        depth = int(np.cumsum(step).max()) if step.size else 0
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"nesting depth {depth} exceeds the limit of {MAX_JSON_DEPTH}")
+        meta = json.loads(text, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"{path}: corrupted configuration ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: corrupted configuration (a JSON {type(meta).__name__}, "
+                         "expected an object)")
+    if type(meta.get("format_version")) is not int or meta["format_version"] != FORMAT_VERSION:
+        raise ValueError(f"{path}: unsupported format version {meta.get('format_version')!r}")
+    return meta
+
+
+# --------------------------------------------------------------------------------------------
+# Config schema
+# --------------------------------------------------------------------------------------------
+class _SchemaError(ValueError):
+    pass
+
+
+def _fail(where: str, msg: str) -> None:
+    raise _SchemaError(f"{where}: {msg}")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _v_str(v: Any, w: str) -> None:
+    if not isinstance(v, str) or len(v) > _MAX_NAME:
+        _fail(w, f"expected a string (at most {_MAX_NAME} characters), got {_short(v)}")
+
+
+def _v_opt_str(v: Any, w: str) -> None:
+    if v is not None:
+        _v_str(v, w)
+
+
+def _v_bool(v: Any, w: str) -> None:
+    if not isinstance(v, bool):
+        _fail(w, f"expected true/false, got {_short(v)}")
+
+
+def _v_opt_bool(v: Any, w: str) -> None:
+    if v is not None:
+        _v_bool(v, w)
+
+
+def _v_num(v: Any, w: str) -> None:
+    if not _is_num(v):
+        _fail(w, f"expected a finite number, got {_short(v)}")
+
+
+def _v_opt_num(v: Any, w: str) -> None:
+    if v is not None:
+        _v_num(v, w)
+
+
+def _v_dim(v: Any, w: str) -> None:
+    if not _is_int(v) or not 0 < v <= MAX_DIM:
+        _fail(w, f"expected an int in [1, {MAX_DIM}], got {_short(v)}")
+
+
+def _v_opt_dim(v: Any, w: str) -> None:
+    if v is not None:
+        _v_dim(v, w)
+
+
+def _v_seed(v: Any, w: str) -> None:
+    if v is not None and (not _is_int(v) or not 0 <= v < 2 ** 63):
+        _fail(w, f"expected null or an int in [0, 2**63), got {_short(v)}")
+
+
+def _v_shape(v: Any, w: str) -> None:
+    if v is None:
+        return
+    if not isinstance(v, list) or len(v) > 8:
+        _fail(w, f"expected a list of at most 8 sizes, got {_short(v)}")
+    for i, d in enumerate(v):
+        _v_opt_dim(d, f"{w}[{i}]")
+
+
+def _v_float_dtype(v: Any, w: str) -> None:
+    if v not in (None, "float32", "float64"):
+        _fail(w, f"expected 'float32', 'float64' or null, got {_short(v)}")
+
+
+def _v_scalars(v: Any, w: str) -> None:
+    if not isinstance(v, dict) or len(v) > 64:
+        _fail(w, f"expected an object, got {_short(v)}")
+    for k, x in v.items():
+        if not (x is None or isinstance(x, bool) or _is_num(x)
+                or (isinstance(x, str) and len(x) <= _MAX_NAME)):
+            _fail(f"{w}.{k}", f"expected a number, string, bool or null, got {_short(x)}")
+
+
+def _v_object(v: Any, w: str, classes: Sequence[str], names: Sequence[str] = ()) -> None:
+    """A name, or ``{"class_name": known, "config": {scalars}}`` (initializers, losses...)."""
+    if isinstance(v, str):
+        if names and v not in names:
+            _fail(w, f"unknown name {_short(v)}")
+        return
+    if not isinstance(v, dict) or set(v) - {"class_name", "config"}:
+        _fail(w, f"expected a name or {{'class_name', 'config'}}, got {_short(v)}")
+    if v.get("class_name") not in classes:
+        _fail(w, f"unknown class {_short(v.get('class_name'))}; known: {sorted(classes)}")
+    _v_scalars(v.get("config", {}), f"{w}.config")
+
+
+def _v_initializer(v: Any, w: str) -> None:
+    from . import initializers
+    _v_object(v, w, list(initializers._CLASSES), list(initializers._BY_NAME))
+
+
+def _v_activation(v: Any, w: str) -> None:
+    from . import activations
+    if v is not None and v not in activations._ALL:
+        _fail(w, f"unknown activation {_short(v)}")
+
+
+def _v_regularizer(v: Any, w: str) -> None:
+    if v is not None:
+        _fail(w, "regularizers/constraints are not supported")
+
+
+_BASE = {"name": _v_opt_str, "trainable": _v_bool, "dtype": _v_float_dtype,
+         "batch_input_shape": _v_shape, "input_shape": _v_shape, "batch_size": _v_opt_dim,
+         "input_dim": _v_opt_dim}
+_RNN_FIELDS = {**_BASE, "units": _v_dim, "activation": _v_activation,
+               "recurrent_activation": _v_activation, "use_bias": _v_bool,
+               "kernel_initializer": _v_initializer, "recurrent_initializer": _v_initializer,
+               "bias_initializer": _v_initializer, "dropout": _v_num,
+               "recurrent_dropout": _v_num, "return_sequences": _v_bool,
+               "return_state": _v_bool, "go_backwards": _v_bool, "stateful": _v_bool,
+               "unroll": _v_bool, "seed": _v_seed, "zero_output_for_mask": _v_bool,
+               "use_cudnn": lambda v, w: None if v in (None, True, False, "auto")
+               else _fail(w, f"unexpected {_short(v)}"),
+               "implementation": lambda v, w: None if v is None or (_is_int(v) and 0 <= v <= 2)
+               else _fail(w, f"unexpected {_short(v)}"),
+               **{k: _v_regularizer for k in (
+                   "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+                   "activity_regularizer", "kernel_constraint", "recurrent_constraint",
+                   "bias_constraint")}}
+
+
+def _v_layer_ref(v: Any, w: str, counter: List[int]) -> None:
+    _validate_layer(v, w, counter)
+
+
+_LAYER_FIELDS: Dict[str, Dict[str, Any]] = {
+    "InputLayer": {"name": _v_opt_str, "batch_shape": _v_shape, "shape": _v_shape,
+                   "input_shape": _v_shape, "batch_size": _v_opt_dim, "sparse": _v_opt_bool,
+                   "dtype": _v_opt_str},
+    "Dense": {**_BASE, "units": _v_dim, "activation": _v_activation, "use_bias": _v_bool,
+              "kernel_initializer": _v_initializer, "bias_initializer": _v_initializer},
+    "Dropout": {**_BASE, "rate": _v_num, "noise_shape": _v_shape, "seed": _v_seed},
+    "Masking": {**_BASE, "mask_value": _v_num},
+    "Embedding": {**_BASE, "input_dim": _v_dim, "output_dim": _v_dim,
+                  "embeddings_initializer": _v_initializer, "mask_zero": _v_bool,
+                  "input_length": _v_opt_dim},
+    "SimpleRNN": _RNN_FIELDS,
+    "LSTM": {**_RNN_FIELDS, "unit_forget_bias": _v_bool},
+    "GRU": {**_RNN_FIELDS, "reset_after": _v_bool},
+    "Bidirectional": {**_BASE, "merge_mode": lambda v, w: None
+                      if v in (None, "concat", "sum", "mul", "ave")
+                      else _fail(w, f"unknown merge mode {_short(v)}"),
+                      "layer": _v_layer_ref, "backward_layer": _v_layer_ref},
+    "TimeDistributed": {**_BASE, "layer": _v_layer_ref},
+}
+_REQUIRED = {"Dense": ("units",), "Dropout": ("rate",), "Embedding": ("input_dim", "output_dim"),
+             "SimpleRNN": ("units",), "LSTM": ("units",), "GRU": ("units",),
+             "Bidirectional": ("layer",), "TimeDistributed": ("layer",)}
+
+
+def _short(v: Any) -> str:
+    r = repr(v)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
+def _validate_layer(lc: Any, where: str, counter: List[int]) -> None:
+    from .layers import _REGISTRY
+    counter[0] += 1
+    if counter[0] > MAX_LAYERS:
+        _fail(where, f"more than {MAX_LAYERS} layers")
+    if not isinstance(lc, dict) or set(lc) - {"class_name", "config"}:
+        _fail(where, f"expected {{'class_name', 'config'}}, got {_short(lc)}")
+    cls = lc.get("class_name")
+    if cls not in _REGISTRY or cls not in _LAYER_FIELDS:
+        _fail(where, f"unknown layer class {_short(cls)}; known: {sorted(_LAYER_FIELDS)}")
+    cfg = lc.get("config", {})
+    if not isinstance(cfg, dict):
+        _fail(f"{where}.config", f"expected an object, got {_short(cfg)}")
+    fields = _LAYER_FIELDS[cls]
+    for key in _REQUIRED.get(cls, ()):
+        if key not in cfg:
+            _fail(f"{where}.config", f"missing field {key!r}")
+    for key, value in cfg.items():
+        check = fields.get(key)
+        if check is None:
+            _fail(f"{where}.config", f"unknown field {_short(key)} for {cls}")
+        w = f"{where}.config.{key}"
+        if check is _v_layer_ref:
+            if value is not None or key == "layer":
+                _validate_layer(value, w, counter)
+        else:
+            check(value, w)
+
+
+def _validate_meta(meta: Dict[str, Any], path: str, kind: Optional[str]) -> None:
+    """Check the whole config against the schema; ``kind`` "model" also checks the model
+    and compile configs."""
+    try:
+        allowed = {"format_version", "kind", "weights", "model", "class_name", "compile"}
+        extra = set(meta) - allowed
+        if extra:
+            _fail("config", f"unknown field(s) {sorted(extra)[:5]}")
+        if meta.get("kind") not in ("model", "weights"):
+            _fail("config.kind", f"expected 'model' or 'weights', got {_short(meta.get('kind'))}")
+        ws = meta.get("weights")
+        if not isinstance(ws, list) or len(ws) > 4 * MAX_LAYERS:
+            _fail("config.weights", f"expected a list, got {_short(ws)}")
+        for i, e in enumerate(ws):
+            w = f"config.weights[{i}]"
+            if not isinstance(e, dict) or set(e) != {"name", "shape", "dtype"}:
+                _fail(w, f"expected {{'name', 'shape', 'dtype'}}, got {_short(e)}")
+            _v_str(e["name"], f"{w}.name")
+            if not isinstance(e["shape"], list) or len(e["shape"]) > 8 or not all(
+                    _is_int(d) and 0 <= d <= MAX_DIM * 4 for d in e["shape"]):
+                _fail(f"{w}.shape", f"expected a list of sizes, got {_short(e['shape'])}")
+            if e["dtype"] not in ("float16", "float32", "float64"):
+                _fail(f"{w}.dtype", f"expected a float dtype, got {_short(e['dtype'])}")
+        if kind != "model":
+            return
+        if meta.get("kind") != "model" or meta.get("class_name") != "Sequential":
+            raise ValueError(f"{path}: not a saved model (kind={meta.get('kind')!r}); use "
+                             "load_weights for weights files")
+        mc = meta.get("model")
+        if not isinstance(mc, dict) or set(mc) - {"name", "trainable", "build_input_shape",
+                                                  "layers"}:
+            _fail("config.model", f"expected {{'name', 'trainable', 'build_input_shape', "
+                                  f"'layers'}}, got {_short(mc)}")
+        _v_opt_str(mc.get("name"), "config.model.name")
+        _v_bool(mc.get("trainable", True), "config.model.trainable")
+        _v_shape(mc.get("build_input_shape"), "config.model.build_input_shape")
+        layers = mc.get("layers")
+        if not isinstance(layers, list):
+            _fail("config.model.layers", f"expected a list, got {_short(layers)}")
+        counter = [0]
+        for i, lc in enumerate(layers):
+            _validate_layer(lc, f"config.model.layers[{i}]", counter)
+        cc = meta.get("compile")
+        if cc is None:
+            return
+        from . import losses, metrics, optimizers
+        if not isinstance(cc, dict) or set(cc) != {"loss", "optimizer", "metrics",
+                                                   "optimizer_state"}:
+            _fail("config.compile", f"expected {{'loss', 'optimizer', 'metrics', "
+                                    f"'optimizer_state'}}, got {_short(cc)}")
+        _v_object(cc["loss"], "config.compile.loss", list(losses._CLASSES),
+                  list(losses._BY_NAME))
+        _v_object(cc["optimizer"], "config.compile.optimizer", list(optimizers._CLASSES),
+                  list(optimizers._BY_NAME))
+        ms = cc["metrics"]
+        if not isinstance(ms, list) or len(ms) > 64:
+            _fail("config.compile.metrics", f"expected a list of names, got {_short(ms)}")
+        for i, m in enumerate(ms):
+            if not isinstance(m, str) or (m not in ("accuracy", "acc")
+                                          and m not in metrics._FUNCS):
+                _fail(f"config.compile.metrics[{i}]", f"unknown metric {_short(m)}")
+        _v_bool(cc["optimizer_state"], "config.compile.optimizer_state")
+    except _SchemaError as exc:
+        raise ValueError(f"{path}: invalid configuration: {exc}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
 def _weights_meta(model: Any) -> List[Dict[str, Any]]:
     return [{"name": w.name, "shape": list(w.shape), "dtype": w.dtype.name} for w in model.weights]
 
@@ -89,23 +681,41 @@ def _weight_arrays(model: Any) -> Dict[str, np.ndarray]:
     return {f"weight_{i:05d}": w.value for i, w in enumerate(model.weights)}
 
 
-def _assign_weights(model: Any, meta: Dict[str, Any], arrays: Dict[str, np.ndarray],
-                    path: str) -> None:
-    saved = meta.get("weights", [])
-    mine = model.weights
+def _float_spec(ar: _Archive, key: str, what: str, expected: Tuple[int, ...]) -> _Spec:
+    spec = ar.header(key)
+    dt = spec.dtype
+    if dt.kind != "f" or dt.itemsize not in (2, 4, 8) or dt.names is not None:
+        raise ValueError(f"{ar.path}: {what} has dtype {dt}; weights must be float16, float32 "
+                         "or float64")
+    if spec.shape != tuple(expected):
+        raise ValueError(f"{ar.path}: {what} has shape {spec.shape}, the model expects "
+                         f"{tuple(expected)}")
+    return spec
+
+
+def _weight_specs(ar: _Archive, meta: Dict[str, Any], mine: Sequence[Any]) -> List[_Spec]:
+    """Check count and shapes of the stored weights against ``mine`` (headers only)."""
+    saved = meta["weights"]
     if len(saved) != len(mine):
-        raise ValueError(f"{path}: holds {len(saved)} weight arrays, the model has {len(mine)}")
-    values = []
+        raise ValueError(f"{ar.path}: holds {len(saved)} weight arrays, the model has "
+                         f"{len(mine)}")
+    specs = []
     for i, (s, w) in enumerate(zip(saved, mine)):
+        if tuple(s["shape"]) != tuple(w.shape):
+            raise ValueError(f"{ar.path}: weight {i} ({w.name}) has shape {tuple(s['shape'])}, "
+                             f"the model expects {tuple(w.shape)}")
         key = f"weight_{i:05d}"
-        if key not in arrays:
-            raise ValueError(f"{path}: weight {i} ({s.get('name')}) is missing")
-        a = arrays[key]
-        if tuple(a.shape) != tuple(s["shape"]) or tuple(a.shape) != w.shape:
-            raise ValueError(f"{path}: weight {i} ({w.name}) has shape {a.shape}, the model "
-                             f"expects {w.shape}")
-        values.append(a)
-    model.set_weights(values)
+        if key not in ar.members:
+            raise ValueError(f"{ar.path}: weight {i} ({s['name']}) is missing")
+        specs.append(_float_spec(ar, key, f"weight {i} ({s['name']})", tuple(w.shape)))
+    return specs
+
+
+def _check_total(ar: _Archive, specs: Sequence[_Spec]) -> None:
+    total = sum(s.nbytes for s in specs)
+    if total > MAX_WEIGHT_BYTES:
+        raise ValueError(f"{ar.path}: declares {total} bytes of arrays, over the limit of "
+                         f"{MAX_WEIGHT_BYTES} (rnnkit.saving.MAX_WEIGHT_BYTES)")
 
 
 def save_weights(model: Any, path: str, overwrite: bool = True) -> None:
@@ -116,10 +726,18 @@ def save_weights(model: Any, path: str, overwrite: bool = True) -> None:
 
 def load_weights(model: Any, path: str) -> None:
     """Load weights from a weights file or a full model file; every shape must match."""
-    meta, arrays = _read(path)
-    if not model.built:
-        raise ValueError("load_weights: build the model (give it an input shape) first")
-    _assign_weights(model, meta, arrays, path)
+    path = os.fspath(path)
+    with _Archive(path) as ar:
+        meta = ar.read_config()
+        _validate_meta(meta, path, None)
+        if not model.built:
+            raise ValueError("load_weights: build the model (give it an input shape) first")
+        mine = model.weights
+        specs = _weight_specs(ar, meta, mine)
+        ar.expect_members(len(specs), 0 if meta["kind"] == "weights" else None)
+        _check_total(ar, specs)
+        values = [ar.read(f"weight_{i:05d}", s) for i, s in enumerate(specs)]
+    model.set_weights([v.astype(w.dtype, copy=False) for v, w in zip(values, mine)])
 
 
 def save_model(model: Any, path: str, overwrite: bool = True) -> None:
@@ -143,25 +761,66 @@ def save_model(model: Any, path: str, overwrite: bool = True) -> None:
                   overwrite)
 
 
+_CONFIG_ERRORS = (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError,
+                  RecursionError)
+
+
 def load_model(path: str, compile: bool = True) -> Any:
     """Rebuild a model saved by :func:`save_model`, with weights (and optimizer state)."""
+    from . import losses, optimizers
+    from .layers.base import deferred_weights
     from .models import Sequential
-    meta, arrays = _read(path)
-    if meta.get("kind") != "model" or meta.get("class_name") != "Sequential":
-        raise ValueError(f"{path}: not a saved model (kind={meta.get('kind')!r}); use "
-                         "load_weights for weights files")
-    try:
-        model = Sequential.from_config(meta["model"])
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: corrupted model config ({exc})") from exc
-    if not model.built:
-        raise ValueError(f"{path}: the saved model has no input shape; cannot rebuild weights")
-    _assign_weights(model, meta, arrays, path)
-    cc = meta.get("compile")
+    path = os.fspath(path)
+    with _Archive(path) as ar:
+        meta = ar.read_config()
+        _validate_meta(meta, path, "model")
+        try:
+            with deferred_weights():  # shapes only: no initializer runs, nothing allocated
+                model = Sequential.from_config(meta["model"])
+        except _CONFIG_ERRORS as exc:
+            raise ValueError(f"{path}: corrupted model config ({exc})") from None
+        if not model.built:
+            raise ValueError(f"{path}: the saved model has no input shape; cannot rebuild "
+                             "weights")
+        mine = model.weights
+        specs = _weight_specs(ar, meta, mine)
+        cc = meta.get("compile")
+        optimizer = loss = None
+        opt_specs: List[_Spec] = []
+        if cc:
+            try:
+                optimizer = optimizers.get(cc["optimizer"])
+                loss = losses.get(cc["loss"])
+            except _CONFIG_ERRORS as exc:
+                raise ValueError(f"{path}: corrupted compile config ({exc})") from None
+            if cc["optimizer_state"]:
+                if "optimizer_00000" not in ar.members:
+                    raise ValueError(f"{path}: optimizer state is missing")
+                it = ar.header("optimizer_00000")
+                if it.dtype.kind not in "iu" or it.shape != ():
+                    raise ValueError(f"{path}: optimizer iteration count has dtype {it.dtype} "
+                                     f"and shape {it.shape}, expected an integer scalar")
+                opt_specs.append(it)
+                k = 1
+                for slot in optimizer._slots:
+                    for w in model.trainable_weights:
+                        key = f"optimizer_{k:05d}"
+                        if key not in ar.members:
+                            raise ValueError(f"{path}: optimizer state {key} is missing")
+                        opt_specs.append(_float_spec(ar, key, f"optimizer slot {slot!r} of "
+                                                     f"{w.name}", tuple(w.shape)))
+                        k += 1
+        ar.expect_members(len(specs), len(opt_specs))
+        _check_total(ar, specs + opt_specs)
+        values = [ar.read(f"weight_{i:05d}", s) for i, s in enumerate(specs)]
+        opt_values = [ar.read(f"optimizer_{i:05d}", s) for i, s in enumerate(opt_specs)]
+    for w, v in zip(mine, values):
+        w.value = np.ascontiguousarray(v, dtype=w.dtype)  # replaces the placeholder
+    if opt_values and int(opt_values[0]) < 0:
+        raise ValueError(f"{path}: negative optimizer iteration count {int(opt_values[0])}")
     if compile and cc:
-        model.compile(optimizer=cc["optimizer"], loss=cc["loss"], metrics=cc["metrics"])
-        if cc.get("optimizer_state"):
-            keys = sorted(k for k in arrays if k.startswith("optimizer_"))
+        model.compile(optimizer=optimizer, loss=loss, metrics=cc["metrics"])
+        if opt_values:
             tw = [w.value for w in model.trainable_weights]
-            model.optimizer.set_state([arrays[k] for k in keys], tw)
+            model.optimizer.set_state(opt_values, tw)
     return model

@@ -15,7 +15,9 @@ Calling a layer on an array (``layer(x, mask=..., training=...)``) builds it and
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+import contextlib
+import threading
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -24,7 +26,23 @@ from .. import initializers
 
 Shape = Tuple[Optional[int], ...]
 
-__all__ = ["Weight", "Layer", "InputLayer", "Input"]
+__all__ = ["Weight", "Layer", "InputLayer", "Input", "deferred_weights"]
+
+_DEFERRED = threading.local()
+
+
+@contextlib.contextmanager
+def deferred_weights() -> Iterator[None]:
+    """Inside this block ``add_weight`` runs no initializer and allocates nothing: each weight
+    is a read-only zero-stride placeholder with the right shape and dtype, to be replaced by
+    real values (``Weight.value = array``) before use. Loading uses it to compare the shapes a
+    config implies with the stored arrays before any large allocation (this thread only)."""
+    previous = getattr(_DEFERRED, "on", False)
+    _DEFERRED.on = True
+    try:
+        yield
+    finally:
+        _DEFERRED.on = previous
 
 
 class Weight:
@@ -101,6 +119,12 @@ class Layer:
     def add_weight(self, name: str, shape: Sequence[int], initializer: Any = "zeros",
                    trainable: bool = True) -> Weight:
         """Create a weight from an initializer (name, object or array)."""
+        if getattr(_DEFERRED, "on", False):
+            shape = tuple(int(d) for d in shape)
+            placeholder = np.broadcast_to(np.zeros((), self.dtype), shape)  # no allocation
+            w = Weight(name, placeholder, trainable)
+            self._weights.append(w)
+            return w
         if isinstance(initializer, np.ndarray):
             value = initializer.astype(self.dtype, copy=True)
         else:

@@ -298,6 +298,19 @@ class SimpleRNN(_RNN):
         return super().get_config()
 
 
+class _UnitForgetBias(initializers.Initializer):
+    """LSTM bias ``[i|f|c|o]``: ``base`` everywhere but ones for the forget gate. An
+    initializer (not an array) so that it only runs when the weight is really created."""
+
+    def __init__(self, base: initializers.Initializer) -> None:
+        self.base = base
+
+    def __call__(self, shape: Sequence[int], dtype: Any = None) -> np.ndarray:
+        h = int(shape[0]) // 4
+        return np.concatenate([self.base((h,), dtype), np.ones((h,), dtype),
+                               self.base((2 * h,), dtype)])
+
+
 class LSTM(_RNN):
     """LSTM, Keras gate order ``[i|f|c|o]``; weights ``(I, 4H)``, ``(H, 4H)``, ``(4H,)``.
 
@@ -316,10 +329,7 @@ class LSTM(_RNN):
     def _bias_value(self) -> Any:
         if not self.unit_forget_bias:
             return self.bias_initializer
-        h = self.units
-        init = self.bias_initializer
-        return np.concatenate([init((h,), self.dtype), np.ones((h,), self.dtype),
-                               init((2 * h,), self.dtype)])
+        return _UnitForgetBias(self.bias_initializer)
 
     def _run(self, k, x, rk, states, mask, need_grad):  # type: ignore[override]
         y, h, c, cache = k.lstm_forward(
