@@ -40,10 +40,8 @@ import os
 import re
 import socket
 import stat
-import struct
 import tempfile
 import zipfile
-import zlib
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -70,11 +68,11 @@ _MAX_NPY_HEADER = 10000     # numpy's own default limit for .npy headers
 _DEFLATE_MAX_RATIO = 1100   # deflate cannot expand more than ~1032:1
 _CHUNK = 1 << 20
 
-# Errors that parsing untrusted bytes with zipfile/zlib/numpy's header reader/json can raise.
-_PARSE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError,
-                 zlib.error, EOFError, struct.error, OSError, UnicodeDecodeError, ValueError,
-                 KeyError, IndexError, OverflowError, TypeError, SyntaxError, MemoryError,
-                 AttributeError)
+# Parsing untrusted bytes with zipfile, zlib and numpy's .npy header reader (ast, tokenize)
+# raises many exception types (BadZipFile, NotImplementedError, RuntimeError, zlib.error,
+# EOFError, struct.error, OSError, UnicodeDecodeError, SyntaxError, tokenize.TokenError,
+# MemoryError...). Whatever those few calls raise means "bad file": it becomes ValueError.
+_PARSE_ERRORS = (Exception,)
 
 
 # --------------------------------------------------------------------------------------------
@@ -706,7 +704,8 @@ def _weight_specs(ar: _Archive, meta: Dict[str, Any], mine: Sequence[Any]) -> Li
                              f"the model expects {tuple(w.shape)}")
         key = f"weight_{i:05d}"
         if key not in ar.members:
-            raise ValueError(f"{ar.path}: weight {i} ({s['name']}) is missing")
+            raise ValueError(f"{ar.path}: weight {i} ({s['name']}) is missing (no member "
+                             f"{key})")
         specs.append(_float_spec(ar, key, f"weight {i} ({s['name']})", tuple(w.shape)))
     return specs
 
