@@ -34,6 +34,7 @@ raises ``FileNotFoundError``.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -65,6 +66,9 @@ MAX_WEIGHT_BYTES = 1 << 36
 _MAX_NAME = 1024            # longest accepted name string
 _MAX_LIST = 4096            # longest accepted list in a config (shapes, metrics...)
 _MAX_NPY_HEADER = 10000     # numpy's own default limit for .npy headers
+# numpy >= 1.24 takes the limit itself; _Limited enforces it (+ magic) for older ones too.
+_HEADER_KW = ({"max_header_size": _MAX_NPY_HEADER} if "max_header_size" in
+              inspect.signature(np.lib.format.read_array_header_1_0).parameters else {})
 _DEFLATE_MAX_RATIO = 1100   # deflate cannot expand more than ~1032:1
 _CHUNK = 1 << 20
 
@@ -312,10 +316,10 @@ class _Archive:
                 version = np.lib.format.read_magic(lim)
                 if version == (1, 0):
                     shape, fortran, dtype = np.lib.format.read_array_header_1_0(
-                        lim, max_header_size=_MAX_NPY_HEADER)
+                        lim, **_HEADER_KW)
                 elif version == (2, 0):
                     shape, fortran, dtype = np.lib.format.read_array_header_2_0(
-                        lim, max_header_size=_MAX_NPY_HEADER)
+                        lim, **_HEADER_KW)
                 else:
                     raise ValueError(f"unsupported .npy format version {version}")
                 header_len = lim.pos
@@ -477,28 +481,51 @@ def _v_shape(v: Any, w: str) -> None:
 
 
 def _v_float_dtype(v: Any, w: str) -> None:
-    if v not in (None, "float32", "float64"):
+    if not (v is None or (isinstance(v, str) and v in ("float32", "float64"))):
         _fail(w, f"expected 'float32', 'float64' or null, got {_short(v)}")
 
 
+def _v_reduction(v: Any, w: str) -> None:
+    if v not in (None, "sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none"):
+        _fail(w, f"unknown reduction {_short(v)}")
+
+
+# The fields of initializer, loss and optimizer configs, with their types.
+_SCALAR_FIELDS = {
+    "seed": _v_seed, "gain": _v_num, "minval": _v_num, "maxval": _v_num, "mean": _v_num,
+    "stddev": _v_num, "value": _v_num,                                      # initializers
+    "name": _v_str, "reduction": _v_reduction, "from_logits": _v_bool,
+    "dtype": _v_float_dtype, "ignore_class": lambda v, w: None if v is None
+    else _fail(w, "not supported"),                                         # losses
+    "learning_rate": _v_num, "weight_decay": _v_opt_num, "clipnorm": _v_opt_num,
+    "clipvalue": _v_opt_num, "global_clipnorm": _v_opt_num, "momentum": _v_num,
+    "nesterov": _v_bool, "beta_1": _v_num, "beta_2": _v_num, "epsilon": _v_num,
+    "amsgrad": _v_bool, "rho": _v_num, "centered": _v_bool,
+    "initial_accumulator_value": _v_num,                                    # optimizers
+}
+
+
 def _v_scalars(v: Any, w: str) -> None:
+    """A flat config object: known field names with typed values (the constructor then
+    rejects fields its class does not take)."""
     if not isinstance(v, dict) or len(v) > 64:
         _fail(w, f"expected an object, got {_short(v)}")
     for k, x in v.items():
-        if not (x is None or isinstance(x, bool) or _is_num(x)
-                or (isinstance(x, str) and len(x) <= _MAX_NAME)):
-            _fail(f"{w}.{k}", f"expected a number, string, bool or null, got {_short(x)}")
+        check = _SCALAR_FIELDS.get(k)
+        if check is None:
+            _fail(w, f"unknown field {_short(k)}")
+        check(x, f"{w}.{k}")
 
 
-def _v_object(v: Any, w: str, classes: Sequence[str], names: Sequence[str] = ()) -> None:
+def _v_object(v: Any, w: str, classes: Sequence[str], names: Sequence[str]) -> None:
     """A name, or ``{"class_name": known, "config": {scalars}}`` (initializers, losses...)."""
     if isinstance(v, str):
-        if names and v not in names:
+        if v not in names:
             _fail(w, f"unknown name {_short(v)}")
         return
     if not isinstance(v, dict) or set(v) - {"class_name", "config"}:
         _fail(w, f"expected a name or {{'class_name', 'config'}}, got {_short(v)}")
-    if v.get("class_name") not in classes:
+    if not isinstance(v.get("class_name"), str) or v["class_name"] not in classes:
         _fail(w, f"unknown class {_short(v.get('class_name'))}; known: {sorted(classes)}")
     _v_scalars(v.get("config", {}), f"{w}.config")
 
@@ -510,7 +537,7 @@ def _v_initializer(v: Any, w: str) -> None:
 
 def _v_activation(v: Any, w: str) -> None:
     from . import activations
-    if v is not None and v not in activations._ALL:
+    if v is not None and (not isinstance(v, str) or v not in activations._ALL):
         _fail(w, f"unknown activation {_short(v)}")
 
 
@@ -581,7 +608,7 @@ def _validate_layer(lc: Any, where: str, counter: List[int]) -> None:
     if not isinstance(lc, dict) or set(lc) - {"class_name", "config"}:
         _fail(where, f"expected {{'class_name', 'config'}}, got {_short(lc)}")
     cls = lc.get("class_name")
-    if cls not in _REGISTRY or cls not in _LAYER_FIELDS:
+    if not isinstance(cls, str) or cls not in _REGISTRY or cls not in _LAYER_FIELDS:
         _fail(where, f"unknown layer class {_short(cls)}; known: {sorted(_LAYER_FIELDS)}")
     cfg = lc.get("config", {})
     if not isinstance(cfg, dict):
@@ -610,7 +637,7 @@ def _validate_meta(meta: Dict[str, Any], path: str, kind: Optional[str]) -> None
         extra = set(meta) - allowed
         if extra:
             _fail("config", f"unknown field(s) {sorted(extra)[:5]}")
-        if meta.get("kind") not in ("model", "weights"):
+        if not isinstance(meta.get("kind"), str) or meta["kind"] not in ("model", "weights"):
             _fail("config.kind", f"expected 'model' or 'weights', got {_short(meta.get('kind'))}")
         ws = meta.get("weights")
         if not isinstance(ws, list) or len(ws) > 4 * MAX_LAYERS:
@@ -623,12 +650,14 @@ def _validate_meta(meta: Dict[str, Any], path: str, kind: Optional[str]) -> None
             if not isinstance(e["shape"], list) or len(e["shape"]) > 8 or not all(
                     _is_int(d) and 0 <= d <= MAX_DIM * 4 for d in e["shape"]):
                 _fail(f"{w}.shape", f"expected a list of sizes, got {_short(e['shape'])}")
-            if e["dtype"] not in ("float16", "float32", "float64"):
+            if not isinstance(e["dtype"], str) or e["dtype"] not in ("float16", "float32",
+                                                                    "float64"):
                 _fail(f"{w}.dtype", f"expected a float dtype, got {_short(e['dtype'])}")
         if kind != "model":
             return
         if meta.get("kind") != "model" or meta.get("class_name") != "Sequential":
-            raise ValueError(f"{path}: not a saved model (kind={meta.get('kind')!r}); use "
+            raise ValueError(f"{path}: not a saved model (kind={meta.get('kind')!r}, "
+                             f"class_name={_short(meta.get('class_name'))}); use "
                              "load_weights for weights files")
         mc = meta.get("model")
         if not isinstance(mc, dict) or set(mc) - {"name", "trainable", "build_input_shape",
