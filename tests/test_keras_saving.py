@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import zipfile
 
 import numpy as np
@@ -117,8 +118,9 @@ def test_interrupted_save_keeps_old_file(tmp_path, monkeypatch: pytest.MonkeyPat
 
 
 def test_stale_temp_files_of_dead_writers_are_removed(tmp_path) -> None:
-    """A save killed with SIGKILL leaves its temporary file; the next save into the same
-    directory removes it -- and nothing else (live writers', other hosts', other names)."""
+    """A save killed with SIGKILL leaves its temporary file; a later save into the same
+    directory removes it once it is a minute old -- and nothing else (live writers', other
+    hosts', other names)."""
     script = textwrap.dedent(f"""
         import os, signal
         import numpy as np
@@ -150,6 +152,11 @@ def test_stale_temp_files_of_dead_writers_are_removed(tmp_path) -> None:
         (tmp_path / name).write_bytes(b"keep")
     os.mkdir(tmp_path / f".rnnkit-{host}-{proc.pid}-dirdir.tmp")  # not a regular file
     m = _model()
+    m.save(str(tmp_path / "m.keras"))
+    assert left[0] in os.listdir(tmp_path)  # younger than a minute: kept for now
+    old = time.time() - 120
+    for p in tmp_path.iterdir():
+        os.utime(p, (old, old))
     m.save(str(tmp_path / "m.keras"))
     after = sorted(p.name for p in tmp_path.iterdir())
     assert left[0] not in after

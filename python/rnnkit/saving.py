@@ -9,8 +9,9 @@ A saved model is ONE ``.npz`` (zip) file holding:
 
 Writes go to a temporary file ``.rnnkit-<host>-<pid>-<random>.tmp`` in the destination
 directory, are flushed and fsync'ed, then ``os.replace``-d over the target: an interrupted
-save leaves the previous file intact. The next save into that directory removes temporary
-files left by writers on this host whose process no longer exists (``kill -9``, power cut).
+save leaves the previous file intact. A later save into that directory removes temporary
+files left by writers on this host whose process no longer exists (``kill -9``, power cut)
+once they are a minute old; it never touches any other file.
 
 Loading treats the file as hostile. It never executes code (no pickle, no eval, layer and
 optimizer classes come from fixed registries) and allocates nothing large before the file has
@@ -42,6 +43,7 @@ import re
 import socket
 import stat
 import tempfile
+import time
 import zipfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -85,6 +87,7 @@ _PARSE_ERRORS = (Exception,)
 _TMP_PREFIX = ".rnnkit-"
 _TMP_SUFFIX = ".tmp"
 # .rnnkit-<8 hex: host>-<pid>-<mkstemp's random part>.tmp -- nothing else is ever removed.
+_STALE_AFTER_S = 60.0
 _TMP_RE = re.compile(r"\A\.rnnkit-([0-9a-f]{8})-([1-9][0-9]{0,9})-[a-z0-9_]{6,16}\.tmp\Z")
 
 
@@ -105,9 +108,11 @@ def _pid_alive(pid: int) -> bool:
 def _remove_stale_temp_files(directory: str) -> List[str]:
     """Remove ``.rnnkit-<host>-<pid>-*.tmp`` files of dead writers on this host.
 
-    Only regular files whose name matches the exact pattern, whose host tag is this host's
-    and whose pid is not a running process (and not this process) are removed. Errors are
-    ignored: cleanup never makes a save fail. Returns the removed paths.
+    Only regular files whose name matches the exact pattern, whose host tag is this host's,
+    whose pid is not a running process (and not this process) and that nobody has written
+    for :data:`_STALE_AFTER_S` seconds are removed (the age guards a writer in another PID
+    namespace sharing the hostname and the directory). Errors are ignored: cleanup never
+    makes a save fail. Returns the removed paths.
     """
     removed: List[str] = []
     host, me = _host_tag(), os.getpid()
@@ -124,7 +129,8 @@ def _remove_stale_temp_files(directory: str) -> List[str]:
             continue
         full = os.path.join(directory, name)
         try:
-            if not stat.S_ISREG(os.lstat(full).st_mode):
+            st = os.lstat(full)
+            if not stat.S_ISREG(st.st_mode) or time.time() - st.st_mtime < _STALE_AFTER_S:
                 continue
             os.unlink(full)
             removed.append(full)
