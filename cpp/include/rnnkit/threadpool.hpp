@@ -51,8 +51,9 @@ bool team_cancel_point();
 // call (so calls shorter than that never poll), with no lock of the team held.
 using InterruptPoll = bool (*)();
 constexpr int kPollIntervalMs = 20;
-// nullptr (the default) disables polling.
-void set_interrupt_poll(InterruptPoll poll);
+// nullptr (the default) disables polling. interval_us: the least time between two polls of
+// one call (the C++ stress driver uses 0, polling at every barrier).
+void set_interrupt_poll(InterruptPoll poll, int interval_us = kPollIntervalMs * 1000);
 
 // Scope of one kernel call on the calling thread (the kernel table wraps every kernel in
 // one; nested scopes belong to the outermost). Entering the outermost scope clears the

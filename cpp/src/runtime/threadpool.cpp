@@ -39,7 +39,6 @@ using Clock = std::chrono::steady_clock;
 // a job (back-to-back calls), then sleep on the condition variable.
 constexpr auto kBarrierSpin = std::chrono::microseconds(20);
 constexpr auto kIdleSpin = std::chrono::microseconds(200);
-constexpr auto kPollInterval = std::chrono::milliseconds(kPollIntervalMs);
 
 int hardware_threads() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 
@@ -72,6 +71,11 @@ void spin_wait(Pred pred, std::chrono::microseconds budget = kBarrierSpin) {
 }
 
 std::atomic<InterruptPoll> g_poll{nullptr};
+std::atomic<int> g_poll_interval_us{kPollIntervalMs * 1000};
+
+Clock::duration poll_interval() {
+  return std::chrono::microseconds(g_poll_interval_us.load(std::memory_order_relaxed));
+}
 
 // Per-thread state. Namespace-scope rather than Team members: a forked child replaces the
 // Team object, and the forking thread's own state must stay valid.
@@ -86,7 +90,7 @@ thread_local Clock::time_point tl_next_poll{};
 
 void start_poll_clock() {
   tl_cancelled = false;
-  if (g_poll.load(std::memory_order_relaxed) != nullptr) tl_next_poll = Clock::now() + kPollInterval;
+  if (g_poll.load(std::memory_order_relaxed) != nullptr) tl_next_poll = Clock::now() + poll_interval();
 }
 
 // Asks the poll (at most every kPollInterval) on a calling thread; sticky once true.
@@ -96,7 +100,7 @@ inline void poll_interrupt() {
   if (poll == nullptr) return;
   const auto now = Clock::now();
   if (now < tl_next_poll) return;
-  tl_next_poll = now + kPollInterval;
+  tl_next_poll = now + poll_interval();
   if (poll()) tl_cancelled = true;
 }
 
@@ -340,7 +344,10 @@ void team_run(int nthreads, TeamFn fn, void* ctx) { Team::get().run(nthreads, fn
 bool team_barrier() { return Team::get().barrier(); }
 bool team_cancel_point() { return Team::get().cancel_point(); }
 
-void set_interrupt_poll(InterruptPoll poll) { g_poll.store(poll, std::memory_order_release); }
+void set_interrupt_poll(InterruptPoll poll, int interval_us) {
+  g_poll_interval_us.store(std::max(0, interval_us), std::memory_order_relaxed);
+  g_poll.store(poll, std::memory_order_release);
+}
 
 KernelCall::KernelCall() {
   if (tl_call_depth++ == 0 && !tl_worker) start_poll_clock();
