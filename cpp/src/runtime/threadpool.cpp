@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -42,7 +43,9 @@ constexpr auto kIdleSpin = std::chrono::microseconds(200);
 
 int hardware_threads() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 
-int thread_cap() { return std::max(8, 4 * hardware_threads()); }
+// 4x the hardware threads leaves room for deliberate oversubscription (tests run 3 threads on
+// 2 cores); the job word (see Team::run_team) holds team sizes below 2^16.
+int thread_cap() { return std::min(0xffff, std::max(8, 4 * hardware_threads())); }
 
 int usable_cores() {
 #if defined(__linux__)
@@ -150,25 +153,15 @@ class Team {
       fn(ctx, 0, 1);
       return;
     }
-    ensure_workers(n - 1);
-    fn_ = fn;
-    ctx_ = ctx;
-    barrier_count_.store(0);
-    finished_.store(0);
-    cancel_request_.store(false);
-    {
-      // One atomic word carries the job number and its team size, so a worker that is not
-      // in this team can never mix one job's size with another's number.
-      std::lock_guard<std::mutex> lock(wake_mutex_);
-      const std::uint64_t next = (job_.load() >> 16) + 1;
-      job_.store((next << 16) | static_cast<std::uint64_t>(n), std::memory_order_release);
+    // Fewer threads when the system refuses new ones: every team size gives the same results.
+    const int n_run = 1 + ensure_workers(n - 1);
+    if (n_run == 1) {
+      busy.unlock();
+      SoloScope solo;
+      fn(ctx, 0, 1);
+      return;
     }
-    wake_.notify_all();
-    {
-      TeamScope scope(this, 0, n);
-      fn(ctx, 0, n);
-    }
-    spin_wait([&] { return finished_.load(std::memory_order_acquire) == n - 1; });
+    run_team(n_run, fn, ctx);
     shrink_locked();
     busy.unlock();
     // A set_num_threads that found this run in flight left the shrink to us.
@@ -198,6 +191,28 @@ class Team {
     // Not overwritten before every thread has read it: the next barrier's verdict is written
     // only once all of them have arrived there.
     return barrier_cancel_.load(std::memory_order_relaxed);
+  }
+
+  // The team part of run(): run_mutex_ held, at least n - 1 workers started.
+  void run_team(int n, TeamFn fn, void* ctx) {
+    fn_ = fn;
+    ctx_ = ctx;
+    barrier_count_.store(0);
+    finished_.store(0);
+    cancel_request_.store(false);
+    {
+      // One atomic word carries the job number and its team size, so a worker that is not
+      // in this team can never mix one job's size with another's number.
+      std::lock_guard<std::mutex> lock(wake_mutex_);
+      const std::uint64_t next = (job_.load() >> 16) + 1;
+      job_.store((next << 16) | static_cast<std::uint64_t>(n), std::memory_order_release);
+    }
+    wake_.notify_all();
+    {
+      TeamScope scope(this, 0, n);
+      fn(ctx, 0, n);
+    }
+    spin_wait([&] { return finished_.load(std::memory_order_acquire) == n - 1; });
   }
 
   bool cancel_point() {
@@ -251,7 +266,17 @@ class Team {
   }
 #endif
 
-  void ensure_workers(int count) {
+  // Starts workers up to `count`; returns how many there are (fewer if the system refuses
+  // a new thread: std::system_error, e.g. a process thread limit).
+  int ensure_workers(int count) {
+    try {
+      grow_workers(count);
+    } catch (const std::system_error&) {
+    }
+    return std::min(count, static_cast<int>(workers_.size()));
+  }
+
+  void grow_workers(int count) {
     while (static_cast<int>(workers_.size()) < count) {
       const int tid = static_cast<int>(workers_.size()) + 1;
       // The job number before this run's: the new worker must not mistake the job about to
