@@ -89,21 +89,51 @@ thread_local bool tl_worker = false;  // a team worker: never polls, never owns 
 // Kernel-call state of a calling thread (see KernelCall).
 thread_local int tl_call_depth = 0;
 thread_local bool tl_cancelled = false;
-thread_local Clock::time_point tl_next_poll{};
+thread_local Clock::time_point tl_next_poll{};  // no poll before this
+thread_local Clock::time_point tl_last_read{};  // last clock read of this call
+thread_local bool tl_clock_started = false;
+// Reading the clock costs ~20-40 ns, a few percent of a tiny model's time step: poll points
+// read it every tl_stride-th time only, the stride doubling (up to kMaxStride) while the
+// reads come much faster than the poll interval and halving when they come slower. The cap
+// bounds the extra latency to kMaxStride poll points (time steps or GEMM panels) when a
+// call moves from fast points to slow ones.
+constexpr unsigned kMaxStride = 4;
+thread_local unsigned tl_stride = 1, tl_skip = 0;
 
 void start_poll_clock() {
   tl_cancelled = false;
-  if (g_poll.load(std::memory_order_relaxed) != nullptr) tl_next_poll = Clock::now() + poll_interval();
+  tl_clock_started = false;  // started by the first poll point (no clock read per call)
+  tl_stride = 1;
+  tl_skip = 0;
 }
 
-// Asks the poll (at most every kPollInterval) on a calling thread; sticky once true.
+// Asks the poll (at most every poll_interval()) on a calling thread; sticky once true.
 inline void poll_interrupt() {
   if (tl_cancelled) return;
   const InterruptPoll poll = g_poll.load(std::memory_order_acquire);
   if (poll == nullptr) return;
+  if (tl_skip > 0) {
+    --tl_skip;
+    return;
+  }
   const auto now = Clock::now();
+  const auto interval = poll_interval();
+  if (!tl_clock_started) {
+    tl_clock_started = true;
+    tl_last_read = now;
+    tl_next_poll = now + interval;
+    return;
+  }
+  const auto since = now - tl_last_read;
+  if (since < interval / 8 && tl_stride < kMaxStride) {
+    tl_stride *= 2;
+  } else if (since > interval / 4 && tl_stride > 1) {
+    tl_stride /= 2;
+  }
+  tl_last_read = now;
+  tl_skip = tl_stride - 1;
   if (now < tl_next_poll) return;
-  tl_next_poll = now + poll_interval();
+  tl_next_poll = now + interval;
   if (poll()) tl_cancelled = true;
 }
 
