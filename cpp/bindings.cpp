@@ -19,6 +19,7 @@
 #include "rnnkit/cells.hpp"
 #include "rnnkit/dispatch.hpp"
 #include "rnnkit/threadpool.hpp"
+#include "python/interrupt_hook.hpp"
 
 namespace py = pybind11;
 using rnnkit::Activation;
@@ -335,6 +336,7 @@ py::tuple run_forward(ForwardArgs& a, bool training) {
       default: k.gru_forward(y_p, h_p, d, a.opt, in, tcp, work.data()); break;
     }
   }
+  if (PyErr_Occurred()) throw py::error_already_set();  // interrupted (interrupt_hook.hpp)
 
   py::object cache_obj = py::none();
   if (training) {
@@ -486,6 +488,7 @@ py::dict run_backward(const ForwardCache& c, const OptionalArray& dy, const Opti
       default: k.gru_backward(g, d, c.opt, in, tc, up, work.data()); break;
     }
   }
+  if (PyErr_Occurred()) throw py::error_already_set();  // interrupted (interrupt_hook.hpp)
   py::dict grads;
   grads["x"] = dx;
   grads["kernel"] = dkernel;
@@ -554,6 +557,15 @@ PYBIND11_MODULE(_core, m) {
   }, py::arg("name"));
   m.def("set_num_threads", [](int n) { rnnkit::set_num_threads(n); }, py::arg("n"));
   m.def("get_num_threads", [] { return rnnkit::get_num_threads(); });
+  m.def("max_threads", [] { return rnnkit::max_threads(); });
+  m.def("pool_trim", [] { return rnnkit::pool_trim(); });
+  m.def("set_pool_limit", [](std::size_t n) { rnnkit::set_pool_limit(n); }, py::arg("bytes"));
+  m.def("get_pool_limit", [] { return rnnkit::pool_limit(); });
+  m.def("pool_stats", [] {
+    const rnnkit::PoolStats s = rnnkit::pool_stats();
+    return py::make_tuple(s.cached_bytes, s.cached_blocks);
+  });
+  rnnkit_install_interrupt_hook();
 
   py::class_<ForwardCache>(m, "ForwardCache")
       .def_property_readonly("dtype", [](const ForwardCache& c) {

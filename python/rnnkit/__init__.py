@@ -5,9 +5,12 @@ Modules:
     rnnkit.reference  plain-NumPy twins with identical signatures, the test oracle.
 """
 from . import ops, reference
-from .runtime import build_info, get_num_threads, set_num_threads
+from . import runtime
+from .runtime import (build_info, get_num_threads, get_pool_limit, pool_stats, release_memory,
+                      set_num_threads, set_pool_limit)
 
-__all__ = ["ops", "reference", "build_info", "get_num_threads", "set_num_threads"]
+__all__ = ["ops", "reference", "runtime", "build_info", "get_num_threads", "set_num_threads",
+           "release_memory", "set_pool_limit", "get_pool_limit", "pool_stats"]
 __version__ = "0.1.0"
 
 # --- Keras-style API ---

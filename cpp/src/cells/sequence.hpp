@@ -39,7 +39,9 @@ inline bool step_kept(const std::uint8_t* mask, index_t row) {
   return mask == nullptr || mask[row] != 0;
 }
 
-// Runs f(tid, nthreads) on the thread team (f may call team_barrier()).
+// Runs f(tid, nthreads) on the thread team (f may call team_barrier()). A cancelled kernel
+// call (threadpool.hpp) leaves the time loops early; its outputs are then garbage and the
+// caller discards them.
 template <class F>
 void run_team(int nthreads, F& f) {
   team_run(nthreads, [](void* ctx, int tid, int n) { (*static_cast<F*>(ctx))(tid, n); }, &f);
@@ -173,9 +175,11 @@ void forward_loop(const ForwardSpec<T>& sp, bool two_phase, Pack&& pack, Phase1&
       T* h_nxt = h_buf[(s + 1) & 1];
       const T* c_cur = c_buf[s & 1];
       T* c_nxt = c_buf[(s + 1) & 1];
+      // Every thread gets the same answer from team_barrier() (true: the call was
+      // cancelled), so all of them leave the loop at the same barrier.
       if (two_phase) {
         phase1(mine.first, mine.last, s, t, h_cur);
-        team_barrier();
+        if (team_barrier()) break;
       }
       const T* left = sp.left ? sp.left : h_cur;
       for (index_t jg = mine.first; jg < mine.last;) {
@@ -230,7 +234,7 @@ void forward_loop(const ForwardSpec<T>& sp, bool two_phase, Pack&& pack, Phase1&
         }
         jg += n;
       }
-      team_barrier();
+      if (team_barrier()) break;
     }
   };
   run_team(nthreads, body);
@@ -326,10 +330,11 @@ void backward_loop(const BackwardSpec<T>& sp, int G, bool two_phase, Pack&& pack
           }
         }
       }
-      team_barrier();  // dG rows of step t complete
+      // dG rows of step t complete. A true answer (cancelled) is the same on every thread.
+      if (team_barrier()) break;
       if (two_phase) {
         mid(mine.first, mine.last, t, dh);
-        team_barrier();
+        if (team_barrier()) break;
       }
       const T* a = dGr + t * GH;  // row b at a + b*T*GH
       for (index_t kb = mine.first; kb < mine.last;) {

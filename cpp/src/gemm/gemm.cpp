@@ -129,6 +129,8 @@ void gemm_block(Trans ta, Trans tb, index_t M, index_t N, index_t K, const T* A,
       const bool accumulate = k0 > 0 || beta != T(0);
       pack_b(bpack_p, B, ldb, tb, k0, kc, j0, nc);
       for (index_t i0 = 0; i0 < M; i0 += Bk::MC) {
+        // At most ~0.1 GFLOP between checks; a cancelled call's C is discarded (threadpool.hpp).
+        if (team_cancel_point()) return;
         const index_t mc = min_index(Bk::MC, M - i0);
         pack_a(apack_p, A, lda, ta, i0, mc, k0, kc);
         for (index_t jp = 0; jp < nc; jp += Bk::NR) {
