@@ -4,11 +4,11 @@ Modules:
     rnnkit.ops        C++ kernels (pybind11), the fast path.
     rnnkit.reference  plain-NumPy twins with identical signatures, the test oracle.
 """
+from ._version import __version__
 from . import ops, reference
 from .runtime import build_info, get_num_threads, set_num_threads
 
 __all__ = ["ops", "reference", "build_info", "get_num_threads", "set_num_threads"]
-__version__ = "0.1.0"
 
 # --- Keras-style API ---
 from . import backend, activations, initializers, losses, metrics, optimizers, callbacks  # noqa: E402
