@@ -7,8 +7,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-# /work/shared/fixtures relative to the repository /work/main (CI has the same layout).
-FIXTURES_DIR = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+# Keras 3 recordings of single layers, kept in the repository (see fixtures/keras/README.md).
+FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures" / "keras"
 
 GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
 

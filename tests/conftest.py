@@ -9,7 +9,7 @@ from typing import Iterator
 import pytest
 
 import rnnkit
-from _cases import FIXTURES_DIR  # Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+from _cases import FIXTURES_DIR  # tests/fixtures/keras
 
 _INFO = rnnkit.build_info()
 # Every SIMD path compiled into this build; paths this CPU lacks are skipped, not failed.
@@ -55,6 +55,6 @@ def fixtures_dir() -> Path:
     if not FIXTURES_DIR.is_dir():
         pytest.fail(
             f"Keras fixtures directory not found: {FIXTURES_DIR} "
-            "(expected <repo>/../shared/fixtures with keras_*.npz)"
+            "(expected tests/fixtures/keras/keras_*.npz in the repository)"
         )
     return FIXTURES_DIR

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rnnkit import backend, callbacks, layers as L, optimizers
-from rnnkit.models import Sequential
+from rnnkit.models import Sequential, load_model
 
 
 @pytest.fixture(autouse=True)
@@ -117,25 +117,65 @@ def test_input_errors() -> None:
         m.fit(X, Y, validation_split=1.5, verbose=0)
 
 
+class _RecordWeights(callbacks.Callback):
+    """Keeps a copy of the weights at the end of every epoch (put it before the callback under test)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weights = []
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        assert epoch == len(self.weights)
+        self.weights.append([w.copy() for w in self.model.get_weights()])
+
+
 def test_early_stopping_restore_and_scheduler() -> None:
+    # One batch per epoch; the loss falls for lr=0.5, then rises once the scheduler sets lr=5.
     m = _model(opt=optimizers.SGD(0.5))
     lrs = []
-    es = callbacks.EarlyStopping(monitor="loss", patience=1, restore_best_weights=True)
-    sched = callbacks.LearningRateScheduler(lambda e, lr: lrs.append(lr) or (50.0 if e >= 1 else lr))
-    h = m.fit(X, Y, epochs=10, batch_size=20, verbose=0, callbacks=[es, sched], shuffle=False)
-    assert len(h.history["loss"]) < 10 and es.stopped_epoch > 0
-    assert h.history["learning_rate"][1] == 50.0 and lrs[0] == 0.5
-    best = min(h.history["loss"])
-    assert m.evaluate(X, Y, verbose=0) <= best + 1e-9 or es.best == best
+    rec = _RecordWeights()
+    es = callbacks.EarlyStopping(monitor="loss", patience=2, restore_best_weights=True)
+    sched = callbacks.LearningRateScheduler(lambda e, lr: lrs.append(lr) or (5.0 if e >= 3 else lr))
+    h = m.fit(X, Y, epochs=12, batch_size=20, verbose=0, callbacks=[sched, rec, es], shuffle=False)
+    loss = h.history["loss"]
+    assert lrs[0] == 0.5 and h.history["learning_rate"] == [0.5] * 3 + [5.0] * (len(loss) - 3)
+
+    # Keras's rule: stop at the first epoch that ends `patience` epochs without improvement.
+    best_epoch = int(np.argmin(loss))
+    assert es.best == min(loss) and es.best_epoch == best_epoch
+    assert 0 < best_epoch and best_epoch + 2 < 12, f"the run must improve, then stop early: {loss}"
+    assert all(v >= loss[best_epoch] for v in loss[best_epoch + 1:])
+    assert all(loss[e] < min(loss[:e]) for e in range(1, best_epoch + 1)), loss
+    assert es.stopped_epoch == best_epoch + 2 and len(loss) == best_epoch + 3
+    assert m.stop_training
+
+    # restore_best_weights: the weights at the end of the best epoch (not the last, not the first).
+    final = m.get_weights()
+    for got, want in zip(final, rec.weights[best_epoch]):
+        np.testing.assert_array_equal(got, want)
+    assert not all(np.array_equal(a, b) for a, b in zip(final, rec.weights[-1]))
+    assert m.evaluate(X, Y, verbose=0) < loss[-1]
 
 
 def test_model_checkpoint_best_only(tmp_path) -> None:
-    m = _model()
+    # lr=1 makes val_loss go up and down: saving at every epoch must be told apart.
+    m = _model(opt=optimizers.SGD(1.0))
+    rec = _RecordWeights()
     path = str(tmp_path / "ck-{epoch:02d}.keras")
     ck = callbacks.ModelCheckpoint(path, monitor="val_loss", save_best_only=True)
-    m.fit(X, Y, epochs=3, batch_size=10, verbose=0, validation_split=0.5, callbacks=[ck])
+    h = m.fit(X, Y, epochs=8, batch_size=10, verbose=0, validation_split=0.5, shuffle=False,
+              callbacks=[rec, ck])
+    val = h.history["val_loss"]
+    improved = [e for e in range(len(val)) if val[e] < min(val[:e], default=np.inf)]
+    assert 1 < len(improved) < len(val), f"val_loss must both improve and worsen: {val}"
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files and files[0] == "ck-01.keras" and all(f.startswith("ck-") for f in files)
+    assert files == [f"ck-{e + 1:02d}.keras" for e in improved]
+    assert ck.best == min(val)
+    # Each file holds the model as it was at the end of its epoch.
+    for e in improved:
+        saved = load_model(str(tmp_path / f"ck-{e + 1:02d}.keras"))
+        for got, want in zip(saved.get_weights(), rec.weights[e]):
+            np.testing.assert_array_equal(got, want)
 
 
 def test_summary_unbuilt_and_optimizer_line() -> None:

@@ -4,6 +4,7 @@ Modules:
     rnnkit.ops        C++ kernels (pybind11), the fast path.
     rnnkit.reference  plain-NumPy twins with identical signatures, the test oracle.
 """
+from ._version import __version__
 from . import ops, reference
 from . import runtime
 from .runtime import (build_info, get_num_threads, get_pool_limit, pool_stats, release_memory,
@@ -11,7 +12,6 @@ from .runtime import (build_info, get_num_threads, get_pool_limit, pool_stats, r
 
 __all__ = ["ops", "reference", "runtime", "build_info", "get_num_threads", "set_num_threads",
            "release_memory", "set_pool_limit", "get_pool_limit", "pool_stats"]
-__version__ = "0.1.0"
 
 # --- Keras-style API ---
 from . import backend, activations, initializers, losses, metrics, optimizers, callbacks  # noqa: E402

@@ -36,10 +36,12 @@ def numpy_sgemm_gflops(n: int = 2048, budget: float = 0.5, settle: float = 0.2) 
 
 
 def _usable_cores() -> Optional[int]:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return os.cpu_count()
+    if hasattr(os, "sched_getaffinity"):  # Linux only
+        try:
+            return len(os.sched_getaffinity(0))
+        except OSError:  # pragma: no cover
+            pass
+    return os.cpu_count()
 
 
 def describe(torch_module: Any = None) -> Dict[str, Any]:
