@@ -177,7 +177,8 @@ def _forward_cases() -> List[Any]:
                 cases.append(pytest.param(cell, options, {"__flag__": (flag, v)}, TypeError,
                                           flag, id=f"{cid}-flag-{flag}-{k}"))
         if cell == "simple_rnn":
-            for k, v in {"unknown": "sigmoid", "int": 3, "bytes": b"tanh", "list": ["tanh"]}.items():
+            bad_acts = {"unknown": "sigmoid", "int": 3, "bytes": b"tanh", "list": ["tanh"]}
+            for k, v in bad_acts.items():
                 cases.append(pytest.param(cell, options, {"__activation__": v}, ValueError,
                                           "activation", id=f"{cid}-activation-{k}"))
     return cases
