@@ -184,3 +184,69 @@ def test_caches_report_the_same_dtype_and_shape(variant) -> None:
         for c in caches:
             assert c.dtype == dtype
             assert tuple(c.shape) == (3, 4, 6)
+
+
+def _special_pattern(a: np.ndarray) -> np.ndarray:
+    """0 finite, 1 NaN, 2 +inf, 3 -inf."""
+    return np.select([np.isnan(a), np.isposinf(a), np.isneginf(a)], [1, 2, 3], 0)
+
+
+# Values a caller's data may hold: infinities, magnitudes that overflow exp in either dtype
+# (but whose sums stay finite, so no result depends on the order of a sum), and values
+# between the exp clamp and exp's underflow (|x| in 88..104 for float32).
+SPECIALS = np.array([np.inf, -np.inf, 1e30, -1e30, 1e4, -1e4, 95.0, -95.0, 100.0, -100.0,
+                     800.0, -800.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("variant", VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_inf_and_huge_inputs_match_reference(isa, variant, dtype) -> None:
+    """±inf and huge inputs (and NaN) give outputs and gradients with the reference's exact
+    NaN/inf pattern, computed in the same dtype; the finite values agree. sigmoid(-inf) must
+    be exactly 0 (a*(1-a)*inf is then NaN, as in NumPy), and sigmoid/tanh exactly ±1 where
+    NumPy's are."""
+    _, cell, options = variant
+    for seed in range(12):
+        p = make_problem(cell, options, batch=3, time=4, features=3, units=9, seed=seed)
+        rng = np.random.default_rng(seed)
+        for name in ("x", "h0", "c0", "bias"):
+            if name not in p or (name != "x" and seed % 3):
+                continue
+            a = p[name]
+            hit = rng.random(a.shape) < (0.15 if name == "x" else 0.1)
+            a[hit] = rng.choice(SPECIALS, int(hit.sum()))
+        if seed == 5:
+            p["x"][1, 2, 0] = np.nan
+        a = {k: v.astype(dtype) for k, v in p.items()}
+        results = []
+        for mod in (ops, reference):
+            outs, cache = forward(mod, cell, a["x"], a["kernel"], a["recurrent_kernel"],
+                                  a["bias"], h0=a["h0"], c0=a.get("c0"), **options)
+            grads = backward(mod, cell, cache, a["dy"], a["dh_last"], a.get("dc_last"))
+            results.append({**outs, **{"d_" + k: v for k, v in grads.items()}})
+        got, want = results
+        for k in want:
+            what = f"{cell} {options} {dtype.__name__} seed={seed} {k}"
+            np.testing.assert_array_equal(_special_pattern(got[k]), _special_pattern(want[k]),
+                                          err_msg=what)
+            finite = np.isfinite(want[k])
+            scale = max(1.0, float(np.max(np.abs(want[k][finite]), initial=0.0)))
+            np.testing.assert_allclose(got[k][finite], want[k][finite], rtol=0,
+                                       atol=(1e-9 if dtype == np.float64 else 2e-4) * scale,
+                                       err_msg=what)
+
+
+def test_sigmoid_and_tanh_saturate_exactly(isa) -> None:
+    """A one-unit LSTM whose gates see ±inf/NaN: c = f*c0 + i*g exposes sigmoid and tanh."""
+    z = np.array([-np.inf, -1e30, -800.0, -110.0, 110.0, 800.0, 1e30, np.inf, np.nan])
+    for dtype in (np.float32, np.float64):
+        x = z.astype(dtype).reshape(-1, 1, 1)
+        kernel = np.ones((1, 4), dtype)
+        rk = np.zeros((1, 4), dtype)
+        c0 = np.ones((len(z), 1), dtype)
+        y, h, c, _ = ops.lstm_forward(x, kernel, rk, h0=np.zeros_like(c0), c0=c0)
+        ry, rh, rc, _ = reference.lstm_forward(x, kernel, rk, h0=np.zeros_like(c0), c0=c0)
+        np.testing.assert_array_equal(c, rc)  # f*1 + i*g: exact 0 / ±1 / NaN
+        np.testing.assert_array_equal(_special_pattern(h), _special_pattern(rh))
+        sig = np.array([0, 0, 0, 0, 1, 1, 1, 1, np.nan], dtype)
+        np.testing.assert_array_equal(c[:, 0], (sig + sig * np.tanh(z)).astype(dtype)[:])

@@ -64,6 +64,10 @@ BAD_DTYPES = {
     "complex": lambda a: a.astype(np.complex128),
     "object": lambda a: a.astype(object),
     "str": lambda a: np.full(a.shape, "a"),
+    "bytes": lambda a: np.full(a.shape, b"a"),
+    "datetime": lambda a: np.zeros(a.shape, dtype="datetime64[s]"),
+    "timedelta": lambda a: np.zeros(a.shape, dtype="timedelta64[ms]"),
+    "void": lambda a: np.zeros(a.shape, dtype=[("v", "f8")]),
 }
 ARRAY_NAMES = ["x", "kernel", "recurrent_kernel", "bias", "h0", "c0"]
 
@@ -223,7 +227,7 @@ def test_check_order(impl):
 
 # ----------------------------------------------------------------------------- 5. mask dtype
 
-@pytest.mark.parametrize("bad", ["complex", "object", "str"])
+@pytest.mark.parametrize("bad", ["complex", "object", "str", "bytes", "datetime", "void"])
 @pytest.mark.parametrize("variant", CELL_VARIANTS, ids=CELL_IDS)
 def test_rejects_mask_dtype(impl, variant, bad):
     _, cell, options = variant
@@ -250,13 +254,50 @@ def test_rejects_activation(impl, activation):
         _call(impl, "simple_rnn", {"activation": activation}, args)
 
 
+def _simple_rnn_oracle(args: Dict[str, Any], activation) -> Dict[str, np.ndarray]:
+    """h_t = act(x_t K + b + h_{t-1} R) written out (the mask of _args keeps every step)."""
+    act = {"tanh": np.tanh, "relu": lambda a: np.maximum(a, 0.0),
+           "linear": lambda a: a, None: lambda a: a}[activation]
+    h = args["h0"]
+    ys = []
+    for t in range(args["x"].shape[1]):
+        h = act(args["x"][:, t] @ args["kernel"] + args["bias"] + h @ args["recurrent_kernel"])
+        ys.append(h)
+    return {"y": np.stack(ys, axis=1), "h_last": h}
+
+
 @pytest.mark.parametrize("activation", ["tanh", "relu", "linear", None])
 def test_accepts_activation(impl, activation):
     args = _args("simple_rnn", {})
+    assert args["mask"].all()
     outs, _ = _call(impl, "simple_rnn", {"activation": activation}, args)
+    want = _simple_rnn_oracle(args, activation)
+    for k in ("y", "h_last"):
+        np.testing.assert_allclose(outs[k], want[k], rtol=1e-12, atol=1e-12, err_msg=k)
+    # The activations really differ on this problem (relu clips, tanh bends).
+    others = {"tanh", "relu", "linear"} - {activation or "linear"}
+    for other in others:
+        assert not np.allclose(outs["y"], _simple_rnn_oracle(args, other)["y"]), other
+
+
+@pytest.mark.parametrize("activation", ["Tanh", None])
+def test_activation_none_is_linear_and_case_matters(impl, activation):
+    args = _args("simple_rnn", {})
     if activation is None:
-        ref, _ = _call(impl, "simple_rnn", {"activation": "linear"}, args)
-        np.testing.assert_array_equal(outs["y"], ref["y"])
+        got, _ = _call(impl, "simple_rnn", {"activation": None}, args)
+        want, _ = _call(impl, "simple_rnn", {"activation": "linear"}, args)
+        np.testing.assert_array_equal(got["y"], want["y"])
+    else:
+        with pytest.raises(ValueError):
+            _call(impl, "simple_rnn", {"activation": activation}, args)
+
+
+@pytest.mark.parametrize("activation", [b"tanh", ["tanh"], np.tanh, 1.5, True])
+def test_rejects_non_str_activation(impl, activation):
+    args = _args("simple_rnn", {})
+    msg = f"activation must be one of 'tanh', 'relu', 'linear' or None; got {activation!r}"
+    with _raises(ValueError, msg):
+        _call(impl, "simple_rnn", {"activation": activation}, args)
 
 
 # ----------------------------------------------------------------------------- 7. cache
@@ -278,6 +319,125 @@ def test_rejects_bad_cache(impl, cell, kind):
         backward(impl, cell, cache)
 
 
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
+def test_rejects_uninitialised_cache(impl, cell):
+    _, cache = _call(impl, cell, {}, _args(cell, {}))
+    blank = type(cache).__new__(type(cache))  # no forward call made it
+    msg = (f"cache must be the cache returned by {cell}_forward(..., training=True); "
+           f"got an uninitialised {type(cache).__name__}")
+    with _raises(TypeError, msg):
+        backward(impl, cell, blank)
+    backward(impl, cell, cache)  # the real one still works
+
+
+# ----------------------------------------------------------------------------- 0. flags
+
+FLAGS = {"simple_rnn": ["go_backwards", "training"], "lstm": ["go_backwards", "training"],
+         "gru": ["go_backwards", "reset_after", "training"]}
+CELL_FLAGS = [pytest.param(c, f, id=f"{c}-{f}") for c in FLAGS for f in FLAGS[c]]
+
+
+@pytest.mark.parametrize("value", ["no", "False", "", 1, 0, 1.0, None, np.int64(1), [True],
+                                   np.array(True), np.array([True])],
+                         ids=lambda v: f"{type(v).__name__}-{v!r}")
+@pytest.mark.parametrize("cell, flag", CELL_FLAGS)
+def test_rejects_non_bool_flag(impl, cell, flag, value):
+    # reset_after="False" once ran as reset_after=True in the reference.
+    with _raises(TypeError, f"{flag} must be a bool; got {type(value).__name__}"):
+        _call(impl, cell, {}, _args(cell, {}), **{flag: value})
+
+
+@pytest.mark.parametrize("cell, flag", CELL_FLAGS)
+def test_accepts_numpy_bool_flag(impl, cell, flag):
+    args = _args(cell, {})
+    if flag == "reset_after":
+        args["bias"] = None  # its layout depends on reset_after
+    for value in (True, False):
+        want = _call(impl, cell, {}, args, **{flag: value})[0]
+        got = _call(impl, cell, {}, args, **{flag: np.bool_(value)})[0]
+        _assert_same(got, want)
+
+
+def test_flags_checked_before_arrays(impl):
+    with _raises(TypeError, "go_backwards must be a bool; got str"):
+        impl.gru_forward(None, None, None, go_backwards="yes")
+    with _raises(TypeError, "reset_after must be a bool; got str"):
+        impl.gru_forward(None, None, None, reset_after="False")
+    with _raises(TypeError, "training must be a bool; got NoneType"):
+        impl.lstm_forward(None, None, None, training=None)
+
+
+# ----------------------------------------------------------------------------- ragged lists
+
+RAGGED = [[[1.0], [2.0, 3.0]]]
+
+
+def _ragged_message(name: str, value: Any) -> str:
+    try:
+        np.asarray(value)
+    except ValueError as e:
+        numpy_msg = str(e)
+    return (f"{name} must be array-like with a regular shape; got {type(value).__name__} "
+            f"that NumPy cannot convert ({numpy_msg})")
+
+
+@pytest.mark.parametrize("variant, name", _with_names(ARRAY_NAMES + ["mask"]))
+def test_rejects_ragged_list(impl, variant, name):
+    _, cell, options = variant
+    args = _args(cell, options)
+    args[name] = RAGGED
+    with _raises(ValueError, _ragged_message(name, RAGGED)):
+        _call(impl, cell, options, args)
+
+
+def test_ragged_checked_before_dtypes(impl):
+    # Every argument is converted before any dtype is looked at.
+    args = _args("lstm", {})
+    bad = dict(args, x=args["x"].astype(complex), mask=RAGGED)
+    with _raises(ValueError, _ragged_message("mask", RAGGED)):
+        _call(impl, "lstm", {}, bad)
+
+
+# ----------------------------------------------------------------------------- sizes
+
+def _nothing(*shape: int) -> np.ndarray:
+    """A read-only int8 array of any size that allocates nothing (all strides 0)."""
+    return np.broadcast_to(np.int8(0), shape)
+
+
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
+def test_rejects_sizes_overflowing_int64(impl, cell):
+    g = GATES[cell]
+    x, k, r = _nothing(2**40, 2**20, 1), _nothing(1, g), _nothing(1, g)
+    msg = ("x and recurrent_kernel are too large: batch=1099511627776, time=1048576, "
+           "features=1, units=1 overflow 64-bit sizes")
+    with _raises(ValueError, msg):
+        forward(impl, cell, x, k, r)
+    # units: the weights alone (I + H) * G*H elements overflow
+    h = 2**30
+    with _raises(ValueError, f"x and recurrent_kernel are too large: batch=1, time=1, "
+                             f"features=1, units={h} overflow 64-bit sizes"):
+        forward(impl, cell, _nothing(1, 1, 1), _nothing(1, g * h), _nothing(h, g * h))
+
+
+def test_shape_message_exact_beyond_int64(impl):
+    # 4 * 2**62 does not fit in an int64: the expected shape is still printed exactly.
+    msg = ("recurrent_kernel must have shape (4611686018427387904, 18446744073709551616); "
+           "got (4611686018427387904, 1)")
+    with _raises(ValueError, msg):
+        impl.lstm_forward(_nothing(1, 1, 1), _nothing(1, 4), _nothing(2**62, 1))
+
+
+def test_copy_that_cannot_be_allocated_is_memory_error(impl):
+    # 2**46 float32 = 256 TiB: beyond any x86-64/aarch64 user address space, so the copy
+    # fails at once even where the kernel overcommits memory.
+    x = _nothing(2**46, 1, 1)
+    msg = ("not enough memory to copy x: a C-contiguous float32 array of shape "
+           "(70368744177664, 1, 1) needs 281474976710656 bytes")
+    with _raises(MemoryError, msg):
+        impl.simple_rnn_forward(x, np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32))
+
+
 # ----------------------------------------------------------------------------- 8. upstream grads
 
 def _grad_names(cell):
@@ -291,7 +451,7 @@ CELL_GRAD_NAMES = [
 ]
 
 
-@pytest.mark.parametrize("bad", ["bool", "complex", "str"])
+@pytest.mark.parametrize("bad", ["bool", "complex", "str", "object", "datetime"])
 @pytest.mark.parametrize("cell, name", CELL_GRAD_NAMES)
 def test_rejects_upstream_grad_dtype(impl, cell, name, bad):
     _, cache = _call(impl, cell, {}, _args(cell, {}))
@@ -308,6 +468,13 @@ def test_rejects_upstream_grad_shape(impl, cell, name):
     wrong = expected[:-1]  # e.g. dy (3, 5)
     with _raises(ValueError, f"{name} must have shape {expected}; got {wrong}"):
         backward(impl, cell, cache, **{name: np.ones(wrong)})
+
+
+@pytest.mark.parametrize("cell, name", CELL_GRAD_NAMES)
+def test_rejects_ragged_upstream_grad(impl, cell, name):
+    _, cache = _call(impl, cell, {}, _args(cell, {}))
+    with _raises(ValueError, _ragged_message(name, RAGGED)):
+        backward(impl, cell, cache, **{name: RAGGED})
 
 
 def test_upstream_grad_message_literal(impl):
@@ -390,6 +557,22 @@ def test_result_dtype(impl, variant, f64_arg):
         want = _run(impl, cell, options, args, _upstream(cell))
         for k in outs:
             np.testing.assert_allclose(outs[k], want[0][k], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", CELL_VARIANTS, ids=CELL_IDS)
+def test_non_native_byte_order(impl, variant):
+    # '>f8' is float64 (the result dtype), '>f4' float32, as their native twins.
+    _, cell, options = variant
+    args = _args(cell, options)
+    up = _upstream(cell)
+    for dtype in (np.float64, np.float32):
+        native = {k: v.astype(dtype) if k != "mask" else v for k, v in args.items()}
+        swapped = {k: v.astype(np.dtype(dtype).newbyteorder(">")) if k != "mask" else v
+                   for k, v in args.items()}
+        want = _run(impl, cell, options, native, up)
+        got = _run(impl, cell, options, swapped, up)
+        for g, w in zip(got, want):
+            _assert_same(g, w)
 
 
 def _layouts(a: np.ndarray) -> Dict[str, np.ndarray]:

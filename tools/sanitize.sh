@@ -61,7 +61,7 @@ done
 log "pytest $*"
 # Run from outside the source tree is not needed: tests import the installed rnnkit.
 env LD_PRELOAD="$libasan $libubsan" \
-  ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1" \
+  ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1" \
   UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
   PYTHONMALLOC=malloc \
   "$VENV/bin/python" -X faulthandler -m pytest -q -p no:cacheprovider "$@"

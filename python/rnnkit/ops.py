@@ -10,8 +10,12 @@ backward, which returns a dict of gradients of ``L = sum(y*dy) + sum(h_last*dh_l
 [+ sum(c_last*dc_last)]`` with keys ``x, kernel, recurrent_kernel, bias, h0`` (+ ``c0``);
 ``bias`` is absent when it was ``None``.
 
-The result dtype is float64 if ``x`` or any weight/state is float64, else float32; any
-strides are accepted. The GIL is released while the kernels run.
+The result dtype is float64 if ``x`` or any weight/state is float64 (any byte order), else
+float32; any strides, byte order or alignment are accepted (copied where the kernels need
+C-contiguous, aligned data). Flags (``go_backwards``, ``reset_after``, ``training``) must be
+``bool`` or ``numpy.bool_``. The cache holds private copies of what backward reads, so the
+caller may edit its arrays between forward and backward. A copy that cannot be allocated
+raises ``MemoryError`` naming the argument. The GIL is released while the kernels run.
 """
 from __future__ import annotations
 

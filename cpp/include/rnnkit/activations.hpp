@@ -31,6 +31,7 @@ struct ExpConstants<float> {
   static constexpr float ln2_lo = -2.12194440e-4f;
   static constexpr float round_magic = 12582912.0f;    // 1.5 * 2^23: adds round to integer
   static constexpr int mantissa_bits = 23, exponent_bias = 127;
+  static constexpr float sigmoid_zero_below = -103.972077f;  // ln(2^-150): exp underflows to 0
 };
 
 template <>
@@ -42,6 +43,7 @@ struct ExpConstants<double> {
   static constexpr double ln2_lo = 1.90821492927058770002e-10;
   static constexpr double round_magic = 6755399441055744.0;  // 1.5 * 2^52
   static constexpr int mantissa_bits = 52, exponent_bias = 1023;
+  static constexpr double sigmoid_zero_below = -745.1332191019412;  // ln(2^-1075)
 };
 
 // exp(r) for |r| <= ln2/2: Taylor series to r^7 (float, error < 4e-9) or r^12 (double,
@@ -114,9 +116,20 @@ inline Vec<T> exp_clamped(Vec<T> x) {
   return detail::exp_reduced<T>(r) * scale;
 }
 
+// sigmoid(x) = 1 / (1 + exp(-x)), saturating exactly as the NumPy reference's stable form
+// (1/(1+e) for x >= 0, e/(1+e) for x < 0, e = exp(-|x|)) does in the same dtype:
+//   * exactly 0 where exp(x) underflows to 0 (x < ln(2^-150) in float, ln(2^-1075) in
+//     double; so sigmoid(-inf) = 0). Without the blend the clamped exp gives ~4.6e-39, and
+//     a gradient a*(1-a)*inf would be inf where the reference has 0*inf = NaN. Between that
+//     point and the clamp both are tiny nonzero numbers;
+//   * exactly 1 where 1 + exp(-x) rounds to 1 (x > ~16.6 in float, ~36.7 in double; +inf);
+//   * NaN stays NaN (the comparison is false for NaN).
+// Branch-free: one compare and one blend more than the plain formula.
 template <class T>
 inline Vec<T> sigmoid(Vec<T> x) {
-  return T(1) / (T(1) + exp_clamped<T>(-x));
+  using C = detail::ExpConstants<T>;
+  const Vec<T> s = T(1) / (T(1) + exp_clamped<T>(-x));
+  return x < broadcast(static_cast<T>(C::sigmoid_zero_below)) ? broadcast(T(0)) : s;
 }
 
 // tanh. fp32: a 13/6 rational minimax approximation on [-7.9053, 7.9053], |error| < 2.5e-7

@@ -1,7 +1,10 @@
 // Kernel entry points of the three cells: pure functions on raw pointers and Dims.
 // Conventions (DESIGN.md habits 2 and 3):
 //   * outputs first, then dims/options, then inputs, then the caller-provided workspace;
-//   * every array is C-contiguous in the caller's dtype T (float or double);
+//   * every array is C-contiguous in the caller's dtype T (float or double) and element-
+//     aligned (address a multiple of alignof(T)): the kernels read T* directly (packing
+//     loops, scalar tails), so a misaligned pointer is undefined behaviour. The bindings
+//     guarantee it (NumPy's ALIGNED flag is demanded, else the input is copied);
 //   * x is (B, T, I); y is (B, T, H) in processing order; states are (B, H);
 //   * every (B*T, ...) matrix (workspace, cache, dG) has row b*T + t with t the INPUT time
 //     index, so x, dx and the cache share row numbering whatever go_backwards is.

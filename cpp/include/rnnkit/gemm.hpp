@@ -13,6 +13,8 @@ namespace RNNKIT_ISA_NS {
 // Row-major C[M, N] = beta * C + op(A)[M, K] @ op(B)[K, N], beta in {0, 1}.
 // lda/ldb/ldc are row strides of the matrices as stored (before op):
 //   op(A) = A (M x K, stride lda) or A^T with A stored K x M (stride lda); likewise B.
+// A, B and C must be aligned to alignof(T) (pack_a/pack_b read T elements directly); any
+// row stride is fine.
 // With K == 0 the product is zero (C = beta * C). Runs on the thread team when the product
 // is large enough, split over output tiles only (never over K): every element is computed
 // with the same operation order whatever the thread count, so results are bitwise identical.

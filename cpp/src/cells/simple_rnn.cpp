@@ -30,7 +30,7 @@ void simple_rnn_forward(T* y, T* h_last, const Dims& d, const SeqOptions& opt,
       Vec<T> h;
       switch (act) {
         case Activation::Tanh: h = tanh_act<T>(z); break;
-        case Activation::ReLU: h = z > Vec<T>{} ? z : Vec<T>{}; break;
+        case Activation::ReLU: h = z < Vec<T>{} ? Vec<T>{} : z; break;  // NaN stays NaN
         default: h = z; break;
       }
       store(hn + k, h);
@@ -59,11 +59,13 @@ void simple_rnn_backward(const SeqGrads<T>& grads, const Dims& d, const SeqOptio
   // d act / d z through the output a = act(z); relu'(0) = 0, as TensorFlow.
   auto cell = [act](index_t, index_t, index_t, const T* dh, const T* a, const T*, const T*,
                     const T*, T* dg, T*, T* direct) {
+    const Vec<T> one = broadcast(T(1));
     for (index_t k = 0; k < W; k += V) {
       const Vec<T> d = load(dh + k), ak = load(a + k);
       switch (act) {
         case Activation::Tanh: store(dg + k, d * dtanh_from_out(ak)); break;
-        case Activation::ReLU: store(dg + k, ak > Vec<T>{} ? d : Vec<T>{}); break;
+        // d * 0 (not a select): inf/NaN upstream gives NaN, as d * (z > 0) in NumPy.
+        case Activation::ReLU: store(dg + k, d * (ak > Vec<T>{} ? one : Vec<T>{})); break;
         default: store(dg + k, d); break;
       }
       store(direct + k, Vec<T>{});

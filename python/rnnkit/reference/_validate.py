@@ -4,17 +4,24 @@ The error messages produced here are part of the public contract: the C++ module
 ``rnnkit.ops`` raises the identical messages, and ``tests/test_validation.py`` checks both.
 
 Order of checks (forward):
-  1. dtype of x, kernel, recurrent_kernel, bias, h0, c0 (real numeric), then the dtype of mask
-     (bool or real numeric; checked here, before the ndim/shape of mask is looked at);
+  0. the flags go_backwards, reset_after (GRU only), training: a Python bool or np.bool_
+     (never a string or a number: bool("False") is True);
+  1. every array argument converted with np.asarray, in signature order (a ragged nested list
+     is rejected naming the argument); then the dtype of x, kernel, recurrent_kernel, bias,
+     h0, c0 (real numeric), then the dtype of mask (bool or real numeric; checked here,
+     before the ndim/shape of mask is looked at);
   2. ndim of x, kernel, recurrent_kernel, bias, h0, c0, mask;
   3. empty x, zero units;
-  4. shapes of recurrent_kernel, kernel, bias, h0, c0, mask;
+  4. shapes of recurrent_kernel, kernel, bias, h0, c0, mask; then the total size (every
+     array a call holds, 8 bytes per element, must fit in an int64);
   5. SimpleRNN activation.
-Backward: the cache type, then dtypes of dy, dh_last, dc_last, then their shapes.
+Backward: the cache type (and that a forward call made it), then dtypes of dy, dh_last,
+dc_last, then their shapes.
+A copy that cannot be allocated is a MemoryError naming the argument and the bytes needed.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Optional, Tuple
 
 import numpy as np
@@ -53,12 +60,44 @@ class ForwardArgs:
         return self.recurrent_kernel.shape[0]
 
 
-def _real_array(name: str, value: Any) -> np.ndarray:
-    """np.asarray(value), rejecting anything that is not int/uint/float (check 1)."""
-    arr = np.asarray(value)
+def _as_array(name: str, value: Any) -> np.ndarray:
+    """np.asarray(value); NumPy's refusal (a ragged nested list...) names the argument."""
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as e:
+        raise type(e)(
+            f"{name} must be array-like with a regular shape; got {type(value).__name__} "
+            f"that NumPy cannot convert ({e})"
+        ) from None
+
+
+def _require_real(name: str, arr: np.ndarray) -> np.ndarray:
+    """Reject anything that is not int/uint/float (check 1)."""
     if arr.dtype.kind not in _REAL_KINDS:
         raise TypeError(f"{name} must be a real numeric array; got dtype {arr.dtype}")
     return arr
+
+
+def _real_array(name: str, value: Any) -> np.ndarray:
+    """np.asarray(value), rejecting anything that is not int/uint/float (check 1)."""
+    return _require_real(name, _as_array(name, value))
+
+
+def check_flag(name: str, value: Any) -> bool:
+    """A flag argument: exactly a Python bool or a NumPy bool (check 0)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be a bool; got {type(value).__name__}")
+
+
+def check_sizes(b: int, t: int, i: int, h: int, g: int) -> None:
+    """Every array a call may hold at once, 8 bytes per element, must fit in an int64."""
+    elements = b * t * (g * h + i + 4 * h) * 2 + (i + h) * g * h
+    if elements * 8 > 2**63 - 1:
+        raise ValueError(
+            f"x and recurrent_kernel are too large: batch={b}, time={t}, features={i}, "
+            f"units={h} overflow 64-bit sizes"
+        )
 
 
 def _check_ndim(name: str, arr: np.ndarray, ndim: int, layout: str) -> None:
@@ -71,16 +110,30 @@ def _check_shape(name: str, arr: np.ndarray, expected: Tuple[int, ...]) -> None:
         raise ValueError(f"{name} must have shape {expected}; got {arr.shape}")
 
 
+def _is_float64(arr: np.ndarray) -> bool:
+    """Any 8-byte float, whatever its byte order."""
+    return arr.dtype.kind == "f" and arr.dtype.itemsize == 8
+
+
 def result_dtype(*arrays: Optional[np.ndarray]) -> np.dtype:
-    """float64 if any given array is float64, else float32."""
-    if any(a is not None and a.dtype == np.float64 for a in arrays):
+    """float64 if any given array is float64 (any byte order), else float32."""
+    if any(a is not None and _is_float64(a) for a in arrays):
         return np.dtype(np.float64)
     return np.dtype(np.float32)
 
 
-def _convert(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
+def _convert(arr: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
     """A fresh C-contiguous copy in ``dtype`` (the cache must not alias caller memory)."""
-    return np.array(arr, dtype=dtype, order="C", copy=True)
+    try:
+        return np.array(arr, dtype=dtype, order="C", copy=True)
+    except (MemoryError, ValueError) as e:
+        nbytes = arr.size * dtype.itemsize
+        if isinstance(e, ValueError) and nbytes <= 2**63 - 1:
+            raise
+        raise MemoryError(
+            f"not enough memory to copy {name}: a C-contiguous {dtype} array of shape "
+            f"{arr.shape} needs {nbytes} bytes"
+        ) from None
 
 
 def validate_forward(
@@ -96,12 +149,14 @@ def validate_forward(
     go_backwards: bool = False,
     activation: Any = "tanh",
     reset_after: bool = True,
+    training: bool = True,
 ) -> ForwardArgs:
     """Check and normalise the arguments of ``{cell}_forward``.
 
     Args:
         cell: "simple_rnn", "lstm" or "gru". ``c0`` is only looked at for "lstm",
-            ``activation`` only for "simple_rnn", ``reset_after`` only for "gru".
+            ``activation`` and ``reset_after`` only for "simple_rnn" / "gru"; ``training`` is
+            only checked to be a bool.
         Others: as in the public forward functions.
 
     Returns:
@@ -110,10 +165,16 @@ def validate_forward(
     Raises:
         TypeError, ValueError with the messages documented in the module docstring.
     """
+    # 0. flags.
+    check_flag("go_backwards", go_backwards)
+    if cell == "gru":
+        check_flag("reset_after", reset_after)
+    check_flag("training", training)
+
     g = GATES[cell]
     gru_two_biases = cell == "gru" and bool(reset_after)
 
-    # 1. dtypes (real numeric), in argument order; mask dtype right after.
+    # 1. every array converted (signature order), then dtypes (real numeric), mask last.
     named = [("x", x), ("kernel", kernel), ("recurrent_kernel", recurrent_kernel)]
     if bias is not None:
         named.append(("bias", bias))
@@ -121,11 +182,11 @@ def validate_forward(
         named.append(("h0", h0))
     if cell == "lstm" and c0 is not None:
         named.append(("c0", c0))
-    arrs = {name: _real_array(name, value) for name, value in named}
-
-    mask_arr = None
-    if mask is not None:
-        mask_arr = np.asarray(mask)
+    arrs = {name: _as_array(name, value) for name, value in named}
+    mask_arr = None if mask is None else _as_array("mask", mask)
+    for name, arr in arrs.items():
+        _require_real(name, arr)
+    if mask_arr is not None:
         if mask_arr.dtype != np.bool_ and mask_arr.dtype.kind not in _REAL_KINDS:
             raise TypeError(
                 f"mask must be a boolean or numeric array; got dtype {mask_arr.dtype}"
@@ -170,16 +231,17 @@ def validate_forward(
             _check_shape(name, arrs[name], (b, h))
     if mask_arr is not None:
         _check_shape("mask", mask_arr, (b, t))
+    check_sizes(b, t, i, h, g)
 
     # 5. SimpleRNN activation.
     if cell == "simple_rnn":
         check_activation(activation)
 
     dtype = result_dtype(*arrs.values())
-    xs = _convert(xa, dtype)
+    xs = _convert(xa, dtype, "x")
     keep = None
     if mask_arr is not None:
-        keep = mask_arr != 0  # (B, T) bool; NaN counts as nonzero = keep
+        keep = mask_arr != 0  # (B, T) bool, a new array; NaN counts as nonzero = keep
     if go_backwards:
         # Keras: the sequence AND its mask are consumed from t = T-1 down to 0.
         xs = np.ascontiguousarray(xs[:, ::-1])
@@ -189,11 +251,11 @@ def validate_forward(
     zeros_state = np.zeros((b, h), dtype=dtype)
     return ForwardArgs(
         x=xs,
-        kernel=_convert(ka, dtype),
-        recurrent_kernel=_convert(ra, dtype),
-        bias=_convert(arrs["bias"], dtype) if "bias" in arrs else None,
-        h0=_convert(arrs["h0"], dtype) if "h0" in arrs else zeros_state,
-        c0=(_convert(arrs["c0"], dtype) if "c0" in arrs else zeros_state.copy())
+        kernel=_convert(ka, dtype, "kernel"),
+        recurrent_kernel=_convert(ra, dtype, "recurrent_kernel"),
+        bias=_convert(arrs["bias"], dtype, "bias") if "bias" in arrs else None,
+        h0=_convert(arrs["h0"], dtype, "h0") if "h0" in arrs else zeros_state,
+        c0=(_convert(arrs["c0"], dtype, "c0") if "c0" in arrs else zeros_state.copy())
         if cell == "lstm"
         else None,
         keep=keep,
@@ -214,12 +276,13 @@ def check_activation(activation: Any) -> str:
 
 
 def check_cache(cache: Any, cache_type: type, cell: str) -> None:
-    """Reject anything that is not a cache of ``cache_type`` (check 7)."""
+    """Reject anything that is not a cache of ``cache_type`` made by a forward call (check 7):
+    an instance made with ``__new__`` has none of its fields."""
+    expected = f"cache must be the cache returned by {cell}_forward(..., training=True)"
     if not isinstance(cache, cache_type):
-        raise TypeError(
-            f"cache must be the cache returned by {cell}_forward(..., training=True); "
-            f"got {type(cache).__name__}"
-        )
+        raise TypeError(f"{expected}; got {type(cache).__name__}")
+    if any(not hasattr(cache, f.name) for f in fields(cache_type)):
+        raise TypeError(f"{expected}; got an uninitialised {type(cache).__name__}")
 
 
 def validate_output_grads(
@@ -242,5 +305,5 @@ def validate_output_grads(
             out.append(np.zeros(shape, dtype=dtype))
         else:
             _check_shape(name, arr, shape)
-            out.append(_convert(arr, dtype))
+            out.append(_convert(arr, dtype, name))
     return out

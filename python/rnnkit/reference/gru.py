@@ -62,11 +62,12 @@ def gru_forward(
         y (B, T, H), h_last (B, H), cache (GRUCache, or None when training=False).
         Result dtype: float64 if any input is float64, else float32.
     """
-    reset_after = bool(reset_after)
     args = validate_forward(
         "gru", x, kernel, recurrent_kernel, bias,
         h0=h0, mask=mask, go_backwards=go_backwards, reset_after=reset_after,
+        training=training,
     )
+    reset_after = bool(reset_after)
     b, t_len, _ = args.x.shape
     hu = args.units
     keep, seen = args.keep, seq.seen_mask(args.keep)

@@ -58,6 +58,7 @@ def lstm_forward(
     args = validate_forward(
         "lstm", x, kernel, recurrent_kernel, bias,
         h0=h0, c0=c0, mask=mask, go_backwards=go_backwards,
+        training=training,
     )
     b, t_len, _ = args.x.shape
     hu = args.units

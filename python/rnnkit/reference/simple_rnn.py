@@ -74,6 +74,7 @@ def simple_rnn_forward(
     args = validate_forward(
         "simple_rnn", x, kernel, recurrent_kernel, bias,
         h0=h0, mask=mask, go_backwards=go_backwards, activation=activation,
+        training=training,
     )
     act = "linear" if activation is None else activation
     b, t_len, _ = args.x.shape
