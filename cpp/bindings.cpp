@@ -59,14 +59,6 @@ std::string int_str(wide_t v) {
 
 // ---------------------------------------------------------------- the GIL
 
-bool interpreter_finalizing() {
-#if PY_VERSION_HEX >= 0x030D0000
-  return Py_IsFinalizing() != 0;
-#else
-  return _Py_IsFinalizing() != 0;
-#endif
-}
-
 // Runs f (a kernel call: raw pointers only, no Python API) with the GIL released.
 //
 // The GIL is released and re-acquired by explicit calls in the normal flow, not by a
@@ -83,7 +75,7 @@ bool interpreter_finalizing() {
 // KeyboardInterrupt, set through an interrupt hook) becomes this call's exception.
 template <class F>
 void run_without_gil(F&& f) {
-  const bool finalizing_on_entry = interpreter_finalizing();
+  const bool finalizing_on_entry = rnnkit_interpreter_finalizing();
   PyThreadState* state = PyEval_SaveThread();
   try {
     f();
@@ -91,7 +83,7 @@ void run_without_gil(F&& f) {
     PyEval_RestoreThread(state);
     throw;
   }
-  if (!finalizing_on_entry && interpreter_finalizing()) {
+  if (!finalizing_on_entry && rnnkit_interpreter_finalizing()) {
     for (;;) std::this_thread::sleep_for(std::chrono::hours(24));
   }
   PyEval_RestoreThread(state);

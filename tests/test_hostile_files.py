@@ -374,23 +374,26 @@ def test_nested_wrappers_within_depth_limit_still_load(tmp_path: Path) -> None:
 
 
 # -- zip bombs and lying sizes ----------------------------------------------------------------
-def _bomb_member(shape: tuple, dtype: str = "<f4") -> bytes:
-    return _npy_raw(dtype, shape, b"")  # header only; data appended by the writer
+def _write_with_streamed_weight(saved: Dict[str, Any], path: Path, head: bytes,
+                                zero_mib: int) -> None:
+    """Writes ``saved``'s archive to ``path`` (deflated) with ``weight_00000.npy`` replaced by
+    ``head`` followed by ``zero_mib`` MiB of zeros, streamed so the test never holds them."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in saved["members"].items():
+            if name != "weight_00000.npy":
+                z.writestr(name, data)
+        with z.open("weight_00000.npy", "w") as f:
+            f.write(head)
+            zeros = bytes(1 << 20)
+            for _ in range(zero_mib):
+                f.write(zeros)
 
 
 def test_zip_bomb_member_rejected_without_reading(saved: Dict[str, Any], tmp_path: Path) -> None:
     # weight_00000 inflates to 128 MB of zeros (~130 KB on disk) and says so in its header.
     p = tmp_path / "bomb.keras"
     n = 32 << 20
-    with zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in saved["members"].items():
-            if name != "weight_00000.npy":
-                z.writestr(name, data)
-        with z.open("weight_00000.npy", "w") as f:
-            f.write(_bomb_member((n,)))
-            zeros = bytes(1 << 20)
-            for _ in range(n * 4 >> 20):
-                f.write(zeros)
+    _write_with_streamed_weight(saved, p, _npy_raw("<f4", (n,), b""), n * 4 >> 20)
     assert p.stat().st_size < 1 << 20
     tracemalloc.start()
     try:
@@ -423,15 +426,7 @@ def test_zip_that_lies_about_sizes(saved: Dict[str, Any], tmp_path: Path) -> Non
     header = _npy_raw("<f4", shape, b"")
     honest = len(header) + 4 * int(np.prod(shape))
     p = tmp_path / "liar.keras"
-    with zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in saved["members"].items():
-            if name != "weight_00000.npy":
-                z.writestr(name, data)
-        with z.open("weight_00000.npy", "w") as f:
-            f.write(header)
-            zeros = bytes(1 << 20)
-            for _ in range(64):
-                f.write(zeros)
+    _write_with_streamed_weight(saved, p, header, 64)
     p.write_bytes(_patch_sizes(p.read_bytes(), "weight_00000.npy", honest))
     tracemalloc.start()
     try:

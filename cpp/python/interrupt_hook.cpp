@@ -18,21 +18,13 @@ namespace {
 // PyThread_get_thread_ident() of the interpreter's main thread (threading.main_thread()).
 std::atomic<unsigned long> g_main_thread{0};
 
-bool finalizing() {
-#if PY_VERSION_HEX >= 0x030D0000
-  return Py_IsFinalizing() != 0;
-#else
-  return _Py_IsFinalizing() != 0;
-#endif
-}
-
 bool poll_python_signals() {
   // Only the main thread runs signal handlers (PyErr_CheckSignals returns 0 elsewhere), so
   // other threads need not take the GIL at all: taking it can wait a whole switch interval
   // (5 ms) when another Python thread is running.
   if (PyThread_get_thread_ident() != g_main_thread.load(std::memory_order_relaxed)) return false;
   // Taking the GIL while the interpreter shuts down may block or end the thread.
-  if (finalizing()) return false;
+  if (rnnkit_interpreter_finalizing()) return false;
   const PyGILState_STATE gil = PyGILState_Ensure();
   // Runs the handlers; a raising one (KeyboardInterrupt for SIGINT) leaves its exception set
   // in this thread's state, where the bindings find it after the kernel returns.
@@ -47,6 +39,14 @@ void forked_child() { g_main_thread.store(PyThread_get_thread_ident(), std::memo
 #endif
 
 }  // namespace
+
+bool rnnkit_interpreter_finalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsFinalizing() != 0;
+#else
+  return _Py_IsFinalizing() != 0;
+#endif
+}
 
 void rnnkit_install_interrupt_hook() {
   static bool installed = false;  // the GIL serialises calls

@@ -9,3 +9,7 @@
 // When a handler raises, the kernel call is cancelled and the exception stays set in the
 // thread state: the bindings check PyErr_Occurred() after re-acquiring the GIL and raise it.
 void rnnkit_install_interrupt_hook();
+
+// True once the interpreter has begun finalizing (Py_IsFinalizing, or its private spelling
+// before Python 3.13): taking the GIL then may block or end the calling thread.
+bool rnnkit_interpreter_finalizing();
