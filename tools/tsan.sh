@@ -11,7 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${1:-build/tsan}"
 PYTHON="${PYTHON:-python3}"
-PYBIND11_DIR="$("$PYTHON" -m pybind11 --cmakedir)"
+PYBIND11_DIR="$("$PYTHON" -m pybind11 --cmakedir)" \
+  || { echo "tools/tsan.sh: $PYTHON cannot import pybind11 (pip install pybind11, or set PYTHON)" >&2; exit 1; }
 GENERATOR=()
 if command -v ninja >/dev/null 2>&1; then GENERATOR=(-G Ninja); fi
 cmake -S . -B "$BUILD" "${GENERATOR[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
