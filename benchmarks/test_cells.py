@@ -15,11 +15,12 @@ import pytest
 
 import rnnkit.ops as ops
 import rnnkit.reference as reference
+from rnnkit.cells import CELL_NAMES
 from _cases import backward, forward, make_problem
 
 # (name, B, T, I, H): the tutorial's shape and a mid-sized training shape.
 SHAPES = [("tutorial", 8, 10, 1, 20), ("b32_t100_i128_h256", 32, 100, 128, 256)]
-CELLS = [("simple_rnn", {}), ("lstm", {}), ("gru", {})]
+CELLS = [(cell, {}) for cell in CELL_NAMES]
 IMPLS = {"ops": ops, "reference": reference}
 DTYPE = np.float32
 

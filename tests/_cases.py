@@ -7,10 +7,12 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from rnnkit import cells
+
 # Keras 3 recordings of single layers, kept in the repository (see fixtures/keras/README.md).
 FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures" / "keras"
 
-GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
+GATES = cells.GATE_COUNTS  # {cell: G}
 
 # (id, cell, cell-specific forward options)
 VARIANTS = [
@@ -26,9 +28,7 @@ CELL_VARIANTS = [v for v in VARIANTS if v[0] in ("simple_rnn_tanh", "lstm", "gru
 
 
 def bias_shape(cell: str, units: int, options: Dict[str, Any]) -> Tuple[int, ...]:
-    if cell == "gru" and options.get("reset_after", True):
-        return (2, 3 * units)
-    return (GATES[cell] * units,)
+    return cells.bias_shape(cell, units, options.get("reset_after", True))
 
 
 def make_problem(
@@ -58,7 +58,7 @@ def make_problem(
         "dy": rng.normal(size=(batch, time, units)),
         "dh_last": rng.normal(size=(batch, units)),
     }
-    if cell == "lstm":
+    if "c" in cells.state_names(cell):
         p["c0"] = u(batch, units)
         p["dc_last"] = rng.normal(size=(batch, units))
     return p

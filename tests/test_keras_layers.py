@@ -136,8 +136,10 @@ def test_dropout_training_only() -> None:
 def test_bad_arguments_name_the_argument() -> None:
     with pytest.raises(ValueError, match="units"):
         L.LSTM(0)
-    with pytest.raises(ValueError, match="activation"):
-        L.LSTM(3, activation="relu")
+    with pytest.raises(ValueError, match="LSTM: `activation`"):
+        L.LSTM(3, activation="softmax")
+    with pytest.raises(ValueError, match="GRU: `recurrent_activation`"):
+        L.GRU(3, recurrent_activation="swishy")
     with pytest.raises(ValueError, match="dropout"):
         L.GRU(3, dropout=1.5)
     with pytest.raises(ValueError, match="Unknown activation"):

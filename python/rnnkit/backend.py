@@ -12,12 +12,13 @@ Mirrors ``keras.backend`` / ``keras.config`` where Keras has the same idea:
 from __future__ import annotations
 
 import contextlib
-import importlib
 import re
 from types import ModuleType
 from typing import Dict, Iterator, Optional, Union
 
 import numpy as np
+
+from . import ops, reference
 
 __all__ = [
     "floatx", "set_floatx", "epsilon", "kernels", "set_kernels", "use_kernels",
@@ -26,7 +27,9 @@ __all__ = [
 
 _FLOATX = "float32"
 _EPSILON = 1e-7
-_KERNELS: Optional[ModuleType] = None
+# The kernel modules selectable by name.
+_KERNEL_MODULES: Dict[str, ModuleType] = {"ops": ops, "reference": reference}
+_KERNELS: ModuleType = ops
 _KERNEL_NAME = "ops"
 _RNG = np.random.default_rng()
 _UIDS: Dict[str, int] = {}
@@ -52,9 +55,6 @@ def epsilon() -> float:
 
 def kernels() -> ModuleType:
     """Return the functional kernel module RNN layers call (``rnnkit.ops`` by default)."""
-    global _KERNELS
-    if _KERNELS is None:
-        _KERNELS = importlib.import_module(f"rnnkit.{_KERNEL_NAME}")
     return _KERNELS
 
 
@@ -66,9 +66,9 @@ def set_kernels(module: Union[str, ModuleType]) -> None:
     """
     global _KERNELS, _KERNEL_NAME
     if isinstance(module, str):
-        if module not in ("ops", "reference"):
+        if module not in _KERNEL_MODULES:
             raise ValueError(f"set_kernels: `module` must be 'ops' or 'reference', got {module!r}")
-        _KERNEL_NAME, _KERNELS = module, importlib.import_module(f"rnnkit.{module}")
+        _KERNEL_NAME, _KERNELS = module, _KERNEL_MODULES[module]
     elif isinstance(module, ModuleType) and hasattr(module, "lstm_forward"):
         _KERNEL_NAME, _KERNELS = getattr(module, "__name__", "custom"), module
     else:

@@ -21,6 +21,7 @@ from . import layers as layers_mod
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
+from . import saving
 from .layers.base import InputLayer, Layer, Weight
 
 __all__ = ["Sequential", "load_model"]
@@ -45,6 +46,7 @@ def _ratio_reduce(total: int, widths: List[int]) -> List[int]:
     return out
 
 
+@saving.register_model_class
 class Sequential(Layer):
     """A linear stack of layers (Keras ``keras.Sequential``).
 
@@ -537,21 +539,17 @@ class Sequential(Layer):
 
     def save(self, filepath: str, overwrite: bool = True) -> None:
         """Save architecture, weights, compile settings and optimizer state (one file, atomic)."""
-        from . import saving
         saving.save_model(self, filepath, overwrite=overwrite)
 
     def save_weights(self, filepath: str, overwrite: bool = True) -> None:
         """Save only the weights (``.npz``, atomic)."""
-        from . import saving
         saving.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath: str) -> None:
         """Load weights saved by :meth:`save_weights` (or :meth:`save`); shapes are checked."""
-        from . import saving
         saving.load_weights(self, filepath)
 
 
 def load_model(filepath: str, compile: bool = True) -> Sequential:
     """Load a model saved by :meth:`Sequential.save` (never executes code from the file)."""
-    from . import saving
     return saving.load_model(filepath, compile=compile)

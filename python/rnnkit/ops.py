@@ -16,6 +16,14 @@ C-contiguous, aligned data). Flags (``go_backwards``, ``reset_after``, ``trainin
 ``bool`` or ``numpy.bool_``. The cache holds private copies of what backward reads, so the
 caller may edit its arrays between forward and backward. A copy that cannot be allocated
 raises ``MemoryError`` naming the argument. The GIL is released while the kernels run.
+
+Activations: ``activation`` (every cell) and ``recurrent_activation`` (LSTM, GRU) take any of
+``"tanh"``, ``"sigmoid"``, ``"hard_sigmoid"`` (Keras 3: ``relu6(x + 3) / 6``),
+``"hard_sigmoid_keras2"`` (``clip(0.2 x + 0.5, 0, 1)``), ``"relu"``, ``"relu6"``, ``"elu"``,
+``"selu"``, ``"softsign"``, ``"softplus"``, ``"linear"``, ``"silu"``, ``"gelu"`` (exact erf
+form), or None (= ``"linear"``) -- :data:`rnnkit.cells.ACTIVATIONS`; the defaults are tanh and
+sigmoid. Anything else raises ``ValueError`` with the text of
+:func:`rnnkit.cells.activation_error`.
 """
 from __future__ import annotations
 
@@ -24,6 +32,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from . import _core
+from . import cells
 
 ArrayLike = Any
 Grads = Dict[str, np.ndarray]
@@ -33,6 +42,20 @@ __all__ = [
     "lstm_forward", "lstm_backward",
     "gru_forward", "gru_backward",
 ]
+
+
+def _activation_kwargs(cell: str, activation: Any, recurrent_activation: Any) -> Dict[str, Any]:
+    """The activation keywords to hand to ``_core.<cell>_forward``.
+
+    Transitional: a ``_core`` built before the C++ activation table has no ``activation`` /
+    ``recurrent_activation`` keywords for LSTM and GRU, so they are passed only when they
+    differ from the cell's defaults (such a ``_core`` then rejects them). Once the C++ side is
+    merged, always pass both.
+    """
+    defaults = cells.get(cell).activation_defaults
+    given = {"activation": activation, "recurrent_activation": recurrent_activation}
+    return {k: v for k, v in given.items()
+            if not (isinstance(v, str) and v == defaults[k])}
 
 
 def simple_rnn_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayLike,
@@ -46,7 +69,8 @@ def simple_rnn_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayL
         x: ``(B, T, I)`` inputs.
         kernel: ``(I, H)``; recurrent_kernel: ``(H, H)``; bias: ``(H,)`` or None.
         h0: ``(B, H)`` initial state (zeros when None).
-        activation: ``"tanh"``, ``"relu"``, ``"linear"`` or None (linear).
+        activation: a name of :data:`rnnkit.cells.ACTIVATIONS` (default ``"tanh"``) or None
+            (linear).
         mask: ``(B, T)``, True/nonzero = keep the step (Keras masking).
         go_backwards: process the sequence from its last step; ``y`` is in processing order.
         training: keep the cache backward needs; False returns ``cache=None``.
@@ -76,15 +100,24 @@ def simple_rnn_backward(cache: Any, dy: Optional[ArrayLike] = None,
 
 def lstm_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayLike,
                  bias: Optional[ArrayLike] = None, *, h0: Optional[ArrayLike] = None,
-                 c0: Optional[ArrayLike] = None, mask: Optional[ArrayLike] = None,
-                 go_backwards: bool = False, training: bool = True
+                 c0: Optional[ArrayLike] = None, activation: Optional[str] = "tanh",
+                 recurrent_activation: Optional[str] = "sigmoid",
+                 mask: Optional[ArrayLike] = None, go_backwards: bool = False,
+                 training: bool = True
                  ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
-    """LSTM over a sequence (Keras gate order ``[i|f|c|o]``, sigmoid/tanh).
+    """LSTM over a sequence (Keras gate order ``[i|f|c|o]``).
+
+    ``i, f, o = ract(z_i, z_f, z_o)``, ``g = act(z_c)``, ``c = f*c_prev + i*g``,
+    ``h = o * act(c)``.
 
     Args:
         x: ``(B, T, I)`` inputs.
         kernel: ``(I, 4H)``; recurrent_kernel: ``(H, 4H)``; bias: ``(4H,)`` or None.
         h0, c0: ``(B, H)`` initial hidden and cell states (zeros when None).
+        activation: ``act``, on the candidate and the cell state: a name of
+            :data:`rnnkit.cells.ACTIVATIONS` (default ``"tanh"``) or None (linear).
+        recurrent_activation: ``ract``, on the i, f, o gates (default ``"sigmoid"``); same
+            names.
         mask: ``(B, T)``, True/nonzero = keep the step (Keras masking).
         go_backwards: process the sequence from its last step; ``y`` is in processing order.
         training: keep the cache backward needs; False returns ``cache=None``.
@@ -93,7 +126,8 @@ def lstm_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayLike,
         ``(y (B, T, H), h_last (B, H), c_last (B, H), cache)``.
     """
     return _core.lstm_forward(x, kernel, recurrent_kernel, bias, h0=h0, c0=c0, mask=mask,
-                              go_backwards=go_backwards, training=training)
+                              go_backwards=go_backwards, training=training,
+                              **_activation_kwargs("lstm", activation, recurrent_activation))
 
 
 def lstm_backward(cache: Any, dy: Optional[ArrayLike] = None,
@@ -113,10 +147,12 @@ def lstm_backward(cache: Any, dy: Optional[ArrayLike] = None,
 
 def gru_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayLike,
                 bias: Optional[ArrayLike] = None, *, h0: Optional[ArrayLike] = None,
-                reset_after: bool = True, mask: Optional[ArrayLike] = None,
-                go_backwards: bool = False, training: bool = True
+                reset_after: bool = True, activation: Optional[str] = "tanh",
+                recurrent_activation: Optional[str] = "sigmoid",
+                mask: Optional[ArrayLike] = None, go_backwards: bool = False,
+                training: bool = True
                 ) -> Tuple[np.ndarray, np.ndarray, Any]:
-    """GRU over a sequence (Keras gate order ``[z|r|h]``).
+    """GRU over a sequence (Keras gate order ``[z|r|h]``; ``ract`` on z, r; ``act`` on h).
 
     Args:
         x: ``(B, T, I)`` inputs.
@@ -125,6 +161,9 @@ def gru_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayLike,
             default), ``(3H,)`` otherwise; or None.
         h0: ``(B, H)`` initial state (zeros when None).
         reset_after: apply the reset gate after the recurrent product (Keras/CuDNN style).
+        activation: on the candidate: a name of :data:`rnnkit.cells.ACTIVATIONS` (default
+            ``"tanh"``) or None (linear).
+        recurrent_activation: on the z and r gates (default ``"sigmoid"``); same names.
         mask: ``(B, T)``, True/nonzero = keep the step (Keras masking).
         go_backwards: process the sequence from its last step; ``y`` is in processing order.
         training: keep the cache backward needs; False returns ``cache=None``.
@@ -134,7 +173,8 @@ def gru_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayLike,
     """
     return _core.gru_forward(x, kernel, recurrent_kernel, bias, h0=h0,
                              reset_after=reset_after, mask=mask,
-                             go_backwards=go_backwards, training=training)
+                             go_backwards=go_backwards, training=training,
+                             **_activation_kwargs("gru", activation, recurrent_activation))
 
 
 def gru_backward(cache: Any, dy: Optional[ArrayLike] = None,

@@ -49,6 +49,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from . import activations, cells, initializers, losses, metrics, optimizers
+from .layers import registry as _layer_registry
+from .layers.base import deferred_weights
+
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "FORMAT_VERSION",
            "MAX_CONFIG_BYTES", "MAX_JSON_DEPTH", "MAX_DIM", "MAX_LAYERS", "MAX_WEIGHT_BYTES"]
 
@@ -537,13 +541,13 @@ def _v_object(v: Any, w: str, classes: Sequence[str], names: Sequence[str]) -> N
 
 
 def _v_initializer(v: Any, w: str) -> None:
-    from . import initializers
     _v_object(v, w, list(initializers._CLASSES), list(initializers._BY_NAME))
 
 
 def _v_activation(v: Any, w: str) -> None:
-    from . import activations
-    if v is not None and (not isinstance(v, str) or v not in activations._ALL):
+    # Dense's names, plus every name the RNN kernels take (a layer rejects what it lacks).
+    if v is not None and (not isinstance(v, str)
+                          or (v not in activations._ALL and v not in cells.ACTIVATIONS)):
         _fail(w, f"unknown activation {_short(v)}")
 
 
@@ -607,14 +611,14 @@ def _short(v: Any) -> str:
 
 
 def _validate_layer(lc: Any, where: str, counter: List[int]) -> None:
-    from .layers import _REGISTRY
     counter[0] += 1
     if counter[0] > MAX_LAYERS:
         _fail(where, f"more than {MAX_LAYERS} layers")
     if not isinstance(lc, dict) or set(lc) - {"class_name", "config"}:
         _fail(where, f"expected {{'class_name', 'config'}}, got {_short(lc)}")
     cls = lc.get("class_name")
-    if not isinstance(cls, str) or cls not in _REGISTRY or cls not in _LAYER_FIELDS:
+    if (not isinstance(cls, str) or cls not in _layer_registry.REGISTRY
+            or cls not in _LAYER_FIELDS):
         _fail(where, f"unknown layer class {_short(cls)}; known: {sorted(_LAYER_FIELDS)}")
     cfg = lc.get("config", {})
     if not isinstance(cfg, dict):
@@ -682,7 +686,6 @@ def _validate_meta(meta: Dict[str, Any], path: str, kind: Optional[str]) -> None
         cc = meta.get("compile")
         if cc is None:
             return
-        from . import losses, metrics, optimizers
         if not isinstance(cc, dict) or set(cc) != {"loss", "optimizer", "metrics",
                                                    "optimizer_state"}:
             _fail("config.compile", f"expected {{'loss', 'optimizer', 'metrics', "
@@ -776,7 +779,6 @@ def load_weights(model: Any, path: str) -> None:
 
 def save_model(model: Any, path: str, overwrite: bool = True) -> None:
     """Write config + weights + compile settings + optimizer state atomically to ``path``."""
-    from . import losses, optimizers
     compile_cfg = None
     arrays: Dict[str, np.ndarray] = {}
     if model.compiled:
@@ -795,22 +797,34 @@ def save_model(model: Any, path: str, overwrite: bool = True) -> None:
                   overwrite)
 
 
+# Model classes by name, filled by rnnkit.models when it defines them (saving sits below models:
+# models calls into saving, saving never imports models).
+_MODEL_CLASSES: Dict[str, type] = {}
+
+
+def register_model_class(cls: type) -> type:
+    """Make ``cls`` (e.g. ``Sequential``) loadable by :func:`load_model`; returns ``cls``."""
+    _MODEL_CLASSES[cls.__name__] = cls
+    return cls
+
+
+def _model_class(name: str) -> type:
+    return _MODEL_CLASSES[name]
+
+
 _CONFIG_ERRORS = (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError,
                   RecursionError)
 
 
 def load_model(path: str, compile: bool = True) -> Any:
     """Rebuild a model saved by :func:`save_model`, with weights (and optimizer state)."""
-    from . import losses, optimizers
-    from .layers.base import deferred_weights
-    from .models import Sequential
     path = os.fspath(path)
     with _Archive(path) as ar:
         meta = ar.read_config()
         _validate_meta(meta, path, "model")
         try:
             with deferred_weights():  # shapes only: no initializer runs, nothing allocated
-                model = Sequential.from_config(meta["model"])
+                model = _model_class(meta["class_name"]).from_config(meta["model"])
         except _CONFIG_ERRORS as exc:
             raise ValueError(f"{path}: corrupted model config ({exc})") from None
         if not model.built:

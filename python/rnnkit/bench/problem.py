@@ -13,7 +13,8 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from .shapes import GATES, Shape
+from .. import cells
+from .shapes import Shape
 
 __all__ = ["Problem", "make_problem"]
 
@@ -49,11 +50,10 @@ class Problem:
 
 def make_problem(cell: str, shape: Shape, *, dtype: Any = np.float32, seed: int = 0) -> Problem:
     """A reproducible random problem for ``cell`` at ``shape``."""
-    if cell not in GATES:
-        raise ValueError(f"cell must be one of {sorted(GATES)}; got {cell!r}")
+    spec = cells.get(cell)  # ValueError naming the known cells
     rng = np.random.default_rng(seed)
     t, b, i, h = shape.T, shape.B, shape.I, shape.H
-    g = GATES[cell]
+    g = spec.gate_count
     s = 1.0 / np.sqrt(h)
 
     def u(*dims: int) -> np.ndarray:
@@ -62,13 +62,14 @@ def make_problem(cell: str, shape: Shape, *, dtype: Any = np.float32, seed: int 
     def n(*dims: int) -> np.ndarray:
         return np.ascontiguousarray(rng.standard_normal(size=dims), dtype=dtype)
 
-    bias_shape = (2, 3 * h) if cell == "gru" else (g * h,)
+    bias_shape = spec.bias_shape(h, reset_after=True)
+    has_c = "c" in spec.states
     zeros = np.zeros((b, h), dtype=dtype)
     return Problem(
         cell=cell, shape=shape, x=n(b, t, i), kernel=u(i, g * h), recurrent_kernel=u(h, g * h),
         bias=u(*bias_shape), h0=u(b, h), dy=n(b, t, h), dh_last=zeros,
-        c0=u(b, h) if cell == "lstm" else None,
-        dc_last=zeros.copy() if cell == "lstm" else None,
-        options={"reset_after": True} if cell == "gru" else
-                ({"activation": "tanh"} if cell == "simple_rnn" else {}),
+        c0=u(b, h) if has_c else None,
+        dc_last=zeros.copy() if has_c else None,
+        options={"reset_after": True} if spec.has_reset_after else
+                ({"activation": spec.activation} if cell == "simple_rnn" else {}),
     )

@@ -9,10 +9,12 @@ from __future__ import annotations
 import re
 from typing import List, NamedTuple, Sequence
 
+from ..cells import GATE_COUNTS
+
 __all__ = ["Shape", "GATES", "CELLS", "PASSES", "SHAPES", "SMALL_SHAPES", "flops", "parse_shapes"]
 
-GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
-CELLS = ("lstm", "gru", "simple_rnn")
+GATES = GATE_COUNTS  # {cell: G}, from rnnkit.cells
+CELLS = ("lstm", "gru", "simple_rnn")  # the order the suite runs and reports them
 # "fwd": inference forward (training=False / torch.no_grad); "fwd+bwd": forward + BPTT.
 PASSES = ("fwd", "fwd+bwd")
 

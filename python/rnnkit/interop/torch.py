@@ -30,13 +30,12 @@ from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .. import cells
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch as _torch
 
 __all__ = ["require_torch", "to_torch", "from_torch", "gradients_from_torch", "cell_of"]
-
-_GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
-
 
 def require_torch() -> Any:
     """Import and return the ``torch`` module.
@@ -98,13 +97,12 @@ def to_torch(cell: str, kernel: Any, recurrent_kernel: Any, bias: Optional[Any] 
         ValueError: unknown cell, unsupported option, or weight shapes that do not fit.
     """
     torch = require_torch()
-    if cell not in _GATES:
-        raise ValueError(f"cell must be one of {sorted(_GATES)}; got {cell!r}")
+    spec = cells.get(cell)  # ValueError naming the known cells
     k = np.asarray(kernel)
     r = np.asarray(recurrent_kernel)
     if k.ndim != 2 or r.ndim != 2:
         raise ValueError(f"kernel and recurrent_kernel must be 2-D; got {k.shape} and {r.shape}")
-    g = _GATES[cell]
+    g = spec.gate_count
     h = r.shape[0]
     if r.shape != (h, g * h) or k.shape[1] != g * h:
         raise ValueError(f"{cell}: expected kernel (I, {g}*H) and recurrent_kernel (H, {g}*H); "

@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import backend
 from .. import initializers
+from .registry import register
 
 Shape = Tuple[Optional[int], ...]
 
@@ -227,6 +228,7 @@ class Layer:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
+@register
 class InputLayer(Layer):
     """Declares the input shape of a Sequential model; not shown in ``summary()``."""
 

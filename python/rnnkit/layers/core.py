@@ -7,10 +7,12 @@ import numpy as np
 
 from .. import activations, backend, initializers
 from .base import Layer, Shape
+from .registry import register
 
 __all__ = ["Dense", "Dropout", "Masking"]
 
 
+@register
 class Dense(Layer):
     """``activation(x @ kernel + bias)`` on the last axis of any-rank input (2-D or 3-D).
 
@@ -72,6 +74,7 @@ class Dense(Layer):
                 "bias_initializer": initializers.serialize(self.bias_initializer)}
 
 
+@register
 class Dropout(Layer):
     """Inverted dropout: in training, zero a ``rate`` fraction and scale the rest by 1/(1-rate).
 
@@ -115,6 +118,7 @@ class Dropout(Layer):
                 "seed": self.seed}
 
 
+@register
 class Masking(Layer):
     """Masks time steps whose features all equal ``mask_value`` (output zeroed there).
 

@@ -7,10 +7,12 @@ import numpy as np
 
 from .. import initializers
 from .base import Layer, Shape
+from .registry import register
 
 __all__ = ["Embedding"]
 
 
+@register
 class Embedding(Layer):
     """Look up rows of ``embeddings (input_dim, output_dim)``: ``(B, T)`` ids -> ``(B, T, D)``.
 

@@ -14,6 +14,11 @@ Dropout follows Keras 3 (variational: one mask per sequence, the same at every s
   Limitation: that is one kernel call per sample (a Python loop over the batch, never over
   time), so training with ``recurrent_dropout`` is slower than without. For GRU this matches
   Keras's ``implementation=1`` cell; Keras's default fused cell ignores recurrent dropout.
+
+Activations: ``activation`` (all three) and ``recurrent_activation`` (LSTM, GRU) take any name of
+:data:`rnnkit.cells.ACTIVATIONS` (Keras's strings, e.g. ``"relu"``, ``"hard_sigmoid"``,
+``"gelu"``), None (linear), or an :mod:`rnnkit.activations` object with one of those names.
+They are handed to the kernels by name and serialised by name in ``get_config``.
 """
 from __future__ import annotations
 
@@ -21,8 +26,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .. import activations, backend, initializers
+from .. import activations, backend, cells, initializers
+from ..reference import _activations as _kernel_activations
 from .base import Layer, Shape
+from .registry import register
 
 __all__ = ["SimpleRNN", "LSTM", "GRU"]
 
@@ -33,12 +40,46 @@ def _check_rate(name: str, value: Any) -> float:
     return float(value)
 
 
+def _backward_unavailable(y: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    raise NotImplementedError("this activation is computed inside the RNN kernels only; its "
+                              "derivative needs the pre-activation")
+
+
+# Activation objects for kernel activations that rnnkit.activations does not define (so that
+# layer.activation is always an Activation with a ``name``); one object per name.
+_KERNEL_ONLY: Dict[str, activations.Activation] = {
+    name: activations.Activation(name, entry.forward, _backward_unavailable)
+    for name, entry in _kernel_activations.TABLE.items()
+    if name not in ("linear", "relu", "sigmoid", "tanh")
+}
+
+
+def _rnn_activation(layer: str, param: str, value: Any) -> activations.Activation:
+    """Resolve ``activation`` / ``recurrent_activation`` of an RNN layer.
+
+    Accepts None (linear), a name of :data:`rnnkit.cells.ACTIVATIONS`, or an
+    :class:`rnnkit.activations.Activation` whose name is one of them; anything else is a
+    ValueError naming the layer and the argument.
+    """
+    name = value.name if isinstance(value, activations.Activation) else value
+    try:
+        name = cells.normalize_activation(name, param)
+    except ValueError:
+        allowed = ", ".join(repr(a) for a in cells.ACTIVATIONS)
+        raise ValueError(f"{layer}: `{param}` must be one of {allowed} or None, "
+                         f"got {value!r}") from None
+    if name in _KERNEL_ONLY:
+        return _KERNEL_ONLY[name]
+    return activations.get(name)
+
+
 class _RNN(Layer):
     """Shared machinery of the three recurrent layers (see the module docstring)."""
 
     supports_masking = True
-    _gates = 1
-    _n_states = 1
+    _cell: cells.Cell = cells.CELLS["simple_rnn"]
+    _gates = _cell.gate_count
+    _n_states = len(_cell.states)
 
     def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
                  use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
@@ -59,8 +100,10 @@ class _RNN(Layer):
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
             raise ValueError(f"{type(self).__name__}: `units` must be a positive int, got {units!r}")
         self.units = int(units)
-        self.activation = activations.get(activation)
-        self.recurrent_activation = activations.get(recurrent_activation)
+        cls = type(self).__name__
+        self.activation = _rnn_activation(cls, "activation", activation)
+        self.recurrent_activation = _rnn_activation(cls, "recurrent_activation",
+                                                    recurrent_activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
@@ -84,7 +127,7 @@ class _RNN(Layer):
         return self.bias_initializer
 
     def _bias_shape(self) -> Tuple[int, ...]:
-        return (self._gates * self.units,)
+        return self._cell.bias_shape(self.units, getattr(self, "reset_after", True))
 
     def build(self, input_shape: Shape) -> None:
         if len(input_shape) != 3 or input_shape[-1] is None:
@@ -261,18 +304,10 @@ class _RNN(Layer):
                 "zero_output_for_mask": self.zero_output_for_mask}
 
 
-def _require_gates(layer: _RNN) -> None:
-    # The kernels implement exactly Keras's default gate activations.
-    if layer.activation.name != "tanh":
-        raise ValueError(f"{type(layer).__name__}: `activation` must be 'tanh' (the kernels' "
-                         f"fixed choice), got {layer.activation.name!r}")
-    if layer.recurrent_activation.name != "sigmoid":
-        raise ValueError(f"{type(layer).__name__}: `recurrent_activation` must be 'sigmoid', "
-                         f"got {layer.recurrent_activation.name!r}")
-
-
+@register
 class SimpleRNN(_RNN):
-    """Fully connected RNN: ``h_t = act(x_t K + b + h_{t-1} R)``; act tanh (default), relu or linear.
+    """Fully connected RNN: ``h_t = act(x_t K + b + h_{t-1} R)``; act tanh (default) or any
+    other name of :data:`rnnkit.cells.ACTIVATIONS`.
 
     Weights ``kernel (I, H)``, ``recurrent_kernel (H, H)``, ``bias (H,)``. Arguments as Keras 3.
     """
@@ -280,9 +315,6 @@ class SimpleRNN(_RNN):
     def __init__(self, units: int, activation: Any = "tanh", **kwargs: Any) -> None:
         kwargs.pop("recurrent_activation", None)
         super().__init__(units, activation=activation, **kwargs)
-        if self.activation.name not in ("tanh", "relu", "linear"):
-            raise ValueError("SimpleRNN: `activation` must be 'tanh', 'relu', 'linear' or None, "
-                             f"got {self.activation.name!r}")
 
     def _run(self, k, x, rk, states, mask, need_grad):  # type: ignore[override]
         y, h, cache = k.simple_rnn_forward(
@@ -306,25 +338,27 @@ class _UnitForgetBias(initializers.Initializer):
         self.base = base
 
     def __call__(self, shape: Sequence[int], dtype: Any = None) -> np.ndarray:
-        h = int(shape[0]) // 4
+        h = int(shape[0]) // cells.gate_count("lstm")
         return np.concatenate([self.base((h,), dtype), np.ones((h,), dtype),
                                self.base((2 * h,), dtype)])
 
 
+@register
 class LSTM(_RNN):
     """LSTM, Keras gate order ``[i|f|c|o]``; weights ``(I, 4H)``, ``(H, 4H)``, ``(4H,)``.
 
     ``unit_forget_bias=True`` (default) initialises the forget-gate bias to 1. The states
-    are ``[h, c]``. ``activation``/``recurrent_activation`` must stay tanh/sigmoid.
+    are ``[h, c]``. ``activation`` (tanh) applies to the candidate and the cell state,
+    ``recurrent_activation`` (sigmoid) to the i, f, o gates.
     """
 
-    _gates = 4
-    _n_states = 2
+    _cell = cells.CELLS["lstm"]
+    _gates = _cell.gate_count
+    _n_states = len(_cell.states)
 
     def __init__(self, units: int, unit_forget_bias: bool = True, **kwargs: Any) -> None:
         super().__init__(units, **kwargs)
         self.unit_forget_bias = bool(unit_forget_bias)
-        _require_gates(self)
 
     def _bias_value(self) -> Any:
         if not self.unit_forget_bias:
@@ -334,8 +368,9 @@ class LSTM(_RNN):
     def _run(self, k, x, rk, states, mask, need_grad):  # type: ignore[override]
         y, h, c, cache = k.lstm_forward(
             x, self.kernel.value, rk, None if self.bias is None else self.bias.value,
-            h0=states[0], c0=states[1], mask=mask, go_backwards=self.go_backwards,
-            training=need_grad)
+            h0=states[0], c0=states[1], activation=self.activation.name,
+            recurrent_activation=self.recurrent_activation.name, mask=mask,
+            go_backwards=self.go_backwards, training=need_grad)
         return y, [h, c], cache
 
     def _grads(self, k, cache, dy, dstates):  # type: ignore[override]
@@ -346,25 +381,27 @@ class LSTM(_RNN):
                 "recurrent_activation": activations.serialize(self.recurrent_activation)}
 
 
+@register
 class GRU(_RNN):
     """GRU, Keras gate order ``[z|r|h]``; weights ``(I, 3H)``, ``(H, 3H)``, bias ``(2, 3H)``
     with ``reset_after=True`` (default, [input; recurrent] biases) or ``(3H,)``.
+    ``recurrent_activation`` (sigmoid) applies to z and r, ``activation`` (tanh) to the
+    candidate.
     """
 
-    _gates = 3
+    _cell = cells.CELLS["gru"]
+    _gates = _cell.gate_count
+    _n_states = len(_cell.states)
 
     def __init__(self, units: int, reset_after: bool = True, **kwargs: Any) -> None:
         super().__init__(units, **kwargs)
         self.reset_after = bool(reset_after)
-        _require_gates(self)
-
-    def _bias_shape(self) -> Tuple[int, ...]:
-        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
     def _run(self, k, x, rk, states, mask, need_grad):  # type: ignore[override]
         y, h, cache = k.gru_forward(
             x, self.kernel.value, rk, None if self.bias is None else self.bias.value,
-            h0=states[0], reset_after=self.reset_after, mask=mask,
+            h0=states[0], reset_after=self.reset_after, activation=self.activation.name,
+            recurrent_activation=self.recurrent_activation.name, mask=mask,
             go_backwards=self.go_backwards, training=need_grad)
         return y, [h], cache
 

@@ -7,12 +7,14 @@ import numpy as np
 
 from .base import Layer, Shape, Weight
 from .recurrent import _RNN
+from .registry import deserialize, register, serialize
 
 __all__ = ["Bidirectional", "TimeDistributed"]
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
 
+@register
 class Bidirectional(Layer):
     """Run an RNN forwards and a copy backwards, then merge (concat, sum, mul, ave or None).
 
@@ -148,14 +150,12 @@ class Bidirectional(Layer):
         return dxf + dxb
 
     def get_config(self) -> Dict[str, Any]:
-        from . import serialize
         return {**super().get_config(), "merge_mode": self.merge_mode,
                 "layer": serialize(self.forward_layer),
                 "backward_layer": serialize(self.backward_layer)}
 
     @classmethod
     def from_config(cls, config: Dict[str, Any]) -> "Bidirectional":
-        from . import deserialize
         config = dict(config)
         config["layer"] = deserialize(config["layer"])
         if config.get("backward_layer") is not None:
@@ -163,6 +163,7 @@ class Bidirectional(Layer):
         return cls(**config)
 
 
+@register
 class TimeDistributed(Layer):
     """Apply ``layer`` to every time step: ``(B, T, ...) -> (B*T, ...) -> layer -> (B, T, ...)``."""
 
@@ -210,12 +211,10 @@ class TimeDistributed(Layer):
         return None if dx is None else dx.reshape(xshape)
 
     def get_config(self) -> Dict[str, Any]:
-        from . import serialize
         return {**super().get_config(), "layer": serialize(self.layer)}
 
     @classmethod
     def from_config(cls, config: Dict[str, Any]) -> "TimeDistributed":
-        from . import deserialize
         config = dict(config)
         config["layer"] = deserialize(config["layer"])
         return cls(**config)

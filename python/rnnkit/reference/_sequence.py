@@ -19,12 +19,6 @@ from typing import Optional
 import numpy as np
 
 
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """Exact logistic 1 / (1 + exp(-z)) without overflow; keeps the dtype of ``z``."""
-    e = np.exp(-np.abs(z))  # in (0, 1]: never overflows
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
-
-
 def seen_mask(keep: Optional[np.ndarray]) -> Optional[np.ndarray]:
     """(B, T) bool: True where the row has kept at least one step at or before t."""
     if keep is None:

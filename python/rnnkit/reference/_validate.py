@@ -14,7 +14,9 @@ Order of checks (forward):
   3. empty x, zero units;
   4. shapes of recurrent_kernel, kernel, bias, h0, c0, mask; then the total size (every
      array a call holds, 8 bytes per element, must fit in an int64);
-  5. SimpleRNN activation.
+  5. activation, then recurrent_activation (LSTM, GRU): a name in
+     rnnkit.cells.ACTIVATIONS or None (= "linear"); anything else, a non-str included, is a
+     ValueError with the text of rnnkit.cells.activation_error.
 Backward: the cache type (and that a forward call made it), then dtypes of dy, dh_last,
 dc_last, then their shapes.
 A copy that cannot be allocated is a MemoryError naming the argument and the bytes needed.
@@ -26,10 +28,11 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
-# Number of gate blocks G along the last axis of kernel / recurrent_kernel.
-GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
+from .. import cells
+from ..cells import ACTIVATIONS
 
-ACTIVATIONS = ("tanh", "relu", "linear")
+# Number of gate blocks G along the last axis of kernel / recurrent_kernel (see rnnkit.cells).
+GATES = cells.GATE_COUNTS
 
 _REAL_KINDS = "iuf"
 
@@ -50,6 +53,8 @@ class ForwardArgs:
     keep: Optional[np.ndarray]  # (B, T) bool, processing order; None = no mask
     dtype: np.dtype  # float32 or float64
     go_backwards: bool
+    activation: str = "tanh"  # canonical name (None given -> "linear")
+    recurrent_activation: Optional[str] = None  # LSTM/GRU only, canonical name
 
     @property
     def batch(self) -> int:
@@ -148,15 +153,16 @@ def validate_forward(
     mask: Any = None,
     go_backwards: bool = False,
     activation: Any = "tanh",
+    recurrent_activation: Any = "sigmoid",
     reset_after: bool = True,
     training: bool = True,
 ) -> ForwardArgs:
     """Check and normalise the arguments of ``{cell}_forward``.
 
     Args:
-        cell: "simple_rnn", "lstm" or "gru". ``c0`` is only looked at for "lstm",
-            ``activation`` and ``reset_after`` only for "simple_rnn" / "gru"; ``training`` is
-            only checked to be a bool.
+        cell: a name in rnnkit.cells.CELLS. ``c0`` is only looked at for "lstm",
+            ``recurrent_activation`` only for cells that have one (LSTM, GRU), ``reset_after``
+            only for "gru"; ``training`` is only checked to be a bool.
         Others: as in the public forward functions.
 
     Returns:
@@ -171,8 +177,9 @@ def validate_forward(
         check_flag("reset_after", reset_after)
     check_flag("training", training)
 
-    g = GATES[cell]
-    gru_two_biases = cell == "gru" and bool(reset_after)
+    spec = cells.get(cell)
+    g = spec.gate_count
+    gru_two_biases = spec.has_reset_after and bool(reset_after)
 
     # 1. every array converted (signature order), then dtypes (real numeric), mask last.
     named = [("x", x), ("kernel", kernel), ("recurrent_kernel", recurrent_kernel)]
@@ -193,10 +200,8 @@ def validate_forward(
             )
 
     # 2. ndim, with the expected layout spelled out.
-    if gru_two_biases:
-        bias_ndim, bias_layout = 2, "(2, 3*units)"
-    else:
-        bias_ndim, bias_layout = 1, f"({g}*units,)"
+    bias_ndim = 2 if gru_two_biases else 1
+    bias_layout = spec.bias_layout(bool(reset_after))
     layouts = {
         "x": (3, "(batch, time, features)"),
         "kernel": (2, f"(features, {g}*units)"),
@@ -225,7 +230,7 @@ def validate_forward(
     _check_shape("recurrent_kernel", ra, (h, g * h))
     _check_shape("kernel", ka, (i, g * h))
     if "bias" in arrs:
-        _check_shape("bias", arrs["bias"], (2, 3 * h) if gru_two_biases else (g * h,))
+        _check_shape("bias", arrs["bias"], spec.bias_shape(h, bool(reset_after)))
     for name in ("h0", "c0"):
         if name in arrs:
             _check_shape(name, arrs[name], (b, h))
@@ -233,9 +238,11 @@ def validate_forward(
         _check_shape("mask", mask_arr, (b, t))
     check_sizes(b, t, i, h, g)
 
-    # 5. SimpleRNN activation.
-    if cell == "simple_rnn":
-        check_activation(activation)
+    # 5. activations.
+    act = check_activation(activation)
+    rec_act = None
+    if spec.recurrent_activation is not None:
+        rec_act = check_activation(recurrent_activation, "recurrent_activation")
 
     dtype = result_dtype(*arrs.values())
     xs = _convert(xa, dtype, "x")
@@ -261,18 +268,19 @@ def validate_forward(
         keep=keep,
         dtype=dtype,
         go_backwards=bool(go_backwards),
+        activation=act,
+        recurrent_activation=rec_act,
     )
 
 
-def check_activation(activation: Any) -> str:
-    """Normalise a SimpleRNN activation; None means "linear"."""
-    if activation is None:
-        return "linear"
-    if isinstance(activation, str) and activation in ACTIVATIONS:
-        return activation
-    raise ValueError(
-        f"activation must be one of 'tanh', 'relu', 'linear' or None; got {activation!r}"
-    )
+def check_activation(activation: Any, param: str = "activation") -> str:
+    """Normalise an activation argument (check 5); None means "linear".
+
+    Raises:
+        ValueError: ``rnnkit.cells.activation_error(param, activation)`` for anything that
+            is not None or exactly one of ``rnnkit.cells.ACTIVATIONS`` (non-str included).
+    """
+    return cells.normalize_activation(activation, param)
 
 
 def check_cache(cache: Any, cache_type: type, cell: str) -> None:

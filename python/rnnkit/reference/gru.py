@@ -8,6 +8,8 @@ reset_after=False, bias (3H,):
     xz, xr, xh = x_t K + b;   z = sigmoid(xz + h_{t-1} R_z);  r = sigmoid(xr + h_{t-1} R_r)
     hh = tanh(xh + (r * h_{t-1}) R_h)
 Both:  h_t = z * h_{t-1} + (1 - z) * hh
+Shown with the defaults; ``recurrent_activation`` (sigmoid) applies to z and r, ``activation``
+(tanh) to the candidate hh -- any names of rnnkit.cells.ACTIVATIONS.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from . import _activations
 from . import _sequence as seq
 from ._validate import check_cache, validate_forward, validate_output_grads
 
@@ -25,6 +28,9 @@ class GRUCache(seq.SequenceCache):
     """Workspace kept by ``gru_forward(..., training=True)`` for the backward pass."""
 
     reset_after: bool
+    activation: str  # canonical names in rnnkit.cells.ACTIVATIONS
+    recurrent_activation: str
+    pre: np.ndarray  # (B, T, 3H) pre-activations of [z | r | hh]
     gates: np.ndarray  # (B, T, 3H) activated [z | r | hh]
     # reset_after=True: (B, T, H) rh = h_{t-1} R_h + b_rec_h (multiplied by r).
     # reset_after=False: (B, T, H) r * h_{t-1} (the input of R_h).
@@ -40,6 +46,8 @@ def gru_forward(
     *,
     h0: Any = None,
     reset_after: bool = True,
+    activation: Optional[str] = "tanh",
+    recurrent_activation: Optional[str] = "sigmoid",
     mask: Any = None,
     go_backwards: bool = False,
     training: bool = True,
@@ -53,6 +61,11 @@ def gru_forward(
         bias: (2, 3H) [input; recurrent] when reset_after, else (3H,); None = no bias.
         h0: (B, H) initial state, zeros when None.
         reset_after: apply the reset gate after the recurrent matmul (Keras 3 default, cuDNN style).
+        activation: applied to the candidate hh; "tanh" (default), "sigmoid", "hard_sigmoid",
+            "hard_sigmoid_keras2", "relu", "relu6", "elu", "selu", "softsign", "softplus",
+            "linear", "silu", "gelu", or None (= "linear"); see ``rnnkit.cells.ACTIVATIONS``.
+        recurrent_activation: applied to the z and r gates; "sigmoid" (default) or any other
+            name accepted by ``activation``, or None (= "linear").
         mask: (B, T) bool or numeric (nonzero = keep). At a masked step the state is carried and
             the output repeats the previous output (zeros before the first kept step).
         go_backwards: consume the sequence from t = T-1 to 0; y is in processing order.
@@ -65,8 +78,10 @@ def gru_forward(
     args = validate_forward(
         "gru", x, kernel, recurrent_kernel, bias,
         h0=h0, mask=mask, go_backwards=go_backwards, reset_after=reset_after,
-        training=training,
+        activation=activation, recurrent_activation=recurrent_activation, training=training,
     )
+    act = _activations.get(args.activation)
+    ract = _activations.get(args.recurrent_activation)
     reset_after = bool(reset_after)
     b, t_len, _ = args.x.shape
     hu = args.units
@@ -86,6 +101,7 @@ def gru_forward(
     h = args.h0
     y = np.empty((b, t_len, hu), dtype=args.dtype)
     gates = np.empty((b, t_len, 3 * hu), dtype=args.dtype)
+    pre = np.empty_like(gates)
     h_prev, rec_h = np.empty_like(y), np.empty_like(y)
     for t in range(t_len):
         xz, xr, xh = xp[:, t, :hu], xp[:, t, hu : 2 * hu], xp[:, t, 2 * hu :]
@@ -93,21 +109,24 @@ def gru_forward(
             hr = h @ rk  # (B, 3H)
             if b_rec is not None:
                 hr = hr + b_rec
-            z = seq.sigmoid(xz + hr[:, :hu])
-            r = seq.sigmoid(xr + hr[:, hu : 2 * hu])
+            az, ar = xz + hr[:, :hu], xr + hr[:, hu : 2 * hu]
+            z, r = ract.forward(az), ract.forward(ar)
             rh = hr[:, 2 * hu :]
-            hh = np.tanh(xh + r * rh)
+            ah = xh + r * rh
+            hh = act.forward(ah)
             rec_h[:, t] = rh
         else:
             hr = h @ rk[:, : 2 * hu]  # (B, 2H)
-            z = seq.sigmoid(xz + hr[:, :hu])
-            r = seq.sigmoid(xr + hr[:, hu:])
+            az, ar = xz + hr[:, :hu], xr + hr[:, hu:]
+            z, r = ract.forward(az), ract.forward(ar)
             rh_in = r * h  # (B, H)
-            hh = np.tanh(xh + rh_in @ rk[:, 2 * hu :])
+            ah = xh + rh_in @ rk[:, 2 * hu :]
+            hh = act.forward(ah)
             rec_h[:, t] = rh_in
         h_new = z * h + (1 - z) * hh
         h_prev[:, t] = h
         gates[:, t] = np.concatenate([z, r, hh], axis=1)
+        pre[:, t] = np.concatenate([az, ar, ah], axis=1)
         h = seq.carry(seq.column(keep, t), h_new, h)
         y[:, t] = seq.output_at(seq.column(seen, t), h)
 
@@ -116,7 +135,8 @@ def gru_forward(
         cache = GRUCache(
             x=args.x, kernel=args.kernel, recurrent_kernel=rk,
             has_bias=args.bias is not None, keep=keep, go_backwards=args.go_backwards,
-            h_prev=h_prev, reset_after=reset_after, gates=gates, rec_h=rec_h,
+            h_prev=h_prev, reset_after=reset_after, activation=act.name,
+            recurrent_activation=ract.name, pre=pre, gates=gates, rec_h=rec_h,
         )
     return y, np.array(h, order="C", copy=True), cache
 
@@ -143,6 +163,8 @@ def gru_backward(cache: GRUCache, dy: Any = None, dh_last: Any = None) -> Dict[s
     )
     keep, seen = cache.keep, seq.seen_mask(cache.keep)
     rk = cache.recurrent_kernel
+    act = _activations.get(cache.activation)
+    ract = _activations.get(cache.recurrent_activation)
 
     # dL/d(pre-activation) on the input side [dz | dr | dhh] (B, T, 3H) and on the recurrent
     # side, i.e. w.r.t. h_{t-1} R (+ b_rec); they differ only in the h block when reset_after.
@@ -152,20 +174,22 @@ def gru_backward(cache: GRUCache, dy: Any = None, dh_last: Any = None) -> Dict[s
         for t in reversed(range(t_len)):
             keep_t = seq.column(keep, t)
             dh = dh + seq.output_at(seq.column(seen, t), dy[:, t])  # dL/dh_t
-            gt = cache.gates[:, t]
+            gt, pt = cache.gates[:, t], cache.pre[:, t]
             z, r, hh = gt[:, :hu], gt[:, hu : 2 * hu], gt[:, 2 * hu :]
+            dz_act = ract.derivative(pt[:, :hu], z)
+            dr_act = ract.derivative(pt[:, hu : 2 * hu], r)
             hp = cache.h_prev[:, t]
-            da_z = dh * (hp - hh) * z * (1 - z)
-            da_h = dh * (1 - z) * (1 - hh * hh)  # d(xh + ...) under the tanh
+            da_z = dh * (hp - hh) * dz_act
+            da_h = dh * (1 - z) * act.derivative(pt[:, 2 * hu :], hh)  # d(xh + ...) under act
             if cache.reset_after:
                 rh = cache.rec_h[:, t]
-                da_r = da_h * rh * r * (1 - r)
+                da_r = da_h * rh * dr_act
                 dxp_t = np.concatenate([da_z, da_r, da_h], axis=1)
                 drp_t = np.concatenate([da_z, da_r, da_h * r], axis=1)
                 dh_cell = dh * z + drp_t @ rk.T
             else:
                 d_rh_in = da_h @ rk[:, 2 * hu :].T  # dL/d(r * h_{t-1}), (B, H)
-                da_r = d_rh_in * hp * r * (1 - r)
+                da_r = d_rh_in * hp * dr_act
                 dxp_t = np.concatenate([da_z, da_r, da_h], axis=1)
                 drp_t = dxp_t
                 dh_cell = dh * z + d_rh_in * r + dxp_t[:, : 2 * hu] @ rk[:, : 2 * hu].T

@@ -2,8 +2,11 @@
 
 Gate blocks along the last axis of kernel / recurrent_kernel / bias: [i | f | c | o].
     z = x_t K + h_{t-1} R + b                      (B, 4H)
-    i, f, o = sigmoid(z_i), sigmoid(z_f), sigmoid(z_o);  g = tanh(z_c)
-    c_t = f * c_{t-1} + i * g;   h_t = o * tanh(c_t)
+    i, f, o = ract(z_i), ract(z_f), ract(z_o);  g = act(z_c)
+    c_t = f * c_{t-1} + i * g;   h_t = o * act(c_t)
+with act = ``activation`` (tanh by default) and ract = ``recurrent_activation`` (sigmoid by
+default), any names of rnnkit.cells.ACTIVATIONS (Keras semantics: ``activation`` applies to
+the candidate and to the cell state).
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from . import _activations
 from . import _sequence as seq
 from ._validate import check_cache, validate_forward, validate_output_grads
 
@@ -20,9 +24,13 @@ from ._validate import check_cache, validate_forward, validate_output_grads
 class LSTMCache(seq.SequenceCache):
     """Workspace kept by ``lstm_forward(..., training=True)`` for the backward pass."""
 
+    activation: str  # canonical names in rnnkit.cells.ACTIVATIONS
+    recurrent_activation: str
+    pre: np.ndarray  # (B, T, 4H) pre-activations z_t [z_i | z_f | z_c | z_o]
     gates: np.ndarray  # (B, T, 4H) activated gates [i | f | g | o]
     c_prev: np.ndarray  # (B, T, H) the c entering each step
-    tanh_c: np.ndarray  # (B, T, H) tanh(c_t) of the candidate cell state
+    c_new: np.ndarray  # (B, T, H) the candidate cell state c_t (before masking)
+    act_c: np.ndarray  # (B, T, H) act(c_t)
 
 
 @np.errstate(all="ignore")  # NaN/inf propagate silently, as in the C++ kernels
@@ -34,6 +42,8 @@ def lstm_forward(
     *,
     h0: Any = None,
     c0: Any = None,
+    activation: Optional[str] = "tanh",
+    recurrent_activation: Optional[str] = "sigmoid",
     mask: Any = None,
     go_backwards: bool = False,
     training: bool = True,
@@ -46,6 +56,12 @@ def lstm_forward(
         recurrent_kernel: (H, 4H) recurrent weights; H = recurrent_kernel.shape[0].
         bias: (4H,) or None (no bias).
         h0, c0: (B, H) initial states, zeros when None.
+        activation: applied to the candidate and to the cell state (``h = o * act(c)``);
+            "tanh" (default), "sigmoid", "hard_sigmoid", "hard_sigmoid_keras2", "relu",
+            "relu6", "elu", "selu", "softsign", "softplus", "linear", "silu", "gelu", or None
+            (= "linear"); see ``rnnkit.cells.ACTIVATIONS``.
+        recurrent_activation: applied to the i, f, o gates; "sigmoid" (default) or any other
+            name accepted by ``activation``, or None (= "linear").
         mask: (B, T) bool or numeric (nonzero = keep). At a masked step h and c are carried and
             the output repeats the previous output (zeros before the first kept step).
         go_backwards: consume the sequence from t = T-1 to 0; y is in processing order.
@@ -57,9 +73,11 @@ def lstm_forward(
     """
     args = validate_forward(
         "lstm", x, kernel, recurrent_kernel, bias,
-        h0=h0, c0=c0, mask=mask, go_backwards=go_backwards,
-        training=training,
+        h0=h0, c0=c0, mask=mask, go_backwards=go_backwards, activation=activation,
+        recurrent_activation=recurrent_activation, training=training,
     )
+    act = _activations.get(args.activation)
+    ract = _activations.get(args.recurrent_activation)
     b, t_len, _ = args.x.shape
     hu = args.units
     keep, seen = args.keep, seq.seen_mask(args.keep)
@@ -72,17 +90,20 @@ def lstm_forward(
     h, c = args.h0, args.c0
     y = np.empty((b, t_len, hu), dtype=args.dtype)
     gates = np.empty((b, t_len, 4 * hu), dtype=args.dtype)
-    h_prev, c_prev, tanh_c = np.empty_like(y), np.empty_like(y), np.empty_like(y)
+    pre = np.empty_like(gates)
+    h_prev, c_prev = np.empty_like(y), np.empty_like(y)
+    c_all, act_c = np.empty_like(y), np.empty_like(y)
     for t in range(t_len):
         z = xp[:, t] + h @ args.recurrent_kernel  # (B, 4H)
-        i = seq.sigmoid(z[:, :hu])
-        f = seq.sigmoid(z[:, hu : 2 * hu])
-        g = np.tanh(z[:, 2 * hu : 3 * hu])
-        o = seq.sigmoid(z[:, 3 * hu :])
+        i = ract.forward(z[:, :hu])
+        f = ract.forward(z[:, hu : 2 * hu])
+        g = act.forward(z[:, 2 * hu : 3 * hu])
+        o = ract.forward(z[:, 3 * hu :])
         c_new = f * c + i * g
-        tc = np.tanh(c_new)
+        tc = act.forward(c_new)
         h_new = o * tc
-        h_prev[:, t], c_prev[:, t], tanh_c[:, t] = h, c, tc
+        h_prev[:, t], c_prev[:, t], c_all[:, t], act_c[:, t] = h, c, c_new, tc
+        pre[:, t] = z
         gates[:, t] = np.concatenate([i, f, g, o], axis=1)
         keep_t = seq.column(keep, t)
         h, c = seq.carry(keep_t, h_new, h), seq.carry(keep_t, c_new, c)
@@ -93,7 +114,8 @@ def lstm_forward(
         cache = LSTMCache(
             x=args.x, kernel=args.kernel, recurrent_kernel=args.recurrent_kernel,
             has_bias=args.bias is not None, keep=keep, go_backwards=args.go_backwards,
-            h_prev=h_prev, gates=gates, c_prev=c_prev, tanh_c=tanh_c,
+            h_prev=h_prev, activation=act.name, recurrent_activation=ract.name, pre=pre,
+            gates=gates, c_prev=c_prev, c_new=c_all, act_c=act_c,
         )
     return y, np.array(h, order="C", copy=True), np.array(c, order="C", copy=True), cache
 
@@ -122,23 +144,25 @@ def lstm_backward(
     )
     keep, seen = cache.keep, seq.seen_mask(cache.keep)
     r_t = cache.recurrent_kernel.T  # (4H, H)
+    act = _activations.get(cache.activation)
+    ract = _activations.get(cache.recurrent_activation)
 
     dz_all = np.zeros((b, t_len, 4 * hu), dtype=cache.dtype)  # dL/dz_t (pre-activations)
     with np.errstate(all="ignore"):
         for t in reversed(range(t_len)):
             keep_t = seq.column(keep, t)
             dh = dh + seq.output_at(seq.column(seen, t), dy[:, t])  # dL/dh_t
-            gt = cache.gates[:, t]
+            gt, zt = cache.gates[:, t], cache.pre[:, t]
             i, f, g, o = gt[:, :hu], gt[:, hu : 2 * hu], gt[:, 2 * hu : 3 * hu], gt[:, 3 * hu :]
-            tc = cache.tanh_c[:, t]
-            # Through h_t = o * tanh(c_t) into c_t, then through c_t = f c_{t-1} + i g.
-            dc_t = dc + dh * o * (1 - tc * tc)
+            tc = cache.act_c[:, t]
+            # Through h_t = o * act(c_t) into c_t, then through c_t = f c_{t-1} + i g.
+            dc_t = dc + dh * o * act.derivative(cache.c_new[:, t], tc)
             dz = np.concatenate(
                 [
-                    dc_t * g * i * (1 - i),  # d z_i
-                    dc_t * cache.c_prev[:, t] * f * (1 - f),  # d z_f
-                    dc_t * i * (1 - g * g),  # d z_c
-                    dh * tc * o * (1 - o),  # d z_o
+                    dc_t * g * ract.derivative(zt[:, :hu], i),  # d z_i
+                    dc_t * cache.c_prev[:, t] * ract.derivative(zt[:, hu : 2 * hu], f),  # d z_f
+                    dc_t * i * act.derivative(zt[:, 2 * hu : 3 * hu], g),  # d z_c
+                    dh * tc * ract.derivative(zt[:, 3 * hu :], o),  # d z_o
                 ],
                 axis=1,
             )

@@ -1,6 +1,6 @@
 """SimpleRNN reference: forward and BPTT in plain NumPy.
 
-    h_t = act(x_t K + b + h_{t-1} R),   act in {tanh, relu, linear}
+    h_t = act(x_t K + b + h_{t-1} R),   act: any name of rnnkit.cells.ACTIVATIONS (tanh default)
 Shapes: x (B, T, I), K (I, H), R (H, H), b (H,), h (B, H).
 """
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from . import _activations
 from . import _sequence as seq
 from ._validate import check_cache, validate_forward, validate_output_grads
 
@@ -18,26 +19,9 @@ from ._validate import check_cache, validate_forward, validate_output_grads
 class SimpleRNNCache(seq.SequenceCache):
     """Workspace kept by ``simple_rnn_forward(..., training=True)`` for the backward pass."""
 
-    activation: str  # "tanh" | "relu" | "linear"
-    pre: np.ndarray  # (B, T, H) pre-activations a_t (relu derivative needs the sign)
+    activation: str  # canonical name in rnnkit.cells.ACTIVATIONS
+    pre: np.ndarray  # (B, T, H) pre-activations a_t (relu, silu, gelu derivatives need them)
     h_new: np.ndarray  # (B, T, H) act(a_t) (tanh derivative is 1 - h_new**2)
-
-
-def _activate(a: np.ndarray, activation: str) -> np.ndarray:
-    if activation == "tanh":
-        return np.tanh(a)
-    if activation == "relu":
-        return np.maximum(a, 0)
-    return a.copy()  # linear
-
-
-def _activation_grad(pre: np.ndarray, h_new: np.ndarray, activation: str) -> np.ndarray:
-    """d act(a) / d a, element-wise, (B, H). relu'(0) = 0 as in TensorFlow."""
-    if activation == "tanh":
-        return 1 - h_new * h_new
-    if activation == "relu":
-        return (pre > 0).astype(pre.dtype)
-    return np.ones_like(pre)
 
 
 @np.errstate(all="ignore")  # NaN/inf propagate silently, as in the C++ kernels
@@ -61,7 +45,9 @@ def simple_rnn_forward(
         recurrent_kernel: (H, H) recurrent weights; H = recurrent_kernel.shape[0].
         bias: (H,) or None (no bias).
         h0: (B, H) initial state, zeros when None.
-        activation: "tanh", "relu", "linear" or None (= linear).
+        activation: "tanh" (default), "sigmoid", "hard_sigmoid", "hard_sigmoid_keras2", "relu",
+            "relu6", "elu", "selu", "softsign", "softplus", "linear", "silu", "gelu", or None
+            (= "linear"); see ``rnnkit.cells.ACTIVATIONS``.
         mask: (B, T) bool or numeric (nonzero = keep). At a masked step the state is carried and
             the output repeats the previous output (zeros before the first kept step).
         go_backwards: consume the sequence from t = T-1 to 0; y is in processing order.
@@ -76,7 +62,7 @@ def simple_rnn_forward(
         h0=h0, mask=mask, go_backwards=go_backwards, activation=activation,
         training=training,
     )
-    act = "linear" if activation is None else activation
+    act = _activations.get(args.activation)
     b, t_len, _ = args.x.shape
     keep, seen = args.keep, seq.seen_mask(args.keep)
 
@@ -90,7 +76,7 @@ def simple_rnn_forward(
     h_prev, pre, h_new_all = np.empty_like(y), np.empty_like(y), np.empty_like(y)
     for t in range(t_len):
         a = xp[:, t] + h @ args.recurrent_kernel  # (B, H)
-        h_new = _activate(a, act)
+        h_new = act.forward(a)
         h_prev[:, t], pre[:, t], h_new_all[:, t] = h, a, h_new
         h = seq.carry(seq.column(keep, t), h_new, h)
         y[:, t] = seq.output_at(seq.column(seen, t), h)
@@ -100,7 +86,7 @@ def simple_rnn_forward(
         cache = SimpleRNNCache(
             x=args.x, kernel=args.kernel, recurrent_kernel=args.recurrent_kernel,
             has_bias=args.bias is not None, keep=keep, go_backwards=args.go_backwards,
-            h_prev=h_prev, activation=act, pre=pre, h_new=h_new_all,
+            h_prev=h_prev, activation=act.name, pre=pre, h_new=h_new_all,
         )
     return y, np.array(h, order="C", copy=True), cache
 
@@ -128,6 +114,7 @@ def simple_rnn_backward(
     )
     keep, seen = cache.keep, seq.seen_mask(cache.keep)
     r_t = cache.recurrent_kernel.T  # (H, H)
+    act = _activations.get(cache.activation)
 
     d_pre = np.zeros((b, t_len, h_units), dtype=cache.dtype)  # dL/da_t, (B, T, H)
     with np.errstate(all="ignore"):
@@ -136,7 +123,7 @@ def simple_rnn_backward(
             dh = dh + seq.output_at(seq.column(seen, t), dy[:, t])  # dL/dh_t
             da = seq.only_kept(
                 keep_t,
-                dh * _activation_grad(cache.pre[:, t], cache.h_new[:, t], cache.activation),
+                dh * act.derivative(cache.pre[:, t], cache.h_new[:, t]),
             )
             d_pre[:, t] = da
             dh = seq.carry(keep_t, da @ r_t, dh)  # dL/dh_{t-1}
