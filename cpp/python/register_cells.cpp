@@ -135,8 +135,9 @@ void check_dtype(const ArgRule& r, const py::array& a) {
 
 void check_ndim(const ArgRule& r, const py::array& a, const Sizes& z) {
   int ndim = 0;
-  const std::string lay = layout(r, z, &ndim);
+  for (Sym s : r.dims) ndim += present(s, z) ? 1 : 0;
   if (a.ndim() != ndim) {
+    const std::string lay = layout(r, z, &ndim);
     throw py::value_error(std::string(r.name) + " must be a " + std::to_string(ndim) +
                           "-D array " + lay + "; got shape " + shape_str(shape_of(a)));
   }
@@ -248,8 +249,11 @@ struct ForwardCache {
   bool f64 = false;
   bool has_bias = false;
   bool has_mask = false;
-  py::array x, kernel, recurrent_kernel, mask;  // mask: uint8 (B, T) when has_mask
-  py::array train[rnnkit::kCacheArrayCount];    // by CacheArray; empty when the cell has none
+  // Null handles until set: mask only when has_mask, train[k] only for the cell's arrays.
+  py::array x = null_array(), kernel = null_array(), recurrent_kernel = null_array();
+  py::array mask = null_array();  // uint8 (B, T)
+  py::array train[rnnkit::kCacheArrayCount] = {null_array(), null_array(), null_array(),
+                                               null_array()};  // by CacheArray
 };
 
 template <class T>
@@ -373,7 +377,8 @@ py::tuple run_forward(ForwardArgs& a) {
   py::array x = to_kernel_array<T>(arg[kX].arr, "x");
   py::array kernel = to_kernel_array<T>(arg[kKernel].arr, "kernel");
   py::array rk = to_kernel_array<T>(arg[kRecurrentKernel].arr, "recurrent_kernel");
-  py::array bias_h, h0_h, c0_h, mask;
+  py::array bias_h = null_array(), h0_h = null_array(), c0_h = null_array();
+  py::array mask = null_array();
 
   rnnkit::SeqInputs<T> in;
   in.x = static_cast<const T*>(x.data());
@@ -389,7 +394,7 @@ py::tuple run_forward(ForwardArgs& a) {
 
   py::array_t<T> y = pooled_array<T>({d.B, d.T, d.H});
   py::array_t<T> h_last({d.B, d.H});
-  py::array_t<T> c_last;
+  py::array_t<T> c_last = null_array<py::array_t<T>>();
   rnnkit::SeqOutputs<T> out;
   out.y = y.mutable_data();
   out.h_last = h_last.mutable_data();
@@ -493,7 +498,7 @@ py::dict run_backward(const ForwardCache& c, const OptionalArray* up_arr) {
   const Dims& d = c.dims;
   const Cell cell = c.cell;
   const CellInfo& info = cell_info(cell);
-  py::array holder[kUpCount];
+  py::array holder[kUpCount] = {null_array(), null_array(), null_array()};
   rnnkit::SeqUpstream<T> up;
   up.dy = data_or_null<T>(up_arr[kDy], "dy", holder[kDy]);
   up.dh_last = data_or_null<T>(up_arr[kDhLast], "dh_last", holder[kDhLast]);
@@ -515,7 +520,7 @@ py::dict run_backward(const ForwardCache& c, const OptionalArray* up_arr) {
   py::array_t<T> dkernel({d.I, d.GH()});
   py::array_t<T> drec({d.H, d.GH()});
   py::array_t<T> dh0({d.B, d.H});
-  py::array_t<T> dbias, dc0;
+  py::array_t<T> dbias = null_array<py::array_t<T>>(), dc0 = null_array<py::array_t<T>>();
   rnnkit::SeqGrads<T> g;
   g.dx = dx.mutable_data();
   g.dkernel = dkernel.mutable_data();
