@@ -68,14 +68,17 @@ namespace cell_list_checks {
 constexpr bool well_formed() {
   for (int i = 0; i < kCellCount; ++i) {
     const CellInfo& c = kCells[i];
-    if (static_cast<int>(c.cell) != i || c.gates < 1 || c.states < 1 || c.states > 2) return false;
+    if (static_cast<int>(c.cell) != i || c.states < 1 || c.states > 2) return false;
+    // The recurrent tiles are compiled for 1..4 gates (recurrent_tile.hpp, gate_tile_matmul).
+    if (c.gates < 1 || c.gates > 4) return false;
     if (!c.has_cache_array(kGatesArray) || !c.has_cache_array(kHPrevArray)) return false;
     if (c.has_cache_array(kCPrevArray) != (c.states == 2)) return false;
   }
   return true;
 }
 static_assert(well_formed(),
-              "cells.def: each cell needs gates >= 1, states 1 or 2, the gates and h_prev cache "
+              "cells.def: each cell needs 1 to 4 gates (recurrent_tile.hpp's gate_tile_matmul), "
+              "states 1 or 2, the gates and h_prev cache "
               "arrays, and c_prev exactly when it has a cell state");
 }  // namespace cell_list_checks
 
