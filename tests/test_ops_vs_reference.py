@@ -18,7 +18,9 @@ import rnnkit.reference as reference
 from _cases import VARIANTS, backward, forward, make_problem
 
 TOL = {np.float64: 1e-10, np.float32: 1e-5}
-# H below, at and around the slice width (8), and beyond two slices.
+# H below, at and around a slice width, and beyond two slices. The slice width is
+# slice_width<T>() = max(vector lanes, 4) (cpp/src/cells/recurrent_tile.hpp): 4 for generic
+# (fp32 and fp64) and AVX2 fp64, 8 for AVX2 fp32 and AVX-512 fp64, 16 for AVX-512 fp32.
 UNITS = [1, 7, 8, 9, 16, 33]
 
 

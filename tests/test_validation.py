@@ -343,6 +343,9 @@ def test_rejects_non_str_activation(impl, activation):
 # ----------------------------------------------------------------------------- 7. cache
 
 OTHER_CELL = {"simple_rnn": "lstm", "lstm": "gru", "gru": "simple_rnn"}
+# How messages name a cell's cache: the reference's class names (rnnkit.ops has one cache
+# class, ForwardCache, and names its caches after their cell the same way).
+CACHE_NAME = {"simple_rnn": "SimpleRNNCache", "lstm": "LSTMCache", "gru": "GRUCache"}
 
 
 @pytest.mark.parametrize("kind", ["none", "object", "dict", "other_cell"])
@@ -353,8 +356,8 @@ def test_rejects_bad_cache(impl, cell, kind):
         _, cache = _call(impl, other, {}, _args(other, {}))
     else:
         cache = {"none": None, "object": object(), "dict": {}}[kind]
-    msg = (f"cache must be the cache returned by {cell}_forward(..., training=True); "
-           f"got {type(cache).__name__}")
+    got = CACHE_NAME[OTHER_CELL[cell]] if kind == "other_cell" else type(cache).__name__
+    msg = f"cache must be the cache returned by {cell}_forward(..., training=True); got {got}"
     with _raises(TypeError, msg):
         backward(impl, cell, cache)
 
@@ -364,7 +367,7 @@ def test_rejects_uninitialised_cache(impl, cell):
     _, cache = _call(impl, cell, {}, _args(cell, {}))
     blank = type(cache).__new__(type(cache))  # no forward call made it
     msg = (f"cache must be the cache returned by {cell}_forward(..., training=True); "
-           f"got an uninitialised {type(cache).__name__}")
+           f"got an uninitialised {CACHE_NAME[cell]}")
     with _raises(TypeError, msg):
         backward(impl, cell, blank)
     backward(impl, cell, cache)  # the real one still works

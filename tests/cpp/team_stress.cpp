@@ -73,7 +73,7 @@ Problem make_problem(const Case& c) {
     return v;
   };
   const index_t GH = G * c.H, rows = kB * kT;
-  const index_t bias_n = (c.cell == Cell::GRU && c.reset_after) ? 2 * GH : GH;
+  const index_t bias_n = bias_rows(c.cell, p.opt) * GH;
   p.x = rnd(rows * kI);
   p.k = rnd(kI * GH);
   p.r = rnd(c.H * GH);
@@ -106,16 +106,15 @@ Result run(const Case& cs, const Problem& p) {
   res.h.resize(B * H);
   res.c.resize(B * H);
   std::vector<double> gates(rows * GH), h_prev(rows * H), c_prev(rows * H), aux(rows * H);
+  const CellInfo& info = cell_info(cell);
   TrainCache<double> tc{gates.data(), h_prev.data(),
-                        cache_has_c_prev(cell) ? c_prev.data() : nullptr,
-                        cache_has_aux(cell) ? aux.data() : nullptr};
+                        info.has_cache_array(kCPrevArray) ? c_prev.data() : nullptr,
+                        info.has_cache_array(kAuxArray) ? aux.data() : nullptr};
   std::vector<double> work(forward_workspace_size(cell, d, p.opt));
   const CellKernels<double>& kern = kernels_for<double>(active_kernels());
-  switch (cell) {
-    case Cell::SimpleRNN: kern.simple_rnn_forward(res.y.data(), res.h.data(), d, p.opt, in, &tc, work.data()); break;
-    case Cell::LSTM: kern.lstm_forward(res.y.data(), res.h.data(), res.c.data(), d, p.opt, in, &tc, work.data()); break;
-    default: kern.gru_forward(res.y.data(), res.h.data(), d, p.opt, in, &tc, work.data()); break;
-  }
+  const SeqOutputs<double> out{res.y.data(), res.h.data(),
+                               info.states == 2 ? res.c.data() : nullptr};
+  kern.forward_of(cell)(out, d, p.opt, in, &tc, work.data());
   res.cancelled = kernel_call_cancelled();
   res.dx.resize(rows * I);
   res.dk.resize(I * GH);
@@ -124,14 +123,10 @@ Result run(const Case& cs, const Problem& p) {
   res.dh0.resize(B * H);
   res.dc0.resize(B * H);
   SeqGrads<double> g{res.dx.data(), res.dk.data(), res.dr.data(), res.db.data(), res.dh0.data(),
-                     cell == Cell::LSTM ? res.dc0.data() : nullptr};
+                     info.states == 2 ? res.dc0.data() : nullptr};
   SeqUpstream<double> up{p.dy.data(), nullptr, nullptr};
   std::vector<double> bwork(backward_workspace_size(cell, d, p.opt));
-  switch (cell) {
-    case Cell::SimpleRNN: kern.simple_rnn_backward(g, d, p.opt, in, tc, up, bwork.data()); break;
-    case Cell::LSTM: kern.lstm_backward(g, d, p.opt, in, tc, up, bwork.data()); break;
-    default: kern.gru_backward(g, d, p.opt, in, tc, up, bwork.data()); break;
-  }
+  kern.backward_of(cell)(g, d, p.opt, in, tc, up, bwork.data());
   res.cancelled = res.cancelled || kernel_call_cancelled();
   return res;
 }

@@ -1,4 +1,6 @@
-// Kernel entry points of the three cells: pure functions on raw pointers and Dims.
+// Kernel entry points of the cells listed in cells.def: pure functions on raw pointers and
+// Dims. Each cell `name` defines name_forward<T> and name_backward<T> (declared below, with
+// the signatures the kernel table expects: runtime/kernel_table.cpp).
 // Conventions (DESIGN.md habits 2 and 3):
 //   * outputs first, then dims/options, then inputs, then the caller-provided workspace;
 //   * every array is C-contiguous in the caller's dtype T (float or double) and element-
@@ -61,12 +63,33 @@ struct SeqGrads {
   T* dc0 = nullptr;         // (B, H), LSTM
 };
 
-// Workspace sizes in elements of T.
+// Outputs of a forward call: y (B, T, H), h_last (B, H); c_last (B, H) for cells with two
+// states (cells.def), else null. The kernel table passes each kernel the ones it writes.
+template <class T>
+struct SeqOutputs {
+  T* y = nullptr;
+  T* h_last = nullptr;
+  T* c_last = nullptr;
+};
+
+// Sizes, in elements of T, of everything a call allocates besides its inputs: the one place
+// they are computed (cells/workspace.cpp). The Python bindings allocate, report nbytes and
+// word their MemoryError messages from these.
+//   forward_workspace_size   the caller-provided `work` of name_forward
+//   backward_workspace_size  the caller-provided `work` of name_backward
+//   bias_rows                1: bias is (G*H,); 2: (2, G*H) (kOptResetAfter cells, reset_after)
+//   train_cache_columns      columns of TrainCache array `a` (CacheArray; rows are B*T), 0
+//                            when the cell does not use it
+//   train_cache_elements     all TrainCache arrays together
+//   forward_call_elements    outputs + workspace (+ cache and the private copy of x, training)
+//   backward_call_elements   gradients + workspace
 index_t forward_workspace_size(Cell cell, const Dims& d, const SeqOptions& opt);
 index_t backward_workspace_size(Cell cell, const Dims& d, const SeqOptions& opt);
-// Sizes of the TrainCache arrays (0 = not used by the cell).
-bool cache_has_aux(Cell cell);
-bool cache_has_c_prev(Cell cell);
+int bias_rows(Cell cell, const SeqOptions& opt);
+index_t train_cache_columns(Cell cell, int a, const Dims& d);
+index_t train_cache_elements(Cell cell, const Dims& d);
+index_t forward_call_elements(Cell cell, const Dims& d, const SeqOptions& opt, bool training);
+index_t backward_call_elements(Cell cell, const Dims& d, const SeqOptions& opt, bool has_bias);
 
 namespace RNNKIT_ISA_NS {
 

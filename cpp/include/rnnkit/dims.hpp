@@ -2,20 +2,13 @@
 #pragma once
 #include <cstdint>
 
+#include "rnnkit/cell_list.hpp"
+
 namespace rnnkit {
 
 using index_t = std::int64_t;
 
-// Gate counts G: the trailing axis of kernel / recurrent_kernel is G*H wide, gate blocks
-// side by side in Keras order.
-//   SimpleRNN  G=1  [h]
-//   LSTM       G=4  [i | f | c | o]
-//   GRU        G=3  [z | r | h]
-enum class Cell : int { SimpleRNN = 0, LSTM = 1, GRU = 2 };
-
-constexpr int gate_count(Cell cell) {
-  return cell == Cell::SimpleRNN ? 1 : cell == Cell::LSTM ? 4 : 3;
-}
+// The cells (Cell, gate_count, cell_info): generated from rnnkit/cells.def.
 
 // SimpleRNN activations (Keras names): tanh (default), relu, linear.
 enum class Activation : int { Tanh = 0, ReLU = 1, Linear = 2 };

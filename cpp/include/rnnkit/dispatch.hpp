@@ -8,21 +8,24 @@
 
 namespace rnnkit {
 
+// One forward and one backward entry per cell, indexed by Cell (entries generated from
+// cells.def in runtime/kernel_table.cpp). Every entry has the same signature whatever the
+// cell: a forward writes the SeqOutputs its cell has (c_last only with two states).
+template <class T>
+using ForwardKernel = void (*)(const SeqOutputs<T>&, const Dims&, const SeqOptions&,
+                               const SeqInputs<T>&, const TrainCache<T>*, T* work);
+template <class T>
+using BackwardKernel = void (*)(const SeqGrads<T>&, const Dims&, const SeqOptions&,
+                                const SeqInputs<T>&, const TrainCache<T>&,
+                                const SeqUpstream<T>&, T* work);
+
 template <class T>
 struct CellKernels {
-  void (*simple_rnn_forward)(T*, T*, const Dims&, const SeqOptions&, const SeqInputs<T>&,
-                             const TrainCache<T>*, T*);
-  void (*simple_rnn_backward)(const SeqGrads<T>&, const Dims&, const SeqOptions&,
-                              const SeqInputs<T>&, const TrainCache<T>&, const SeqUpstream<T>&,
-                              T*);
-  void (*lstm_forward)(T*, T*, T*, const Dims&, const SeqOptions&, const SeqInputs<T>&,
-                       const TrainCache<T>*, T*);
-  void (*lstm_backward)(const SeqGrads<T>&, const Dims&, const SeqOptions&,
-                        const SeqInputs<T>&, const TrainCache<T>&, const SeqUpstream<T>&, T*);
-  void (*gru_forward)(T*, T*, const Dims&, const SeqOptions&, const SeqInputs<T>&,
-                      const TrainCache<T>*, T*);
-  void (*gru_backward)(const SeqGrads<T>&, const Dims&, const SeqOptions&, const SeqInputs<T>&,
-                       const TrainCache<T>&, const SeqUpstream<T>&, T*);
+  ForwardKernel<T> forward[kCellCount];
+  BackwardKernel<T> backward[kCellCount];
+
+  ForwardKernel<T> forward_of(Cell cell) const { return forward[static_cast<int>(cell)]; }
+  BackwardKernel<T> backward_of(Cell cell) const { return backward[static_cast<int>(cell)]; }
 };
 
 struct KernelTable {

@@ -1,6 +1,8 @@
 // Cache-blocked GEMM with packed panels (BLIS structure: NC/KC/MC loops around an MR x NR
-// register tile), written once over Vec<T> and compiled per ISA: the NR = 2 vectors wide,
-// MR = 6 rows tile keeps 12 accumulators in registers (AVX2: 6x16 fp32, AVX-512: 6x32).
+// register tile), written once over Vec<T> and compiled per ISA. The tile is NR = 2 vectors
+// wide and MR rows tall, 2*MR accumulators in registers (Blocking below): MR = 6 with 16-
+// and 32-byte vectors (12 of the 16 registers; fp32 tiles: generic 6x8, AVX2 6x16), MR = 12
+// with AVX-512 (24 of its 32 registers; fp32 tile 12x32). fp64 tiles have half the columns.
 #include "rnnkit/gemm.hpp"
 
 #include "rnnkit/simd.hpp"

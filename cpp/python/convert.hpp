@@ -1,0 +1,155 @@
+// Shared helpers of the Python bindings: converting Python objects to the arrays the kernels
+// accept, allocating outputs from the block pool, formatting shapes for messages, and
+// releasing the GIL around a kernel call. No cell knowledge here (register_cells.cpp).
+//
+// Reliability rules (tests/test_hostile_inputs.py):
+//   * every conversion and allocation is checked: a failure is a Python exception (a
+//     MemoryError naming the argument and the bytes it needed), never a null dereference;
+//   * sizes are checked in exact (128-bit) arithmetic before anything is allocated;
+//   * the kernels only see C-contiguous, element-aligned arrays of their dtype (cells.hpp);
+//   * the GIL is released in exactly one place, run_without_gil.
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "rnnkit/block_pool.hpp"
+#include "rnnkit/dims.hpp"
+#include "python/interrupt_hook.hpp"
+
+namespace rnnkit_py {
+
+namespace py = pybind11;
+using rnnkit::index_t;
+
+// Exact arithmetic for size checks and for shapes in messages (G*H may not fit in int64).
+using wide_t = __int128;
+
+std::string int_str(wide_t v);
+// A shape as NumPy prints it: "(3, 4)", "(5,)".
+std::string shape_str(const std::vector<wide_t>& shape);
+std::vector<wide_t> shape_of(const py::array& a);
+std::string dtype_str(const py::array& a);
+// type(obj).__name__
+std::string type_name(const py::handle& obj);
+
+// np.asarray(obj) without a Python round trip when obj is already an ndarray. NumPy's own
+// refusal (a ragged nested list, ...) is re-raised naming the argument, with the same type.
+py::array as_array(const py::handle& obj, const char* name);
+
+// A flag argument: exactly a Python bool or a NumPy bool (never a string or a number, whose
+// truth value is not what the caller meant: bool("False") is True).
+bool require_bool(const py::handle& obj, const char* name);
+
+// int, uint or float; any 8-byte float is float64, whatever its byte order (as in the reference).
+bool is_real_numeric(const py::array& a);
+bool is_float64(const py::array& a);
+
+// A py::array holding no object. (A default-constructed py::array is a new empty NumPy
+// array, ~0.1 us each: per-call holders and absent arguments start as null_array().)
+template <class A = py::array>
+A null_array() {
+  return py::reinterpret_steal<A>(py::handle());
+}
+
+// An optional argument: None stays absent.
+struct OptionalArray {
+  bool given = false;
+  py::array arr = null_array();  // a null handle unless given
+  OptionalArray() = default;
+  OptionalArray(const py::handle& obj, const char* name) : given(!obj.is_none()) {
+    if (given) arr = as_array(obj, name);
+  }
+};
+
+// The kernels' precondition (cells.hpp): C-contiguous, element-aligned, dtype `dt`. Returns `a`
+// itself (or, for an ndarray subclass, a base-class view of it) when it already is such an
+// array, else a new copy. Never a null array; a copy that cannot be allocated raises a
+// MemoryError naming `name` and the bytes needed.
+py::array to_kernel_array(const py::array& a, const char* name, const py::dtype& dt);
+template <class T>
+py::array to_kernel_array(const py::array& a, const char* name) {
+  return to_kernel_array(a, name, py::dtype::of<T>());
+}
+
+template <class T>
+const T* data_or_null(const OptionalArray& o, const char* name, py::array& holder) {
+  if (!o.given) return nullptr;
+  holder = to_kernel_array<T>(o.arr, name);
+  return static_cast<const T*>(holder.data());
+}
+
+// The capsule that returns a pool block when NumPy frees the array owning it.
+py::capsule pool_capsule(void* p, std::size_t capacity);
+
+// A new C-contiguous array whose memory comes from the block pool (and returns to it when
+// NumPy frees the array). The sizes were checked before, so the byte count fits.
+template <class T>
+py::array_t<T> pooled_array(const std::vector<index_t>& shape) {
+  std::size_t n = 1;
+  for (index_t s : shape) n *= static_cast<std::size_t>(s);
+  std::size_t capacity = 0;
+  void* p = rnnkit::pool_acquire(n * sizeof(T), &capacity);  // throws std::bad_alloc
+  py::capsule owner = pool_capsule(p, capacity);  // releases p itself if it throws
+  return py::array_t<T>(std::vector<py::ssize_t>(shape.begin(), shape.end()), static_cast<T*>(p),
+                        owner);
+}
+
+// True when `converted` is a copy the conversion made just now: a different object that
+// owns its data. Otherwise it is the caller's array (or a view of it: subclasses, memmaps).
+bool is_private(const py::array& converted, const py::array& original);
+
+// `converted` itself when it is private, else a copy of it in pooled memory.
+template <class T>
+py::array private_copy(const py::array& converted, const py::array& original) {
+  if (is_private(converted, original)) return converted;
+  // A fresh array and a memcpy: going through a buffer_info would parse its PEP 3118 format
+  // string in Python, ~10 us per call.
+  py::array_t<T> copy = pooled_array<T>(
+      std::vector<index_t>(converted.shape(), converted.shape() + converted.ndim()));
+  std::memcpy(copy.mutable_data(), converted.data(), static_cast<size_t>(converted.nbytes()));
+  return copy;
+}
+
+// Runs f (a kernel call: raw pointers only, no Python API) with the GIL released.
+//
+// The GIL is released and re-acquired by explicit calls in the normal flow, not by a
+// destructor: when the interpreter exits while a daemon thread is in a kernel, CPython
+// < 3.14 ends that thread inside PyEval_RestoreThread with pthread_exit, whose forced unwind
+// (abi::__forced_unwind) must pass through here untouched -- a noexcept destructor on its
+// way (pybind11's gil_scoped_release) calls std::terminate. Better still, a thread that
+// finishes its kernel while the interpreter is finalizing never asks for the GIL back: it
+// parks forever (as CPython 3.14 itself does), so no Python object is released without the
+// GIL; the process exit ends it. (The thread running the finalization may call kernels:
+// it saw the flag already set on entry, and gets its GIL back as usual.)
+//
+// With the GIL re-held, a Python error raised meanwhile (a signal handler's
+// KeyboardInterrupt, set through an interrupt hook) becomes this call's exception.
+template <class F>
+void run_without_gil(F&& f) {
+  const bool finalizing_on_entry = rnnkit_interpreter_finalizing();
+  PyThreadState* state = PyEval_SaveThread();
+  try {
+    f();
+  } catch (...) {  // re-acquire, then rethrow whatever it was (never swallowed)
+    PyEval_RestoreThread(state);
+    throw;
+  }
+  if (!finalizing_on_entry && rnnkit_interpreter_finalizing()) {
+    for (;;) std::this_thread::sleep_for(std::chrono::hours(24));
+  }
+  PyEval_RestoreThread(state);
+  if (PyErr_Occurred()) throw py::error_already_set();
+}
+
+// The two halves of the module (cpp/bindings.cpp calls them at import).
+void register_runtime(py::module_& m);
+void register_cells(py::module_& m);
+
+}  // namespace rnnkit_py
