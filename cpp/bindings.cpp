@@ -24,6 +24,7 @@
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "rnnkit/block_pool.hpp"
@@ -566,15 +567,26 @@ py::tuple dispatch_forward(ForwardArgs& a, bool training) {
   }
 }
 
-Activation parse_activation(const py::object& act) {
+// `activation` / `recurrent_activation` (name: the argument, for the message). None is
+// linear; names are exact (case matters).
+Activation parse_activation(const py::object& act, const char* name = "activation") {
+  static const std::pair<const char*, Activation> known[] = {
+      {"tanh", Activation::Tanh}, {"sigmoid", Activation::Sigmoid},
+      {"hard_sigmoid", Activation::HardSigmoid},
+      {"hard_sigmoid_keras2", Activation::HardSigmoidKeras2}, {"relu", Activation::ReLU},
+      {"relu6", Activation::ReLU6}, {"elu", Activation::ELU}, {"selu", Activation::SELU},
+      {"softsign", Activation::Softsign}, {"softplus", Activation::Softplus},
+      {"linear", Activation::Linear}, {"silu", Activation::SiLU}, {"gelu", Activation::GELU}};
   if (act.is_none()) return Activation::Linear;
   if (py::isinstance<py::str>(act)) {
     const std::string s = act.cast<std::string>();
-    if (s == "tanh") return Activation::Tanh;
-    if (s == "relu") return Activation::ReLU;
-    if (s == "linear") return Activation::Linear;
+    for (const auto& k : known) {
+      if (s == k.first) return k.second;
+    }
   }
-  throw py::value_error("activation must be one of 'tanh', 'relu', 'linear' or None; got " +
+  std::string names;
+  for (const auto& k : known) names += std::string(names.empty() ? "'" : ", '") + k.first + "'";
+  throw py::value_error(std::string(name) + " must be one of " + names + " or None; got " +
                         py::repr(act).cast<std::string>());
 }
 
@@ -798,17 +810,21 @@ PYBIND11_MODULE(_core, m) {
 
   m.def("lstm_forward",
         [](py::object x, py::object kernel, py::object rk, py::object bias, py::object h0,
-           py::object c0, py::object mask, py::object go_backwards, py::object training) {
+           py::object c0, py::object mask, py::object go_backwards, py::object training,
+           py::object activation, py::object recurrent_activation) {
           bool train = true;
           ForwardArgs a = make_args(Cell::LSTM, x, kernel, rk, bias, h0, c0, mask, go_backwards,
                                     py::none(), training, &train);
           validate_forward(a);
+          a.opt.activation = parse_activation(activation);
+          a.opt.recurrent_activation = parse_activation(recurrent_activation, "recurrent_activation");
           return dispatch_forward(a, train);
         },
         py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias") = py::none(),
         py::kw_only(), py::arg("h0") = py::none(), py::arg("c0") = py::none(),
         py::arg("mask") = py::none(), py::arg("go_backwards") = false,
-        py::arg("training") = true);
+        py::arg("training") = true, py::arg("activation") = "tanh",
+        py::arg("recurrent_activation") = "sigmoid");
   m.def("lstm_backward",
         [](py::object cache, py::object dy, py::object dh_last, py::object dc_last) {
           return backward(cache, Cell::LSTM, dy, dh_last, dc_last);
@@ -819,17 +835,20 @@ PYBIND11_MODULE(_core, m) {
   m.def("gru_forward",
         [](py::object x, py::object kernel, py::object rk, py::object bias, py::object h0,
            py::object reset_after, py::object mask, py::object go_backwards,
-           py::object training) {
+           py::object training, py::object activation, py::object recurrent_activation) {
           bool train = true;
           ForwardArgs a = make_args(Cell::GRU, x, kernel, rk, bias, h0, py::none(), mask,
                                     go_backwards, reset_after, training, &train);
           validate_forward(a);
+          a.opt.activation = parse_activation(activation);
+          a.opt.recurrent_activation = parse_activation(recurrent_activation, "recurrent_activation");
           return dispatch_forward(a, train);
         },
         py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias") = py::none(),
         py::kw_only(), py::arg("h0") = py::none(), py::arg("reset_after") = true,
         py::arg("mask") = py::none(), py::arg("go_backwards") = false,
-        py::arg("training") = true);
+        py::arg("training") = true, py::arg("activation") = "tanh",
+        py::arg("recurrent_activation") = "sigmoid");
   m.def("gru_backward",
         [](py::object cache, py::object dy, py::object dh_last) {
           return backward(cache, Cell::GRU, dy, dh_last, py::none());

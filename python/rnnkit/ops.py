@@ -46,7 +46,9 @@ def simple_rnn_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayL
         x: ``(B, T, I)`` inputs.
         kernel: ``(I, H)``; recurrent_kernel: ``(H, H)``; bias: ``(H,)`` or None.
         h0: ``(B, H)`` initial state (zeros when None).
-        activation: ``"tanh"``, ``"relu"``, ``"linear"`` or None (linear).
+        activation: ``"tanh"``, ``"sigmoid"``, ``"hard_sigmoid"``,
+            ``"hard_sigmoid_keras2"``, ``"relu"``, ``"relu6"``, ``"elu"``, ``"selu"``,
+            ``"softsign"``, ``"softplus"``, ``"linear"``, ``"silu"``, ``"gelu"`` or None (linear).
         mask: ``(B, T)``, True/nonzero = keep the step (Keras masking).
         go_backwards: process the sequence from its last step; ``y`` is in processing order.
         training: keep the cache backward needs; False returns ``cache=None``.
@@ -77,9 +79,11 @@ def simple_rnn_backward(cache: Any, dy: Optional[ArrayLike] = None,
 def lstm_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayLike,
                  bias: Optional[ArrayLike] = None, *, h0: Optional[ArrayLike] = None,
                  c0: Optional[ArrayLike] = None, mask: Optional[ArrayLike] = None,
-                 go_backwards: bool = False, training: bool = True
+                 go_backwards: bool = False, training: bool = True,
+                 activation: Optional[str] = "tanh",
+                 recurrent_activation: Optional[str] = "sigmoid"
                  ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
-    """LSTM over a sequence (Keras gate order ``[i|f|c|o]``, sigmoid/tanh).
+    """LSTM over a sequence (Keras gate order ``[i|f|c|o]``, sigmoid/tanh by default).
 
     Args:
         x: ``(B, T, I)`` inputs.
@@ -88,12 +92,19 @@ def lstm_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayLike,
         mask: ``(B, T)``, True/nonzero = keep the step (Keras masking).
         go_backwards: process the sequence from its last step; ``y`` is in processing order.
         training: keep the cache backward needs; False returns ``cache=None``.
+        activation: of the candidate ``g`` and of the cell output ``h = o * act(c)``:
+            ``"tanh"``, ``"sigmoid"``, ``"hard_sigmoid"``,
+            ``"hard_sigmoid_keras2"``, ``"relu"``, ``"relu6"``, ``"elu"``, ``"selu"``,
+            ``"softsign"``, ``"softplus"``, ``"linear"``, ``"silu"``, ``"gelu"`` or None (linear).
+        recurrent_activation: of the gates ``i, f, o`` (``"sigmoid"`` by default); same names.
 
     Returns:
         ``(y (B, T, H), h_last (B, H), c_last (B, H), cache)``.
     """
     return _core.lstm_forward(x, kernel, recurrent_kernel, bias, h0=h0, c0=c0, mask=mask,
-                              go_backwards=go_backwards, training=training)
+                              go_backwards=go_backwards, training=training,
+                              activation=activation,
+                              recurrent_activation=recurrent_activation)
 
 
 def lstm_backward(cache: Any, dy: Optional[ArrayLike] = None,
@@ -114,7 +125,9 @@ def lstm_backward(cache: Any, dy: Optional[ArrayLike] = None,
 def gru_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayLike,
                 bias: Optional[ArrayLike] = None, *, h0: Optional[ArrayLike] = None,
                 reset_after: bool = True, mask: Optional[ArrayLike] = None,
-                go_backwards: bool = False, training: bool = True
+                go_backwards: bool = False, training: bool = True,
+                activation: Optional[str] = "tanh",
+                recurrent_activation: Optional[str] = "sigmoid"
                 ) -> Tuple[np.ndarray, np.ndarray, Any]:
     """GRU over a sequence (Keras gate order ``[z|r|h]``).
 
@@ -128,13 +141,19 @@ def gru_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayLike,
         mask: ``(B, T)``, True/nonzero = keep the step (Keras masking).
         go_backwards: process the sequence from its last step; ``y`` is in processing order.
         training: keep the cache backward needs; False returns ``cache=None``.
+        activation: of the candidate: ``"tanh"``, ``"sigmoid"``, ``"hard_sigmoid"``,
+            ``"hard_sigmoid_keras2"``, ``"relu"``, ``"relu6"``, ``"elu"``, ``"selu"``,
+            ``"softsign"``, ``"softplus"``, ``"linear"``, ``"silu"``, ``"gelu"`` or None (linear).
+        recurrent_activation: of the gates ``z, r`` (``"sigmoid"`` by default); same names.
 
     Returns:
         ``(y (B, T, H), h_last (B, H), cache)``.
     """
     return _core.gru_forward(x, kernel, recurrent_kernel, bias, h0=h0,
                              reset_after=reset_after, mask=mask,
-                             go_backwards=go_backwards, training=training)
+                             go_backwards=go_backwards, training=training,
+                             activation=activation,
+                             recurrent_activation=recurrent_activation)
 
 
 def gru_backward(cache: Any, dy: Optional[ArrayLike] = None,
