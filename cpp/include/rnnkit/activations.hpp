@@ -269,7 +269,7 @@ inline Vec<T> log1p_unit(Vec<T> u) {
 namespace detail {
 constexpr double kSeluScale = 1.0507009873554804934193349852946;
 constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
-constexpr double kInvSqrt2 = 0.70710678118654752440084436210485;
+constexpr double kSqrt2 = 1.4142135623730950488016887242097;
 constexpr double kInvSqrt2Pi = 0.39894228040143267793994605993438;
 }  // namespace detail
 
@@ -280,7 +280,7 @@ template <class T>
 inline Vec<T> normal_cdf(Vec<T> x) {
   Vec<T> out;
   for (index_t l = 0; l < lanes<T>(); ++l) {
-    out[l] = T(0.5) * std::erfc(-x[l] * T(detail::kInvSqrt2));
+    out[l] = T(0.5) * std::erfc(-x[l] / T(detail::kSqrt2));  // x / sqrt 2, as Keras
   }
   return out;
 }
