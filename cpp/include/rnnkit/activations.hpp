@@ -12,6 +12,14 @@
 #include "rnnkit/isa.hpp"
 #include "rnnkit/simd.hpp"
 
+// The default pair's math is forced inline (as GCC inlined it before the other activations
+// existed): where many call sites share it, GCC's unit-growth limits could leave exp_clamped
+// out of line, a call per vector. The runtime-switched path is also compiled in its own
+// translation units (cells/any_activation.hpp) for the same reason.
+#ifndef RNNKIT_FORCE_INLINE
+#define RNNKIT_FORCE_INLINE inline __attribute__((always_inline))
+#endif
+
 namespace rnnkit {
 namespace RNNKIT_ISA_NS {
 namespace detail {
@@ -50,7 +58,7 @@ struct ExpConstants<double> {
 // exp(r) for |r| <= ln2/2: Taylor series to r^7 (float, error < 4e-9) or r^12 (double,
 // error < 2e-16), Horner form. V is T or Vec<T>.
 template <class T, class V>
-inline V exp_reduced(V r) {
+RNNKIT_FORCE_INLINE V exp_reduced(V r) {
   V p = broadcast_as<V>(T(1.0 / 479001600));
   if constexpr (sizeof(T) == 8) {
     p = p * r + T(1.0 / 39916800);
@@ -73,7 +81,7 @@ inline V exp_reduced(V r) {
 // Odd Taylor polynomial of tanh(x)/x - 1 in x^2 for |x| < 1/8: terms to x^9 suffice for
 // float, to x^15 for double.
 template <class T, class V>
-inline V tanh_small_poly(V x2) {
+RNNKIT_FORCE_INLINE V tanh_small_poly(V x2) {
   V p = broadcast_as<V>(T(-1382.0 / 155925));
   if constexpr (sizeof(T) == 8) {
     p = broadcast_as<V>(T(-929569.0 / 638512875));
@@ -94,7 +102,7 @@ inline V tanh_small_poly(V x2) {
 // Written once over whole vectors (Vec<T>): the branch-free selects and the exponent-field
 // arithmetic are lane-wise, so nothing depends on the compiler's auto-vectoriser.
 template <class T>
-inline Vec<T> exp_clamped(Vec<T> x) {
+RNNKIT_FORCE_INLINE Vec<T> exp_clamped(Vec<T> x) {
   using C = detail::ExpConstants<T>;
   using Bits = typename C::Bits;
   using UVec = typename VecOf<Bits>::type;
@@ -127,7 +135,7 @@ inline Vec<T> exp_clamped(Vec<T> x) {
 //   * NaN stays NaN (the comparison is false for NaN).
 // Branch-free: one compare and one blend more than the plain formula.
 template <class T>
-inline Vec<T> sigmoid(Vec<T> x) {
+RNNKIT_FORCE_INLINE Vec<T> sigmoid(Vec<T> x) {
   using C = detail::ExpConstants<T>;
   const Vec<T> s = T(1) / (T(1) + exp_clamped<T>(-x));
   return x < broadcast(static_cast<T>(C::sigmoid_zero_below)) ? broadcast(T(0)) : s;
@@ -140,7 +148,7 @@ inline Vec<T> sigmoid(Vec<T> x) {
 // fp64: the Taylor polynomial below |x| = 1/8, 1 - 2/(exp(2|x|)+1) above. Never computed as
 // 2*sigmoid(2x)-1, whose relative error near 0 is 100%.
 template <class T>
-inline Vec<T> tanh_act(Vec<T> x) {
+RNNKIT_FORCE_INLINE Vec<T> tanh_act(Vec<T> x) {
   if constexpr (sizeof(T) == 4) {
     const Vec<T> lim = broadcast(T(7.90531110763549805)), one = broadcast(T(1));
     const Vec<T> x2 = x * x;
@@ -169,9 +177,9 @@ inline Vec<T> tanh_act(Vec<T> x) {
 
 // Derivatives expressed through the activation's output a (V is T or Vec<T>).
 template <class V>
-inline V dsigmoid_from_out(V a) { return a * (1 - a); }
+RNNKIT_FORCE_INLINE V dsigmoid_from_out(V a) { return a * (1 - a); }
 template <class V>
-inline V dtanh_from_out(V a) { return 1 - a * a; }
+RNNKIT_FORCE_INLINE V dtanh_from_out(V a) { return 1 - a * a; }
 
 // ------------------------------------------------------------------ the other activations
 // Every Keras element-wise activation (dims.hpp, Activation). Forward values on Vec<T>;

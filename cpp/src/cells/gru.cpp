@@ -11,6 +11,7 @@
 // in two phases with a barrier between them, forward and backward.
 #include "rnnkit/activations.hpp"
 #include "rnnkit/cells.hpp"
+#include "any_activation.hpp"
 #include "sequence.hpp"
 
 namespace rnnkit {
@@ -274,14 +275,43 @@ void gru_backward_with(const SeqGrads<T>& grads, const Dims& d, const SeqOptions
 
 }  // namespace
 
+#ifdef RNNKIT_ANY_ACTIVATION_TU
+
+template <class T>
+void gru_forward_any(T* y, T* h_last, const Dims& d, const SeqOptions& opt, const SeqInputs<T>& in,
+                     const TrainCache<T>* cache, T* work) {
+  gru_forward_with(y, h_last, d, opt, in, cache, work,
+                    AnyAct<T>(opt.activation), AnyAct<T>(opt.recurrent_activation));
+}
+
+template <class T>
+void gru_backward_any(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& opt,
+                      const SeqInputs<T>& in, const TrainCache<T>& cache, const SeqUpstream<T>& up,
+                      T* work) {
+  gru_backward_with(grads, d, opt, in, cache, up, work,
+                    AnyAct<T>(opt.activation), AnyAct<T>(opt.recurrent_activation));
+}
+
+template void gru_forward_any<float>(float*, float*, const Dims&, const SeqOptions&,
+                                     const SeqInputs<float>&, const TrainCache<float>*, float*);
+template void gru_forward_any<double>(double*, double*, const Dims&, const SeqOptions&,
+                                      const SeqInputs<double>&, const TrainCache<double>*, double*);
+template void gru_backward_any<float>(const SeqGrads<float>&, const Dims&, const SeqOptions&,
+                                      const SeqInputs<float>&, const TrainCache<float>&,
+                                      const SeqUpstream<float>&, float*);
+template void gru_backward_any<double>(const SeqGrads<double>&, const Dims&, const SeqOptions&,
+                                       const SeqInputs<double>&, const TrainCache<double>&,
+                                       const SeqUpstream<double>&, double*);
+
+#else  // the default pair
+
 template <class T>
 void gru_forward(T* y, T* h_last, const Dims& d, const SeqOptions& opt, const SeqInputs<T>& in,
                  const TrainCache<T>* cache, T* work) {
   if (opt.activation == Activation::Tanh && opt.recurrent_activation == Activation::Sigmoid) {
     gru_forward_with(y, h_last, d, opt, in, cache, work, TanhAct<T>{}, SigmoidAct<T>{});
   } else {
-    gru_forward_with(y, h_last, d, opt, in, cache, work, AnyAct<T>(opt.activation),
-                     AnyAct<T>(opt.recurrent_activation));
+    gru_forward_any(y, h_last, d, opt, in, cache, work);
   }
 }
 
@@ -292,8 +322,7 @@ void gru_backward(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& opt
   if (opt.activation == Activation::Tanh && opt.recurrent_activation == Activation::Sigmoid) {
     gru_backward_with(grads, d, opt, in, cache, up, work, TanhAct<T>{}, SigmoidAct<T>{});
   } else {
-    gru_backward_with(grads, d, opt, in, cache, up, work, AnyAct<T>(opt.activation),
-                      AnyAct<T>(opt.recurrent_activation));
+    gru_backward_any(grads, d, opt, in, cache, up, work);
   }
 }
 
@@ -307,6 +336,8 @@ template void gru_backward<float>(const SeqGrads<float>&, const Dims&, const Seq
 template void gru_backward<double>(const SeqGrads<double>&, const Dims&, const SeqOptions&,
                                    const SeqInputs<double>&, const TrainCache<double>&,
                                    const SeqUpstream<double>&, double*);
+
+#endif  // RNNKIT_ANY_ACTIVATION_TU
 
 }  // namespace RNNKIT_ISA_NS
 }  // namespace rnnkit

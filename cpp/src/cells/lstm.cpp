@@ -5,6 +5,7 @@
 // the step compiled for tanh/sigmoid; every other pair one runtime-switched step (AnyAct).
 #include "rnnkit/activations.hpp"
 #include "rnnkit/cells.hpp"
+#include "any_activation.hpp"
 #include "sequence.hpp"
 
 namespace rnnkit {
@@ -102,14 +103,44 @@ void lstm_backward_impl(const SeqGrads<T>& grads, const Dims& d, const SeqOption
 
 }  // namespace
 
+#ifdef RNNKIT_ANY_ACTIVATION_TU
+
+template <class T>
+void lstm_forward_any(T* y, T* h_last, T* c_last, const Dims& d, const SeqOptions& opt,
+                      const SeqInputs<T>& in, const TrainCache<T>* cache, T* work) {
+  lstm_forward_impl(y, h_last, c_last, d, opt, in, cache, work,
+                    AnyAct<T>(opt.activation), AnyAct<T>(opt.recurrent_activation));
+}
+
+template <class T>
+void lstm_backward_any(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& opt,
+                       const SeqInputs<T>& in, const TrainCache<T>& cache,
+                       const SeqUpstream<T>& up, T* work) {
+  lstm_backward_impl(grads, d, opt, in, cache, up, work,
+                    AnyAct<T>(opt.activation), AnyAct<T>(opt.recurrent_activation));
+}
+
+template void lstm_forward_any<float>(float*, float*, float*, const Dims&, const SeqOptions&,
+                                      const SeqInputs<float>&, const TrainCache<float>*, float*);
+template void lstm_forward_any<double>(double*, double*, double*, const Dims&, const SeqOptions&,
+                                       const SeqInputs<double>&, const TrainCache<double>*,
+                                       double*);
+template void lstm_backward_any<float>(const SeqGrads<float>&, const Dims&, const SeqOptions&,
+                                       const SeqInputs<float>&, const TrainCache<float>&,
+                                       const SeqUpstream<float>&, float*);
+template void lstm_backward_any<double>(const SeqGrads<double>&, const Dims&, const SeqOptions&,
+                                        const SeqInputs<double>&, const TrainCache<double>&,
+                                        const SeqUpstream<double>&, double*);
+
+#else  // the default pair
+
 template <class T>
 void lstm_forward(T* y, T* h_last, T* c_last, const Dims& d, const SeqOptions& opt,
                   const SeqInputs<T>& in, const TrainCache<T>* cache, T* work) {
   if (opt.activation == Activation::Tanh && opt.recurrent_activation == Activation::Sigmoid) {
     lstm_forward_impl(y, h_last, c_last, d, opt, in, cache, work, TanhAct<T>{}, SigmoidAct<T>{});
   } else {
-    lstm_forward_impl(y, h_last, c_last, d, opt, in, cache, work, AnyAct<T>(opt.activation),
-                      AnyAct<T>(opt.recurrent_activation));
+    lstm_forward_any(y, h_last, c_last, d, opt, in, cache, work);
   }
 }
 
@@ -120,8 +151,7 @@ void lstm_backward(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& op
   if (opt.activation == Activation::Tanh && opt.recurrent_activation == Activation::Sigmoid) {
     lstm_backward_impl(grads, d, opt, in, cache, up, work, TanhAct<T>{}, SigmoidAct<T>{});
   } else {
-    lstm_backward_impl(grads, d, opt, in, cache, up, work, AnyAct<T>(opt.activation),
-                       AnyAct<T>(opt.recurrent_activation));
+    lstm_backward_any(grads, d, opt, in, cache, up, work);
   }
 }
 
@@ -136,6 +166,8 @@ template void lstm_backward<float>(const SeqGrads<float>&, const Dims&, const Se
 template void lstm_backward<double>(const SeqGrads<double>&, const Dims&, const SeqOptions&,
                                     const SeqInputs<double>&, const TrainCache<double>&,
                                     const SeqUpstream<double>&, double*);
+
+#endif  // RNNKIT_ANY_ACTIVATION_TU
 
 }  // namespace RNNKIT_ISA_NS
 }  // namespace rnnkit

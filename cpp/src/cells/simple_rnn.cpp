@@ -2,6 +2,7 @@
 // (the default) compiled as its own step, every other one through the runtime switch AnyAct.
 #include "rnnkit/activations.hpp"
 #include "rnnkit/cells.hpp"
+#include "any_activation.hpp"
 #include "sequence.hpp"
 
 namespace rnnkit {
@@ -73,13 +74,45 @@ void simple_rnn_backward_impl(const SeqGrads<T>& grads, const Dims& d, const Seq
 
 }  // namespace
 
+#ifdef RNNKIT_ANY_ACTIVATION_TU
+
+template <class T>
+void simple_rnn_forward_any(T* y, T* h_last, const Dims& d, const SeqOptions& opt,
+                            const SeqInputs<T>& in, const TrainCache<T>* cache, T* work) {
+  simple_rnn_forward_impl(y, h_last, d, opt, in, cache, work, AnyAct<T>(opt.activation));
+}
+
+template <class T>
+void simple_rnn_backward_any(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& opt,
+                             const SeqInputs<T>& in, const TrainCache<T>& cache,
+                             const SeqUpstream<T>& up, T* work) {
+  simple_rnn_backward_impl(grads, d, opt, in, cache, up, work, AnyAct<T>(opt.activation));
+}
+
+template void simple_rnn_forward_any<float>(float*, float*, const Dims&, const SeqOptions&,
+                                            const SeqInputs<float>&, const TrainCache<float>*,
+                                            float*);
+template void simple_rnn_forward_any<double>(double*, double*, const Dims&, const SeqOptions&,
+                                             const SeqInputs<double>&, const TrainCache<double>*,
+                                             double*);
+template void simple_rnn_backward_any<float>(const SeqGrads<float>&, const Dims&,
+                                             const SeqOptions&, const SeqInputs<float>&,
+                                             const TrainCache<float>&, const SeqUpstream<float>&,
+                                             float*);
+template void simple_rnn_backward_any<double>(const SeqGrads<double>&, const Dims&,
+                                              const SeqOptions&, const SeqInputs<double>&,
+                                              const TrainCache<double>&,
+                                              const SeqUpstream<double>&, double*);
+
+#else  // the default pair
+
 template <class T>
 void simple_rnn_forward(T* y, T* h_last, const Dims& d, const SeqOptions& opt,
                         const SeqInputs<T>& in, const TrainCache<T>* cache, T* work) {
   if (opt.activation == Activation::Tanh) {
     simple_rnn_forward_impl(y, h_last, d, opt, in, cache, work, TanhAct<T>{});
   } else {
-    simple_rnn_forward_impl(y, h_last, d, opt, in, cache, work, AnyAct<T>(opt.activation));
+    simple_rnn_forward_any(y, h_last, d, opt, in, cache, work);
   }
 }
 
@@ -90,7 +123,7 @@ void simple_rnn_backward(const SeqGrads<T>& grads, const Dims& d, const SeqOptio
   if (opt.activation == Activation::Tanh) {
     simple_rnn_backward_impl(grads, d, opt, in, cache, up, work, TanhAct<T>{});
   } else {
-    simple_rnn_backward_impl(grads, d, opt, in, cache, up, work, AnyAct<T>(opt.activation));
+    simple_rnn_backward_any(grads, d, opt, in, cache, up, work);
   }
 }
 
@@ -108,6 +141,8 @@ template void simple_rnn_backward<double>(const SeqGrads<double>&, const Dims&,
                                           const SeqOptions&, const SeqInputs<double>&,
                                           const TrainCache<double>&,
                                           const SeqUpstream<double>&, double*);
+
+#endif  // RNNKIT_ANY_ACTIVATION_TU
 
 }  // namespace RNNKIT_ISA_NS
 }  // namespace rnnkit
