@@ -331,9 +331,7 @@ def test_cell_facts():
 
 
 # ------------------------------------------------------------------ layers
-BACKENDS = ["reference",
-            pytest.param("ops", marks=pytest.mark.xfail(strict=False,
-                                                       reason="C++ activations pending merge"))]
+BACKENDS = ["reference", "ops"]
 
 
 @pytest.mark.parametrize("backend_name", BACKENDS)

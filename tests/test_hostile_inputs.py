@@ -217,8 +217,6 @@ def test_forward_rejects(mod, cell, options, change, exc, name):
 def test_forward_rejections_identical_in_both_modules(cell, options, change, exc, name):
     got = _outcome(lambda: _run_forward_case(ops, cell, options, change))
     want = _outcome(lambda: _run_forward_case(reference, cell, options, change))
-    if got != want and "__activation__" in change:
-        pytest.xfail("C++ activations pending merge (new activation message)")
     assert got == want
 
 

@@ -255,26 +255,12 @@ def _activation_msg(param: str, value: Any) -> str:
     return f"{param} must be one of {ACTIVATION_NAMES} or None; got {value!r}"
 
 
-def _cpp_pending(impl, check) -> None:
-    """Run ``check()``; on rnnkit.ops a failure is an expected one until the C++ side of the
-    activation table is merged (the lead removes this wrapper then)."""
-    try:
-        check()
-    except (AssertionError, pytest.fail.Exception, TypeError, ValueError):
-        if impl.__name__ == "rnnkit.ops":
-            pytest.xfail("C++ activations pending merge")
-        raise
-
-
 @pytest.mark.parametrize("activation", ["softmax", "Tanh", "", 3])
 def test_rejects_activation(impl, activation):
     args = _args("simple_rnn", {})
     msg = _activation_msg("activation", activation)
-
-    def check():
-        with _raises(ValueError, msg):
-            _call(impl, "simple_rnn", {"activation": activation}, args)
-    _cpp_pending(impl, check)
+    with _raises(ValueError, msg):
+        _call(impl, "simple_rnn", {"activation": activation}, args)
 
 
 @pytest.mark.parametrize("param", ["activation", "recurrent_activation"])
@@ -284,11 +270,8 @@ def test_rejects_activation(impl, activation):
 def test_rejects_gate_activation(impl, variant, activation, param):
     _, cell, options = variant
     args = _args(cell, options)
-
-    def check():
-        with _raises(ValueError, _activation_msg(param, activation)):
-            _call(impl, cell, {**options, param: activation}, args)
-    _cpp_pending(impl, check)
+    with _raises(ValueError, _activation_msg(param, activation)):
+        _call(impl, cell, {**options, param: activation}, args)
 
 
 def _simple_rnn_oracle(args: Dict[str, Any], activation) -> Dict[str, np.ndarray]:
@@ -333,11 +316,8 @@ def test_activation_none_is_linear_and_case_matters(impl, activation):
 def test_rejects_non_str_activation(impl, activation):
     args = _args("simple_rnn", {})
     msg = _activation_msg("activation", activation)
-
-    def check():
-        with _raises(ValueError, msg):
-            _call(impl, "simple_rnn", {"activation": activation}, args)
-    _cpp_pending(impl, check)
+    with _raises(ValueError, msg):
+        _call(impl, "simple_rnn", {"activation": activation}, args)
 
 
 # ----------------------------------------------------------------------------- 7. cache

@@ -189,6 +189,8 @@ struct OptionSpec {
 constexpr OptionSpec kOptionSpecs[] = {
     {rnnkit::kOptActivation, "activation", OptionKind::Activation, false, "tanh", nullptr,
      &SeqOptions::activation},
+    {rnnkit::kOptRecurrentActivation, "recurrent_activation", OptionKind::Activation, false,
+     "sigmoid", nullptr, &SeqOptions::recurrent_activation},
     {rnnkit::kOptResetAfter, "reset_after", OptionKind::Flag, true, nullptr,
      &SeqOptions::reset_after, nullptr},
 };
@@ -205,15 +207,26 @@ constexpr bool every_option_has_a_spec() {
 static_assert(every_option_has_a_spec(),
               "cells.def names an option bit that has no OptionSpec in register_cells.cpp");
 
-Activation parse_activation(const py::handle& act) {
+// `activation` / `recurrent_activation` (name: the argument, for the message). None is
+// linear; names are exact (case matters) and listed in python/rnnkit/cells.py's order.
+Activation parse_activation(const py::handle& act, const char* name) {
+  static const std::pair<const char*, Activation> known[] = {
+      {"tanh", Activation::Tanh}, {"sigmoid", Activation::Sigmoid},
+      {"hard_sigmoid", Activation::HardSigmoid},
+      {"hard_sigmoid_keras2", Activation::HardSigmoidKeras2}, {"relu", Activation::ReLU},
+      {"relu6", Activation::ReLU6}, {"elu", Activation::ELU}, {"selu", Activation::SELU},
+      {"softsign", Activation::Softsign}, {"softplus", Activation::Softplus},
+      {"linear", Activation::Linear}, {"silu", Activation::SiLU}, {"gelu", Activation::GELU}};
   if (act.is_none()) return Activation::Linear;
   if (py::isinstance<py::str>(act)) {
     const std::string s = act.cast<std::string>();
-    if (s == "tanh") return Activation::Tanh;
-    if (s == "relu") return Activation::ReLU;
-    if (s == "linear") return Activation::Linear;
+    for (const auto& k : known) {
+      if (s == k.first) return k.second;
+    }
   }
-  throw py::value_error("activation must be one of 'tanh', 'relu', 'linear' or None; got " +
+  std::string names;
+  for (const auto& k : known) names += std::string(names.empty() ? "'" : ", '") + k.first + "'";
+  throw py::value_error(std::string(name) + " must be one of " + names + " or None; got " +
                         py::repr(act).cast<std::string>());
 }
 
@@ -479,7 +492,7 @@ py::tuple forward(Cell cell, const py::handle* fixed, const py::handle* extras,
   for (int s = 0; s < kOptionCount; ++s) {
     const OptionSpec& spec = kOptionSpecs[s];
     if (option[s] && spec.kind == OptionKind::Activation) {
-      a.opt.*spec.activation = parse_activation(option[s]);
+      a.opt.*spec.activation = parse_activation(option[s], spec.name);
     }
   }
 

@@ -32,7 +32,6 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from . import _core
-from . import cells
 
 ArrayLike = Any
 Grads = Dict[str, np.ndarray]
@@ -42,20 +41,6 @@ __all__ = [
     "lstm_forward", "lstm_backward",
     "gru_forward", "gru_backward",
 ]
-
-
-def _activation_kwargs(cell: str, activation: Any, recurrent_activation: Any) -> Dict[str, Any]:
-    """The activation keywords to hand to ``_core.<cell>_forward``.
-
-    Transitional: a ``_core`` built before the C++ activation table has no ``activation`` /
-    ``recurrent_activation`` keywords for LSTM and GRU, so they are passed only when they
-    differ from the cell's defaults (such a ``_core`` then rejects them). Once the C++ side is
-    merged, always pass both.
-    """
-    defaults = cells.get(cell).activation_defaults
-    given = {"activation": activation, "recurrent_activation": recurrent_activation}
-    return {k: v for k, v in given.items()
-            if not (isinstance(v, str) and v == defaults[k])}
 
 
 def simple_rnn_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayLike,
@@ -127,7 +112,8 @@ def lstm_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayLike,
     """
     return _core.lstm_forward(x, kernel, recurrent_kernel, bias, h0=h0, c0=c0, mask=mask,
                               go_backwards=go_backwards, training=training,
-                              **_activation_kwargs("lstm", activation, recurrent_activation))
+                              activation=activation,
+                              recurrent_activation=recurrent_activation)
 
 
 def lstm_backward(cache: Any, dy: Optional[ArrayLike] = None,
@@ -174,7 +160,8 @@ def gru_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayLike,
     return _core.gru_forward(x, kernel, recurrent_kernel, bias, h0=h0,
                              reset_after=reset_after, mask=mask,
                              go_backwards=go_backwards, training=training,
-                             **_activation_kwargs("gru", activation, recurrent_activation))
+                             activation=activation,
+                             recurrent_activation=recurrent_activation)
 
 
 def gru_backward(cache: Any, dy: Optional[ArrayLike] = None,

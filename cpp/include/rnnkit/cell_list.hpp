@@ -21,8 +21,9 @@ inline constexpr const char* kCacheArrayNames[kCacheArrayCount] = {"gates", "h_p
 // SeqOptions fields a cell reads besides go_backwards (a cell's `options` column), in the
 // order they appear as keyword arguments of <name>_forward.
 enum : unsigned {
-  kOptActivation = 1u << 0,  // SeqOptions::activation
-  kOptResetAfter = 1u << 1,  // SeqOptions::reset_after (two-row bias, two-sided dG)
+  kOptActivation = 1u << 0,           // SeqOptions::activation (candidate, LSTM cell output)
+  kOptRecurrentActivation = 1u << 1,  // SeqOptions::recurrent_activation (gates)
+  kOptResetAfter = 1u << 2,  // SeqOptions::reset_after (two-row bias, two-sided dG)
 };
 
 enum class Cell : int {

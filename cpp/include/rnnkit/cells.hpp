@@ -31,11 +31,17 @@ struct SeqInputs {
 };
 
 // What forward keeps for BPTT (training=True). Rows b*T + t (input time).
-//   gates  (B*T, G*H)  activated gates: SimpleRNN [h_new], LSTM [i f g o], GRU [z r hh]
+//   gates  (B*T, G*H)  gates in "cached form": SimpleRNN [h_new], LSTM [i f g o], GRU [z r hh]
 //   h_prev (B*T, H)    state entering the step
 //   c_prev (B*T, H)    LSTM only: cell state entering the step
-//   aux    (B*T, H)    LSTM: tanh(c_new); GRU reset_after: h_prev R_h + b_rec_h;
+//   aux    (B*T, H)    LSTM: act(c_new) in cached form; GRU reset_after: h_prev R_h + b_rec_h;
 //                      GRU reset_before: r * h_prev; SimpleRNN: unused
+// Cached form of a value a = f(z) (activations.hpp, keep/restore): the activated value a
+// for every activation whose derivative is a function of its output (tanh, sigmoid, the
+// hard sigmoids, relu, relu6, elu, selu, softsign, softplus, linear: backward takes f' from
+// a), the pre-activation z for silu and gelu (backward recomputes a = f(z) and f'(z)). So
+// the sizes never depend on the activation (workspace.cpp); LSTM's aux holds c_new itself
+// when `activation` is silu/gelu.
 template <class T>
 struct TrainCache {
   T* gates = nullptr;

@@ -10,8 +10,16 @@ using index_t = std::int64_t;
 
 // The cells (Cell, gate_count, cell_info): generated from rnnkit/cells.def.
 
-// SimpleRNN activations (Keras names): tanh (default), relu, linear.
-enum class Activation : int { Tanh = 0, ReLU = 1, Linear = 2 };
+// Element-wise activations (Keras names), for `activation` (SimpleRNN, LSTM, GRU) and
+// `recurrent_activation` (LSTM, GRU). Values are stable (the first three predate the rest).
+//   Tanh "tanh", Sigmoid "sigmoid", HardSigmoid "hard_sigmoid" (Keras 3: relu6(x+3)/6),
+//   HardSigmoidKeras2 "hard_sigmoid_keras2" (clip(0.2x+0.5, 0, 1)), ReLU "relu",
+//   ReLU6 "relu6", ELU "elu" (alpha 1), SELU "selu", Softsign "softsign",
+//   Softplus "softplus", Linear "linear" (also None), SiLU "silu", GELU "gelu" (exact, erf).
+enum class Activation : int {
+  Tanh = 0, ReLU = 1, Linear = 2, Sigmoid = 3, HardSigmoid = 4, HardSigmoidKeras2 = 5,
+  ReLU6 = 6, ELU = 7, SELU = 8, Softsign = 9, Softplus = 10, SiLU = 11, GELU = 12
+};
 
 // Batch-major sizes: x is (B, T, I), states are (B, H).
 struct Dims {
@@ -28,7 +36,8 @@ struct Dims {
 // Sequence options every cell shares (Keras semantics, SPEC section 3).
 struct SeqOptions {
   bool go_backwards = false;               // process t = T-1 ... 0; y is in processing order
-  Activation activation = Activation::Tanh;  // SimpleRNN only
+  Activation activation = Activation::Tanh;              // every cell; LSTM: also on c
+  Activation recurrent_activation = Activation::Sigmoid;  // LSTM i, f, o; GRU z, r
   bool reset_after = true;                 // GRU only
 };
 

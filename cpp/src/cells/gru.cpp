@@ -5,10 +5,13 @@
 //   reset_after=False (bias (3H,)):
 //       z = σ(xz + h R_z),  r = σ(xr + h R_r),  hh = tanh(xh + (r * h_{t-1}) R_h)
 //   h_t = z h_{t-1} + (1 - z) hh
+// σ = `recurrent_activation` (sigmoid), tanh = `activation` (tanh): the default pair runs the
+// steps compiled for tanh/sigmoid; every other pair one runtime-switched step (AnyAct).
 // reset_after=False needs r of every unit before the candidate's product, so its steps run
 // in two phases with a barrier between them, forward and backward.
 #include "rnnkit/activations.hpp"
 #include "rnnkit/cells.hpp"
+#include "any_activation.hpp"
 #include "sequence.hpp"
 
 namespace rnnkit {
@@ -17,9 +20,10 @@ namespace {
 
 using namespace detail;
 
-template <class T>
+template <class T, class Act, class Rec>
 void gru_forward_reset_after(T* y, T* h_last, const Dims& d, const SeqOptions& opt,
-                             const SeqInputs<T>& in, const TrainCache<T>* cache, T* work) {
+                             const SeqInputs<T>& in, const TrainCache<T>* cache, T* work,
+                             const Act act, const Rec rec) {
   constexpr index_t W = slice_width<T>(), V = lanes<T>();
   const index_t H = d.H, GH = d.GH(), Hp = slice_count<T>(H) * W;
   T* xp = work;  // (B*T, 3H) = x K + b_in
@@ -39,29 +43,33 @@ void gru_forward_reset_after(T* y, T* h_last, const Dims& d, const SeqOptions& o
   };
   auto no_phase1 = [](index_t, index_t, index_t, index_t, const T*) {};
   const T* br = b_rec.get();
-  auto cell = [br, Hp](index_t, index_t, index_t j0, const T* x, const T* acc, const T* hp,
-                       const T*, T* hn, T*, T* gates, T* aux) {
+  auto cell = [br, Hp, act, rec](index_t, index_t, index_t j0, const T* x, const T* acc,
+                                 const T* hp, const T*, T* hn, T*, T* gates, T* aux) {
     const T* bz = br + j0;
     const T* brr = br + Hp + j0;
     const T* bh = br + 2 * Hp + j0;
     for (index_t k = 0; k < W; k += V) {
       const Vec<T> rh = load(acc + 2 * W + k) + load(bh + k);
-      const Vec<T> z = sigmoid<T>(load(x + k) + load(acc + k) + load(bz + k));
-      const Vec<T> r = sigmoid<T>(load(x + W + k) + load(acc + W + k) + load(brr + k));
-      const Vec<T> hh = tanh_act<T>(load(x + 2 * W + k) + r * rh);
+      const Vec<T> zz = load(x + k) + load(acc + k) + load(bz + k);
+      const Vec<T> zr = load(x + W + k) + load(acc + W + k) + load(brr + k);
+      const Vec<T> z = rec.apply(zz);
+      const Vec<T> r = rec.apply(zr);
+      const Vec<T> zh = load(x + 2 * W + k) + r * rh;
+      const Vec<T> hh = act.apply(zh);
       store(hn + k, z * load(hp + k) + (T(1) - z) * hh);
-      store(gates + k, z);
-      store(gates + W + k, r);
-      store(gates + 2 * W + k, hh);
+      store(gates + k, rec.keep(zz, z));
+      store(gates + W + k, rec.keep(zr, r));
+      store(gates + 2 * W + k, act.keep(zh, hh));
       store(aux + k, rh);
     }
   };
   forward_loop(sp, false, pack, no_phase1, cell);
 }
 
-template <class T>
+template <class T, class Act, class Rec>
 void gru_forward_reset_before(T* y, T* h_last, const Dims& d, const SeqOptions& opt,
-                              const SeqInputs<T>& in, const TrainCache<T>* cache, T* work) {
+                              const SeqInputs<T>& in, const TrainCache<T>* cache, T* work,
+                              const Act act, const Rec rec) {
   constexpr index_t W = slice_width<T>(), V = lanes<T>();
   const index_t B = d.B, H = d.H, GH = d.GH(), Tn = d.T;
   const index_t slices = slice_count<T>(H), Hp = slices * W;
@@ -69,7 +77,8 @@ void gru_forward_reset_before(T* y, T* h_last, const Dims& d, const SeqOptions& 
   input_projection(xp, d, in.x, in.kernel, in.bias);
   GatePanel<T> panel_zr(in.recurrent_kernel, GH, H, H, 0, 2, d.T);
   GatePanel<T> panel_h(in.recurrent_kernel, GH, H, H, 2, 1, d.T);
-  // Phase 1 results for every unit, (B, Hp) each: z, r and the reset state r * h_{t-1},
+  // Phase 1 results for every unit, (B, Hp) each: z, r (in the cache's form: rec.keep) and
+  // the reset state r * h_{t-1},
   // the left operand of the candidate's product. acc_zr: one (B, 2W) region per slice.
   Buffer<T> z_buf(B * Hp), r_buf(B * Hp), rh_buf(B * Hp), acc_zr(slices * B * 2 * W);
   fill_n(rh_buf.get(), B * Hp, T(0));
@@ -95,9 +104,11 @@ void gru_forward_reset_before(T* y, T* h_last, const Dims& d, const SeqOptions& 
         T* rs = r_buf.get() + b * Hp + j0;
         T* rhs = rh_buf.get() + b * Hp + j0;
         for (index_t k = 0; k < W; k += V) {
-          const Vec<T> r = sigmoid<T>(load(xr + k) + load(a + W + k));
-          store(zs + k, sigmoid<T>(load(xz + k) + load(a + k)));
-          store(rs + k, r);
+          const Vec<T> zr = load(xr + k) + load(a + W + k);
+          const Vec<T> zz = load(xz + k) + load(a + k);
+          const Vec<T> r = rec.apply(zr);
+          store(zs + k, rec.keep(zz, rec.apply(zz)));
+          store(rs + k, rec.keep(zr, r));
           store(rhs + k, r * load(hp + k));
         }
       }
@@ -106,28 +117,32 @@ void gru_forward_reset_before(T* y, T* h_last, const Dims& d, const SeqOptions& 
   const T* zb = z_buf.get();
   const T* rb = r_buf.get();
   const T* rhb = rh_buf.get();
-  auto cell = [zb, rb, rhb, Hp](index_t, index_t b, index_t j0, const T* x, const T* acc,
-                                const T* hp, const T*, T* hn, T*, T* gates, T* aux) {
+  auto cell = [zb, rb, rhb, Hp, act, rec](index_t, index_t b, index_t j0, const T* x,
+                                          const T* acc, const T* hp, const T*, T* hn, T*,
+                                          T* gates, T* aux) {
     const T* z = zb + b * Hp + j0;
     const T* r = rb + b * Hp + j0;
     const T* rh = rhb + b * Hp + j0;
     for (index_t k = 0; k < W; k += V) {
-      const Vec<T> hh = tanh_act<T>(load(x + k) + load(acc + k));
-      const Vec<T> zk = load(z + k);
+      const Vec<T> zh = load(x + k) + load(acc + k);
+      const Vec<T> hh = act.apply(zh);
+      const Vec<T> zc = load(z + k);
+      const Vec<T> zk = rec.value(zc);
       store(hn + k, zk * load(hp + k) + (T(1) - zk) * hh);
-      store(gates + k, zk);
+      store(gates + k, zc);
       store(gates + W + k, load(r + k));
-      store(gates + 2 * W + k, hh);
+      store(gates + 2 * W + k, act.keep(zh, hh));
       store(aux + k, load(rh + k));
     }
   };
   forward_loop(sp, true, pack, phase1, cell);
 }
 
-template <class T>
+template <class T, class Act, class Rec>
 void gru_backward_reset_after(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& opt,
                               const SeqInputs<T>& in, const TrainCache<T>& cache,
-                              const SeqUpstream<T>& up, T* work) {
+                              const SeqUpstream<T>& up, T* work, const Act act,
+                              const Rec rec) {
   constexpr index_t W = slice_width<T>(), V = lanes<T>();
   const index_t H = d.H, GH = d.GH(), rows = d.rows();
   // The candidate's gradient differs between the input side (d xh) and the recurrent side
@@ -141,14 +156,17 @@ void gru_backward_reset_after(const SeqGrads<T>& grads, const Dims& d, const Seq
     rt.pack(in.recurrent_kernel, GH, H, 0, first, last);
   };
   auto no_mid = [](index_t, index_t, index_t, T*) {};
-  auto cell = [](index_t, index_t, index_t, const T* dh, const T* gates, const T* hp,
-                 const T*, const T* rh, T* dg, T* dgr, T* direct) {
+  auto cell = [act, rec](index_t, index_t, index_t, const T* dh, const T* gates, const T* hp,
+                          const T*, const T* rh, T* dg, T* dgr, T* direct) {
     for (index_t k = 0; k < W; k += V) {
-      const Vec<T> z = load(gates + k), r = load(gates + W + k), hh = load(gates + 2 * W + k);
+      Vec<T> z, r, hh, dzf, drf, dhf;
+      rec.restore(load(gates + k), z, dzf);
+      rec.restore(load(gates + W + k), r, drf);
+      act.restore(load(gates + 2 * W + k), hh, dhf);
       const Vec<T> d = load(dh + k);
-      const Vec<T> dz = d * (load(hp + k) - hh) * dsigmoid_from_out(z);
-      const Vec<T> dhh = d * (T(1) - z) * dtanh_from_out(hh);
-      const Vec<T> dr = dhh * load(rh + k) * dsigmoid_from_out(r);
+      const Vec<T> dz = d * (load(hp + k) - hh) * dzf;
+      const Vec<T> dhh = d * (T(1) - z) * dhf;
+      const Vec<T> dr = dhh * load(rh + k) * drf;
       store(dg + k, dz);
       store(dgr + k, dz);
       store(dg + W + k, dr);
@@ -169,10 +187,11 @@ void gru_backward_reset_after(const SeqGrads<T>& grads, const Dims& d, const Seq
   }
 }
 
-template <class T>
+template <class T, class Act, class Rec>
 void gru_backward_reset_before(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& opt,
                                const SeqInputs<T>& in, const TrainCache<T>& cache,
-                               const SeqUpstream<T>& up, T* work) {
+                               const SeqUpstream<T>& up, T* work, const Act act,
+                               const Rec rec) {
   constexpr index_t W = slice_width<T>(), V = lanes<T>();
   const index_t B = d.B, H = d.H, GH = d.GH(), rows = d.rows(), Tn = d.T;
   const index_t slices = slice_count<T>(H), Hp = slices * W;
@@ -186,13 +205,16 @@ void gru_backward_reset_before(const SeqGrads<T>& grads, const Dims& d, const Se
     rt_zr.pack(in.recurrent_kernel, GH, H, 0, first, last);
     rt_h.pack(in.recurrent_kernel, GH, H, 2 * H, first, last);
   };
-  auto cell = [](index_t, index_t, index_t, const T* dh, const T* gates, const T* hp,
-                 const T*, const T*, T* dg, T*, T* direct) {
+  auto cell = [act, rec](index_t, index_t, index_t, const T* dh, const T* gates, const T* hp,
+                          const T*, const T*, T* dg, T*, T* direct) {
     for (index_t k = 0; k < W; k += V) {
-      const Vec<T> z = load(gates + k), hh = load(gates + 2 * W + k), d = load(dh + k);
-      store(dg + k, d * (load(hp + k) - hh) * dsigmoid_from_out(z));
+      Vec<T> z, hh, dzf, dhf;
+      rec.restore(load(gates + k), z, dzf);
+      act.restore(load(gates + 2 * W + k), hh, dhf);
+      const Vec<T> d = load(dh + k);
+      store(dg + k, d * (load(hp + k) - hh) * dzf);
       store(dg + W + k, Vec<T>{});  // the reset gate's gradient needs every unit: mid() sets it
-      store(dg + 2 * W + k, d * (T(1) - z) * dtanh_from_out(hh));
+      store(dg + 2 * W + k, d * (T(1) - z) * dhf);
       store(direct + k, d * z);
     }
   };
@@ -211,8 +233,9 @@ void gru_backward_reset_before(const SeqGrads<T>& grads, const Dims& d, const Se
         for (index_t kk = 0; kk < w; ++kk) {
           const index_t k = k0 + kk;
           const T d_rh = acc[b * nw + kk];
-          const T r = cache.gates[row * GH + H + k];
-          dG[row * GH + H + k] = d_rh * cache.h_prev[row * H + k] * dsigmoid_from_out(r);
+          T r, dr;
+          rec.restore(cache.gates[row * GH + H + k], r, dr);
+          dG[row * GH + H + k] = d_rh * cache.h_prev[row * H + k] * dr;
           dh[b * Hp + k] += d_rh * r;
         }
       }
@@ -228,15 +251,67 @@ void gru_backward_reset_before(const SeqGrads<T>& grads, const Dims& d, const Se
   if (grads.dbias) column_sums(grads.dbias, dG, rows, GH, GH);
 }
 
+template <class T, class Act, class Rec>
+void gru_forward_with(T* y, T* h_last, const Dims& d, const SeqOptions& opt,
+                      const SeqInputs<T>& in, const TrainCache<T>* cache, T* work,
+                      const Act act, const Rec rec) {
+  if (opt.reset_after) {
+    gru_forward_reset_after(y, h_last, d, opt, in, cache, work, act, rec);
+  } else {
+    gru_forward_reset_before(y, h_last, d, opt, in, cache, work, act, rec);
+  }
+}
+
+template <class T, class Act, class Rec>
+void gru_backward_with(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& opt,
+                       const SeqInputs<T>& in, const TrainCache<T>& cache,
+                       const SeqUpstream<T>& up, T* work, const Act act, const Rec rec) {
+  if (opt.reset_after) {
+    gru_backward_reset_after(grads, d, opt, in, cache, up, work, act, rec);
+  } else {
+    gru_backward_reset_before(grads, d, opt, in, cache, up, work, act, rec);
+  }
+}
+
 }  // namespace
+
+#ifdef RNNKIT_ANY_ACTIVATION_TU
+
+template <class T>
+void gru_forward_any(T* y, T* h_last, const Dims& d, const SeqOptions& opt, const SeqInputs<T>& in,
+                     const TrainCache<T>* cache, T* work) {
+  gru_forward_with(y, h_last, d, opt, in, cache, work,
+                    AnyAct<T>(opt.activation), AnyAct<T>(opt.recurrent_activation));
+}
+
+template <class T>
+void gru_backward_any(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& opt,
+                      const SeqInputs<T>& in, const TrainCache<T>& cache, const SeqUpstream<T>& up,
+                      T* work) {
+  gru_backward_with(grads, d, opt, in, cache, up, work,
+                    AnyAct<T>(opt.activation), AnyAct<T>(opt.recurrent_activation));
+}
+
+template void gru_forward_any<float>(float*, float*, const Dims&, const SeqOptions&,
+                                     const SeqInputs<float>&, const TrainCache<float>*, float*);
+template void gru_forward_any<double>(double*, double*, const Dims&, const SeqOptions&,
+                                      const SeqInputs<double>&, const TrainCache<double>*, double*);
+template void gru_backward_any<float>(const SeqGrads<float>&, const Dims&, const SeqOptions&,
+                                      const SeqInputs<float>&, const TrainCache<float>&,
+                                      const SeqUpstream<float>&, float*);
+template void gru_backward_any<double>(const SeqGrads<double>&, const Dims&, const SeqOptions&,
+                                       const SeqInputs<double>&, const TrainCache<double>&,
+                                       const SeqUpstream<double>&, double*);
+
+#else  // the default pair
 
 template <class T>
 void gru_forward(T* y, T* h_last, const Dims& d, const SeqOptions& opt, const SeqInputs<T>& in,
                  const TrainCache<T>* cache, T* work) {
-  if (opt.reset_after) {
-    gru_forward_reset_after(y, h_last, d, opt, in, cache, work);
+  if (opt.activation == Activation::Tanh && opt.recurrent_activation == Activation::Sigmoid) {
+    gru_forward_with(y, h_last, d, opt, in, cache, work, TanhAct<T>{}, SigmoidAct<T>{});
   } else {
-    gru_forward_reset_before(y, h_last, d, opt, in, cache, work);
+    gru_forward_any(y, h_last, d, opt, in, cache, work);
   }
 }
 
@@ -244,10 +319,10 @@ template <class T>
 void gru_backward(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& opt,
                   const SeqInputs<T>& in, const TrainCache<T>& cache, const SeqUpstream<T>& up,
                   T* work) {
-  if (opt.reset_after) {
-    gru_backward_reset_after(grads, d, opt, in, cache, up, work);
+  if (opt.activation == Activation::Tanh && opt.recurrent_activation == Activation::Sigmoid) {
+    gru_backward_with(grads, d, opt, in, cache, up, work, TanhAct<T>{}, SigmoidAct<T>{});
   } else {
-    gru_backward_reset_before(grads, d, opt, in, cache, up, work);
+    gru_backward_any(grads, d, opt, in, cache, up, work);
   }
 }
 
@@ -261,6 +336,8 @@ template void gru_backward<float>(const SeqGrads<float>&, const Dims&, const Seq
 template void gru_backward<double>(const SeqGrads<double>&, const Dims&, const SeqOptions&,
                                    const SeqInputs<double>&, const TrainCache<double>&,
                                    const SeqUpstream<double>&, double*);
+
+#endif  // RNNKIT_ANY_ACTIVATION_TU
 
 }  // namespace RNNKIT_ISA_NS
 }  // namespace rnnkit
