@@ -270,12 +270,12 @@ def test_gru_step_applies_recurrent_activation_to_z_r(reset_after):
     np.testing.assert_allclose(h, z * h0 + (1 - z) * hh, rtol=1e-14)
 
 
-@pytest.mark.parametrize("param", ["activation", "recurrent_activation"])
-@pytest.mark.parametrize("case", CELL_CASES, ids=[c[0] for c in CELL_CASES])
+@pytest.mark.parametrize("case, param",
+                         [(c, p) for c in CELL_CASES for p in cells.get(c[1]).activation_params],
+                         ids=[f"{c[0]}-{p}" for c in CELL_CASES
+                              for p in cells.get(c[1]).activation_params])
 def test_none_is_linear(case, param):
     _, cell, options = case
-    if param not in cells.get(cell).activation_params:
-        pytest.skip("SimpleRNN has no recurrent_activation")
     p = make_problem(cell, options, seed=5)
     args = (p["x"], p["kernel"], p["recurrent_kernel"], p["bias"])
     a, ca = forward(reference, cell, *args, h0=p["h0"], c0=p.get("c0"), **options,
