@@ -1,4 +1,4 @@
-"""Saving per SPEC §6: round trips, no pickle, atomic writes, clear errors on bad files."""
+"""Saving per docs/spec.md §6: round trips, no pickle, atomic writes, clear errors on bad files."""
 from __future__ import annotations
 
 import os

@@ -10,7 +10,7 @@ import pytest
 
 import rnnkit
 
-# The tutorial (seed/rnn_article.txt), Keras part, verbatim except: `keras` -> `rnnkit` in the
+# The seed tutorial (a blog article, not in the repository; docs/spec.md), Keras part, verbatim except: `keras` -> `rnnkit` in the
 # import lines, and the IPython-only `%matplotlib inline` line dropped (it is not Python).
 TUTORIAL = r'''
 import numpy as np

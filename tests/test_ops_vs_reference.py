@@ -1,7 +1,7 @@
 """rnnkit.ops (C++) against rnnkit.reference (NumPy) on a grid of edge shapes and options,
 on every SIMD path this CPU can run (the `isa` fixture).
 
-Accuracy contract (DESIGN.md): float64 within 1e-10 of the largest magnitude of each result;
+Accuracy contract (docs/design.md): float64 within 1e-10 of the largest magnitude of each result;
 float32 within 1e-5 of it. float32 runs are compared with the reference evaluated in float64
 on the same (float32-rounded) inputs, so the test measures the kernels' own error.
 """

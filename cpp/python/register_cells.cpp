@@ -4,7 +4,7 @@
 // tests which cell it is: per-cell facts come from cell_info() (cell_list.hpp) and sizes from
 // cells/workspace.cpp.
 //
-// Error messages are part of the API (SPEC section 4) and identical to rnnkit.reference's;
+// Error messages are part of the API (docs/spec.md §4) and identical to rnnkit.reference's;
 // tests/test_validation.py and tests/test_hostile_inputs.py check both modules agree.
 // The cache owns every array backward reads: nothing in it aliases caller memory; a cache
 // instance that no forward call produced (__new__, copy.copy) is rejected.

@@ -1,4 +1,4 @@
-"""Saving and loading models without pickle (SPEC §6).
+"""Saving and loading models without pickle (docs/spec.md §6).
 
 A saved model is ONE ``.npz`` (zip) file holding:
 

@@ -57,7 +57,7 @@ OUT_DIR = Path(__file__).resolve().parent
 
 
 def _sine_tutorial_data():
-    """The tutorial's data (seed/rnn_article.txt) with a fixed noise seed: 40 windows of 10."""
+    """The seed tutorial's data (docs/spec.md) with a fixed noise seed: 40 windows of 10."""
     rng = np.random.default_rng(0)
     x_data = np.linspace(-2 * np.pi, 2 * np.pi)
     sin_data = np.sin(x_data) + 0.1 * rng.standard_normal(len(x_data))

@@ -1,7 +1,7 @@
 // Activations used inside the fused per-step loops: branch-free polynomial exp, sigmoid and
 // tanh that the compiler vectorises (libm's expf/tanhf are scalar calls costing ~15 ns each,
 // which dominated small problems). Accuracy: exp within ~2 ulp of exact in the clamped range;
-// tanh never computed as 2*sigmoid(2x)-1 near 0 (DESIGN.md): a Taylor polynomial below
+// tanh never computed as 2*sigmoid(2x)-1 near 0 (docs/design.md): a Taylor polynomial below
 // |x| = 1/8, 1 - 2/(exp(2|x|)+1) above, both within a few ulp of exact.
 // NaN propagates through every function (comparisons with NaN are false, so clamps keep it).
 #pragma once

@@ -33,7 +33,7 @@ struct Dims {
   index_t rows() const { return B * T; }  // rows of every (B*T, ...) workspace matrix
 };
 
-// Sequence options every cell shares (Keras semantics, SPEC section 3).
+// Sequence options every cell shares (Keras semantics, docs/spec.md §3).
 struct SeqOptions {
   bool go_backwards = false;               // process t = T-1 ... 0; y is in processing order
   Activation activation = Activation::Tanh;              // every cell; LSTM: also on c

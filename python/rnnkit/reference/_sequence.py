@@ -1,6 +1,6 @@
 """Sequence bookkeeping shared by the three reference cells: mask carry, outputs, go_backwards.
 
-Keras masking rule (SPEC §3), for every row b and processing step t:
+Keras masking rule (docs/spec.md §3), for every row b and processing step t:
   * kept step:   states <- cell(x_t, states);   y_t = h_t
   * masked step: states <- states (carried);     y_t = y_{t-1}, with y_{-1} = 0
 Because a carried h equals the output of the last kept step, this is the same as

@@ -29,7 +29,7 @@ class LSTMCache(seq.SequenceCache):
     pre: np.ndarray  # (B, T, 4H) pre-activations z_t [z_i | z_f | z_c | z_o]
     gates: np.ndarray  # (B, T, 4H) activated gates [i | f | g | o]
     c_prev: np.ndarray  # (B, T, H) the c entering each step
-    c_new: np.ndarray  # (B, T, H) the candidate cell state c_t (before masking)
+    c_new: np.ndarray  # (B, T, H) the cell state c_t computed at step t (before masking)
     act_c: np.ndarray  # (B, T, H) act(c_t)
 
 
