@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 import rnnkit
+from rnnkit import ops, reference
 from rnnkit.bench.problem import Problem, make_problem
 from rnnkit.bench.runners import KernelRunner, Runner, TorchRunner, torch_available
 from rnnkit.bench.shapes import CELLS, PASSES, SHAPES, Shape
@@ -47,7 +48,7 @@ def _params() -> list:
 def _runner(impl: str) -> Runner:
     if impl == "torch":
         return TorchRunner(rnnkit.get_num_threads())
-    return KernelRunner("rnnkit.ops" if impl == "rnnkit" else "rnnkit.reference", impl)
+    return KernelRunner(ops if impl == "rnnkit" else reference, impl)
 
 
 @lru_cache(maxsize=None)

@@ -17,6 +17,9 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
 import numpy as np
 
+from .. import cells
+from .. import ops as ops_kernels
+from .. import reference as reference_kernels
 from .problem import Problem
 
 __all__ = ["Prepared", "Runner", "KernelRunner", "TorchRunner", "torch_available", "make_runners"]
@@ -53,9 +56,7 @@ class KernelRunner(Runner):
     ``training=True`` and then ``<cell>_backward(cache, dy, dh_last[, dc_last])``.
     """
 
-    def __init__(self, module: ModuleType | str, name: Optional[str] = None) -> None:
-        if isinstance(module, str):
-            module = importlib.import_module(module)
+    def __init__(self, module: ModuleType, name: Optional[str] = None) -> None:
         self.module = module
         self.name = name or module.__name__.rsplit(".", 1)[-1]
 
@@ -64,12 +65,11 @@ class KernelRunner(Runner):
         p, cell = problem, problem.cell
         fwd = getattr(self.module, f"{cell}_forward")
         bwd = getattr(self.module, f"{cell}_backward")
-        states: Dict[str, Any] = {"h0": p.h0}
-        if cell == "lstm":
-            states["c0"] = p.c0
+        carried = cells.state_names(cell)  # ("h",) or ("h", "c")
+        states: Dict[str, Any] = {f"{s}0": getattr(p, f"{s}0") for s in carried}
         training = pass_ == "fwd+bwd"
-        upstream: List[Any] = [p.dy, p.dh_last] + ([p.dc_last] if cell == "lstm" else [])
-        out_names = ["y", "h_last", "c_last"] if cell == "lstm" else ["y", "h_last"]
+        upstream: List[Any] = [p.dy] + [getattr(p, f"d{s}_last") for s in carried]
+        out_names = ["y"] + [f"{s}_last" for s in carried]
 
         def call() -> Any:
             outs = fwd(p.x, p.kernel, p.recurrent_kernel, p.bias, training=training,
@@ -171,9 +171,9 @@ def make_runners(*, reference: bool = True, torch: bool = True,
                  torch_threads: Optional[int] = None) -> Dict[str, Runner]:
     """The runners to benchmark, by name: ``rnnkit`` always, ``reference`` and ``torch`` on request
     (``torch`` only when PyTorch is importable)."""
-    runners: Dict[str, Runner] = {"rnnkit": KernelRunner("rnnkit.ops", "rnnkit")}
+    runners: Dict[str, Runner] = {"rnnkit": KernelRunner(ops_kernels, "rnnkit")}
     if reference:
-        runners["reference"] = KernelRunner("rnnkit.reference", "reference")
+        runners["reference"] = KernelRunner(reference_kernels, "reference")
     if torch and torch_available():
         runners["torch"] = TorchRunner(torch_threads)
     return runners

@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 import rnnkit
+from rnnkit import reference as reference_kernels
 
 from .problem import Problem, make_problem
 from .runners import Runner, make_runners
@@ -89,7 +90,7 @@ def _verify(cell: str, shape: Shape, problem: Problem, runners: Dict[str, Runner
     use_fp64 = flops(cell, shape, "fwd") <= ORACLE_FP64_MAX_FLOPS or "torch" not in runners
     if use_fp64:
         oracle_name, tol = "reference(fp64)", TOL_VS_FP64
-        reference = runners.get("reference") or KernelRunner("rnnkit.reference", "reference")
+        reference = runners.get("reference") or KernelRunner(reference_kernels, "reference")
         want = reference.run(problem.astype(np.float64), "fwd+bwd")
         checked = ["rnnkit"] + (["torch"] if "torch" in runners else [])
     else:
