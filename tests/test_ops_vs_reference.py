@@ -15,7 +15,8 @@ import pytest
 
 import rnnkit.ops as ops
 import rnnkit.reference as reference
-from _cases import VARIANTS, backward, forward, make_problem
+from rnnkit import cells
+from _cases import CELL_VARIANTS, VARIANTS, backward, forward, make_problem
 
 TOL = {np.float64: 1e-10, np.float32: 1e-5}
 # H below, at and around a slice width, and beyond two slices. The slice width is
@@ -252,3 +253,28 @@ def test_sigmoid_and_tanh_saturate_exactly(isa) -> None:
         np.testing.assert_array_equal(_special_pattern(h), _special_pattern(rh))
         sig = np.array([0, 0, 0, 0, 1, 1, 1, 1, np.nan], dtype)
         np.testing.assert_array_equal(c[:, 0], (sig + sig * np.tanh(z)).astype(dtype)[:])
+
+
+def _activation_cases():
+    """(variant id, cell, options) for every activation in every role a cell has."""
+    cases = []
+    for vid, cell, options in CELL_VARIANTS:
+        for role in cells.get(cell).activation_params:
+            for name in cells.ACTIVATIONS:
+                cases.append(pytest.param(cell, {**options, role: name},
+                                          id=f"{vid}-{role}-{name}"))
+    return cases
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("cell, options", _activation_cases())
+def test_every_activation_matches_reference(isa, cell, options, dtype) -> None:
+    # Two slices and a ragged tail (H=19), initial states, a mask with masked first steps and
+    # go_backwards: the activation code paths with every piece of sequence bookkeeping.
+    # Weights stay small (0.4): unbounded gate activations (linear, elu, softplus, ... as
+    # recurrent_activation) otherwise grow the state ~10x a step, and float32 then loses the
+    # 1e-5 relative contract to conditioning, not to the kernels. The saturated regions of
+    # every activation are covered by test_activations_ops.py and the Keras recordings.
+    p = make_problem(cell, options, batch=3, time=6, features=5, units=19, seed=11, scale=0.4)
+    _compare(cell, options, p, dtype, use_bias=True, use_state=True, mask=_mask(3, 6, 3),
+             go_backwards=True)
