@@ -352,13 +352,13 @@ inline void activation_restore(Activation k, Vec<T> c, Vec<T>& a, Vec<T>& da) {
     case Activation::Tanh: da = dtanh_from_out(c); return;
     case Activation::Sigmoid: da = dsigmoid_from_out(c); return;
     case Activation::HardSigmoid:
-      da = (c > zero) & (c < one) ? broadcast(T(1.0 / 6)) : zero;
+      da = ((c > zero) & (c < one)) ? broadcast(T(1.0 / 6)) : zero;
       return;
     case Activation::HardSigmoidKeras2:
-      da = (c > zero) & (c < one) ? broadcast(T(0.2)) : zero;
+      da = ((c > zero) & (c < one)) ? broadcast(T(0.2)) : zero;
       return;
     case Activation::ReLU: da = c > zero ? one : zero; return;
-    case Activation::ReLU6: da = (c > zero) & (c < broadcast(T(6))) ? one : zero; return;
+    case Activation::ReLU6: da = ((c > zero) & (c < broadcast(T(6)))) ? one : zero; return;
     case Activation::ELU: da = c > zero ? one : c + T(1); return;
     case Activation::SELU:
       da = c > zero ? broadcast(T(detail::kSeluScale))
