@@ -20,11 +20,207 @@ namespace {
 
 using namespace detail;
 
+// reset_after: the recurrent bias b_rec ((3, Hp), zero-padded) joins the product inside the
+// step, so r multiplies (h R_h + b_rec_h); the cache's aux keeps that product (rh).
+template <class T, class Act, class Rec>
+struct GruResetAfterStep : ForwardCell {
+  using Recurrence = DenseRecurrence<T, 3>;
+  Act act;
+  Rec rec;
+  const T* b_rec;  // (3, Hp)
+  index_t Hp;
+  GruResetAfterStep(Act act_, Rec rec_, const T* b_rec_, index_t Hp_)
+      : act(act_), rec(rec_), b_rec(b_rec_), Hp(Hp_) {}
+
+  void step(const StepIn<T>& in, const StepOut<T>& out) const {
+    constexpr index_t W = slice_width<T>(), V = lanes<T>();
+    const T* x = in.x_proj;
+    const T* acc = in.recurrent;
+    const T* bz = b_rec + in.j0;
+    const T* brr = b_rec + Hp + in.j0;
+    const T* bh = b_rec + 2 * Hp + in.j0;
+    for (index_t k = 0; k < W; k += V) {
+      const Vec<T> rh = load(acc + 2 * W + k) + load(bh + k);
+      const Vec<T> zz = load(x + k) + load(acc + k) + load(bz + k);
+      const Vec<T> zr = load(x + W + k) + load(acc + W + k) + load(brr + k);
+      const Vec<T> z = rec.apply(zz);
+      const Vec<T> r = rec.apply(zr);
+      const Vec<T> zh = load(x + 2 * W + k) + r * rh;
+      const Vec<T> hh = act.apply(zh);
+      store(out.h_new + k, z * load(in.h_prev + k) + (T(1) - z) * hh);
+      store(out.gates + k, rec.keep(zz, z));
+      store(out.gates + W + k, rec.keep(zr, r));
+      store(out.gates + 2 * W + k, act.keep(zh, hh));
+      store(out.aux + k, rh);
+    }
+  }
+};
+
+// reset_before, two phases a step. phase1 (every unit of the thread's slices, before the
+// barrier): z, r from their own product, and the reset state r * h_{t-1}, the left operand of
+// the candidate's product (the Recurrence: one gate, xp gate 2). step: the candidate and h.
+template <class T, class Act, class Rec>
+struct GruResetBeforeStep : ForwardCell {
+  static constexpr bool kTwoPhase = true;
+  using Recurrence = DenseRecurrence<T, 1>;
+  Act act;
+  Rec rec;
+  GatePanel<T>* panel_zr = nullptr;  // gates z, r of R (K = H)
+  const T* xp = nullptr;             // (B*T, 3H)
+  index_t B = 0, Tn = 0, H = 0, GH = 0, Hp = 0;
+  // (B, Hp) each: z, r in the cache's form (rec.keep), and r * h_{t-1}. acc_zr: one (B, 2W)
+  // region per slice.
+  T *z_buf = nullptr, *r_buf = nullptr, *rh_buf = nullptr, *acc_zr = nullptr;
+  GruResetBeforeStep(Act act_, Rec rec_) : act(act_), rec(rec_) {}
+
+  void pack(index_t first, index_t last) { panel_zr->pack(first, last); }
+
+  void phase1(index_t first, index_t last, index_t t, const T* h_cur) {
+    constexpr index_t W = slice_width<T>(), V = lanes<T>();
+    for (index_t jb = first; jb < last; ++jb) {
+      const index_t j0 = jb * W, w = min_index(W, H - j0);
+      T* acc = acc_zr + jb * B * 2 * W;
+      gate_tile_matmul<T, 2>(acc, 2 * W, h_cur, Hp, B, panel_zr->group(jb, 1), H);
+      for (index_t b = 0; b < B; ++b) {
+        alignas(64) T xz[W], xr[W];
+        const T* xrow = xp + (b * Tn + t) * GH;
+        load_slice(xz, xrow + j0, w);
+        load_slice(xr, xrow + H + j0, w);
+        const T* a = acc + b * 2 * W;
+        const T* hp = h_cur + b * Hp + j0;
+        T* zs = z_buf + b * Hp + j0;
+        T* rs = r_buf + b * Hp + j0;
+        T* rhs = rh_buf + b * Hp + j0;
+        for (index_t k = 0; k < W; k += V) {
+          const Vec<T> zr = load(xr + k) + load(a + W + k);
+          const Vec<T> zz = load(xz + k) + load(a + k);
+          const Vec<T> r = rec.apply(zr);
+          store(zs + k, rec.keep(zz, rec.apply(zz)));
+          store(rs + k, rec.keep(zr, r));
+          store(rhs + k, r * load(hp + k));
+        }
+      }
+    }
+  }
+
+  void step(const StepIn<T>& in, const StepOut<T>& out) const {
+    constexpr index_t W = slice_width<T>(), V = lanes<T>();
+    const T* z = z_buf + in.b * Hp + in.j0;
+    const T* r = r_buf + in.b * Hp + in.j0;
+    const T* rh = rh_buf + in.b * Hp + in.j0;
+    for (index_t k = 0; k < W; k += V) {
+      const Vec<T> zh = load(in.x_proj + k) + load(in.recurrent + k);
+      const Vec<T> hh = act.apply(zh);
+      const Vec<T> zc = load(z + k);
+      const Vec<T> zk = rec.value(zc);
+      store(out.h_new + k, zk * load(in.h_prev + k) + (T(1) - zk) * hh);
+      store(out.gates + k, zc);
+      store(out.gates + W + k, load(r + k));
+      store(out.gates + 2 * W + k, act.keep(zh, hh));
+      store(out.aux + k, load(rh + k));
+    }
+  }
+};
+
+// reset_after: the candidate's gradient differs between the input side (d xh) and the
+// recurrent side (d rh = d xh * r): dgates and dgates_rec.
+template <class T, class Act, class Rec>
+struct GruResetAfterBackStep : BackwardCell {
+  static constexpr int kGates = 3;
+  using Recurrence = DenseBackRecurrence<T>;
+  Act act;
+  Rec rec;
+  GruResetAfterBackStep(Act act_, Rec rec_) : act(act_), rec(rec_) {}
+
+  void step(const BackStepIn<T>& in, const BackStepOut<T>& out) const {
+    constexpr index_t W = slice_width<T>(), V = lanes<T>();
+    T* dg = out.dgates;
+    T* dgr = out.dgates_rec;
+    for (index_t k = 0; k < W; k += V) {
+      Vec<T> z, r, hh, dzf, drf, dhf;
+      rec.restore(load(in.gates + k), z, dzf);
+      rec.restore(load(in.gates + W + k), r, drf);
+      act.restore(load(in.gates + 2 * W + k), hh, dhf);
+      const Vec<T> d = load(in.dh + k);
+      const Vec<T> dz = d * (load(in.h_prev + k) - hh) * dzf;
+      const Vec<T> dhh = d * (T(1) - z) * dhf;
+      const Vec<T> dr = dhh * load(in.aux + k) * drf;  // aux: rh = h R_h + b_rec_h
+      store(dg + k, dz);
+      store(dgr + k, dz);
+      store(dg + W + k, dr);
+      store(dgr + W + k, dr);
+      store(dg + 2 * W + k, dhh);
+      store(dgr + 2 * W + k, dhh * r);
+      store(out.dh_direct + k, d * z);
+    }
+  }
+};
+
+// reset_before: step fills d z and d candidate; mid (after the barrier) computes
+// d(r * h_{t-1}) = d_candidate @ R_h^T, then the reset gate's gradient and the part of
+// dh_{t-1} that flows through r * h_{t-1}. The Recurrence carries R_{z,r}^T.
+template <class T, class Act, class Rec>
+struct GruResetBeforeBackStep : BackwardCell {
+  static constexpr bool kTwoPhase = true;
+  static constexpr int kGates = 3;
+  using Recurrence = DenseBackRecurrence<T>;
+  Act act;
+  Rec rec;
+  DenseBackRecurrence<T> rec_h;  // R_h^T (columns 2H..3H of R)
+  const TrainCache<T>* cache = nullptr;
+  const std::uint8_t* mask = nullptr;
+  T* dG = nullptr;       // (B*T, 3H)
+  T* acc_mid = nullptr;  // one (B, W) region per slice (a group uses n of them)
+  index_t B = 0, Tn = 0, H = 0, GH = 0, Hp = 0;
+  GruResetBeforeBackStep(Act act_, Rec rec_, const DenseBackRecurrence<T>& rec_h_)
+      : act(act_), rec(rec_), rec_h(rec_h_) {}
+
+  void pack(index_t first, index_t last) { rec_h.pack(first, last); }
+
+  void step(const BackStepIn<T>& in, const BackStepOut<T>& out) const {
+    constexpr index_t W = slice_width<T>(), V = lanes<T>();
+    T* dg = out.dgates;
+    for (index_t k = 0; k < W; k += V) {
+      Vec<T> z, hh, dzf, dhf;
+      rec.restore(load(in.gates + k), z, dzf);
+      act.restore(load(in.gates + 2 * W + k), hh, dhf);
+      const Vec<T> d = load(in.dh + k);
+      store(dg + k, d * (load(in.h_prev + k) - hh) * dzf);
+      store(dg + W + k, Vec<T>{});  // the reset gate's gradient needs every unit: mid() sets it
+      store(dg + 2 * W + k, d * (T(1) - z) * dhf);
+      store(out.dh_direct + k, d * z);
+    }
+  }
+
+  void mid(index_t first, index_t last, index_t t, T* dh) {
+    constexpr index_t W = slice_width<T>();
+    for (index_t kb = first; kb < last;) {
+      const index_t n = rec_h.group_size(kb, last), nw = n * W;
+      const index_t k0 = kb * W, w = min_index(nw, H - k0);
+      T* acc = acc_mid + kb * B * W;
+      rec_h.product(acc, dG + t * GH + 2 * H, Tn * GH, B, kb, n);
+      kb += n;
+      for (index_t b = 0; b < B; ++b) {
+        const index_t row = b * Tn + t;
+        if (!step_kept(mask, row)) continue;
+        for (index_t kk = 0; kk < w; ++kk) {
+          const index_t k = k0 + kk;
+          const T d_rh = acc[b * nw + kk];
+          T r, dr;
+          rec.restore(cache->gates[row * GH + H + k], r, dr);
+          dG[row * GH + H + k] = d_rh * cache->h_prev[row * H + k] * dr;
+          dh[b * Hp + k] += d_rh * r;
+        }
+      }
+    }
+  }
+};
+
 template <class T, class Act, class Rec>
 void gru_forward_reset_after(T* y, T* h_last, const Dims& d, const SeqOptions& opt,
                              const SeqInputs<T>& in, const TrainCache<T>* cache, T* work,
                              const Act act, const Rec rec) {
-  constexpr index_t W = slice_width<T>(), V = lanes<T>();
+  constexpr index_t W = slice_width<T>();
   const index_t H = d.H, GH = d.GH(), Hp = slice_count<T>(H) * W;
   T* xp = work;  // (B*T, 3H) = x K + b_in
   input_projection(xp, d, in.x, in.kernel, in.bias);
@@ -36,106 +232,57 @@ void gru_forward_reset_after(T* y, T* h_last, const Dims& d, const SeqOptions& o
     }
   }
   GatePanel<T> panel(in.recurrent_kernel, GH, H, H, 0, 3, d.T);
-  const ForwardSpec<T> sp{&d, &opt, in.mask, xp, cache, y, h_last, nullptr, in.h0, nullptr,
-                          &panel, 0, nullptr};
-  auto pack = [&](index_t first, index_t last) {
-    panel.pack(first, last);
-  };
-  auto no_phase1 = [](index_t, index_t, index_t, index_t, const T*) {};
-  const T* br = b_rec.get();
-  auto cell = [br, Hp, act, rec](index_t, index_t, index_t j0, const T* x, const T* acc,
-                                 const T* hp, const T*, T* hn, T*, T* gates, T* aux) {
-    const T* bz = br + j0;
-    const T* brr = br + Hp + j0;
-    const T* bh = br + 2 * Hp + j0;
-    for (index_t k = 0; k < W; k += V) {
-      const Vec<T> rh = load(acc + 2 * W + k) + load(bh + k);
-      const Vec<T> zz = load(x + k) + load(acc + k) + load(bz + k);
-      const Vec<T> zr = load(x + W + k) + load(acc + W + k) + load(brr + k);
-      const Vec<T> z = rec.apply(zz);
-      const Vec<T> r = rec.apply(zr);
-      const Vec<T> zh = load(x + 2 * W + k) + r * rh;
-      const Vec<T> hh = act.apply(zh);
-      store(hn + k, z * load(hp + k) + (T(1) - z) * hh);
-      store(gates + k, rec.keep(zz, z));
-      store(gates + W + k, rec.keep(zr, r));
-      store(gates + 2 * W + k, act.keep(zh, hh));
-      store(aux + k, rh);
-    }
-  };
-  forward_loop(sp, false, pack, no_phase1, cell);
+  ForwardSpec<T> sp;
+  sp.dims = &d;
+  sp.opt = &opt;
+  sp.mask = in.mask;
+  sp.xp = xp;
+  sp.cache = cache;
+  sp.y = y;
+  sp.h_last = h_last;
+  sp.h0 = in.h0;
+  GruResetAfterStep<T, Act, Rec> cell(act, rec, b_rec.get(), Hp);
+  DenseRecurrence<T, 3> recurrence(panel);
+  forward_loop(sp, cell, recurrence);
 }
 
 template <class T, class Act, class Rec>
 void gru_forward_reset_before(T* y, T* h_last, const Dims& d, const SeqOptions& opt,
                               const SeqInputs<T>& in, const TrainCache<T>* cache, T* work,
                               const Act act, const Rec rec) {
-  constexpr index_t W = slice_width<T>(), V = lanes<T>();
-  const index_t B = d.B, H = d.H, GH = d.GH(), Tn = d.T;
+  constexpr index_t W = slice_width<T>();
+  const index_t B = d.B, H = d.H, GH = d.GH();
   const index_t slices = slice_count<T>(H), Hp = slices * W;
   T* xp = work;  // (B*T, 3H) = x K + b
   input_projection(xp, d, in.x, in.kernel, in.bias);
   GatePanel<T> panel_zr(in.recurrent_kernel, GH, H, H, 0, 2, d.T);
   GatePanel<T> panel_h(in.recurrent_kernel, GH, H, H, 2, 1, d.T);
-  // Phase 1 results for every unit, (B, Hp) each: z, r (in the cache's form: rec.keep) and
-  // the reset state r * h_{t-1},
-  // the left operand of the candidate's product. acc_zr: one (B, 2W) region per slice.
   Buffer<T> z_buf(B * Hp), r_buf(B * Hp), rh_buf(B * Hp), acc_zr(slices * B * 2 * W);
   fill_n(rh_buf.get(), B * Hp, T(0));
-  const ForwardSpec<T> sp{&d, &opt, in.mask, xp, cache, y, h_last, nullptr, in.h0, nullptr,
-                          &panel_h, 2, rh_buf.get()};
-  auto pack = [&](index_t first, index_t last) {
-    panel_zr.pack(first, last);
-    panel_h.pack(first, last);
-  };
-  auto phase1 = [&](index_t first, index_t last, index_t, index_t t, const T* h_cur) {
-    for (index_t jb = first; jb < last; ++jb) {
-      const index_t j0 = jb * W, w = min_index(W, H - j0);
-      T* acc = acc_zr.get() + jb * B * 2 * W;
-      gate_tile_matmul(acc, 2 * W, h_cur, Hp, B, panel_zr.group(jb, 1), H, 2);
-      for (index_t b = 0; b < B; ++b) {
-        alignas(64) T xz[W], xr[W];
-        const T* xrow = xp + (b * Tn + t) * GH;
-        load_slice(xz, xrow + j0, w);
-        load_slice(xr, xrow + H + j0, w);
-        const T* a = acc + b * 2 * W;
-        const T* hp = h_cur + b * Hp + j0;
-        T* zs = z_buf.get() + b * Hp + j0;
-        T* rs = r_buf.get() + b * Hp + j0;
-        T* rhs = rh_buf.get() + b * Hp + j0;
-        for (index_t k = 0; k < W; k += V) {
-          const Vec<T> zr = load(xr + k) + load(a + W + k);
-          const Vec<T> zz = load(xz + k) + load(a + k);
-          const Vec<T> r = rec.apply(zr);
-          store(zs + k, rec.keep(zz, rec.apply(zz)));
-          store(rs + k, rec.keep(zr, r));
-          store(rhs + k, r * load(hp + k));
-        }
-      }
-    }
-  };
-  const T* zb = z_buf.get();
-  const T* rb = r_buf.get();
-  const T* rhb = rh_buf.get();
-  auto cell = [zb, rb, rhb, Hp, act, rec](index_t, index_t b, index_t j0, const T* x,
-                                          const T* acc, const T* hp, const T*, T* hn, T*,
-                                          T* gates, T* aux) {
-    const T* z = zb + b * Hp + j0;
-    const T* r = rb + b * Hp + j0;
-    const T* rh = rhb + b * Hp + j0;
-    for (index_t k = 0; k < W; k += V) {
-      const Vec<T> zh = load(x + k) + load(acc + k);
-      const Vec<T> hh = act.apply(zh);
-      const Vec<T> zc = load(z + k);
-      const Vec<T> zk = rec.value(zc);
-      store(hn + k, zk * load(hp + k) + (T(1) - zk) * hh);
-      store(gates + k, zc);
-      store(gates + W + k, load(r + k));
-      store(gates + 2 * W + k, act.keep(zh, hh));
-      store(aux + k, load(rh + k));
-    }
-  };
-  forward_loop(sp, true, pack, phase1, cell);
+  ForwardSpec<T> sp;
+  sp.dims = &d;
+  sp.opt = &opt;
+  sp.mask = in.mask;
+  sp.xp = xp;
+  sp.cache = cache;
+  sp.y = y;
+  sp.h_last = h_last;
+  sp.h0 = in.h0;
+  sp.x_gate0 = 2;  // the candidate's gate
+  GruResetBeforeStep<T, Act, Rec> cell(act, rec);
+  cell.panel_zr = &panel_zr;
+  cell.xp = xp;
+  cell.B = B;
+  cell.Tn = d.T;
+  cell.H = H;
+  cell.GH = GH;
+  cell.Hp = Hp;
+  cell.z_buf = z_buf.get();
+  cell.r_buf = r_buf.get();
+  cell.rh_buf = rh_buf.get();
+  cell.acc_zr = acc_zr.get();
+  DenseRecurrence<T, 1> recurrence(panel_h, rh_buf.get());  // (r * h_{t-1}) @ R_h
+  forward_loop(sp, cell, recurrence);
 }
 
 template <class T, class Act, class Rec>
@@ -143,40 +290,25 @@ void gru_backward_reset_after(const SeqGrads<T>& grads, const Dims& d, const Seq
                               const SeqInputs<T>& in, const TrainCache<T>& cache,
                               const SeqUpstream<T>& up, T* work, const Act act,
                               const Rec rec) {
-  constexpr index_t W = slice_width<T>(), V = lanes<T>();
   const index_t H = d.H, GH = d.GH(), rows = d.rows();
   // The candidate's gradient differs between the input side (d xh) and the recurrent side
   // (d rh = d xh * r), so the two sides keep separate dG matrices, (B*T, 3H) each.
   T* dGx = work;
   T* dGr = work + rows * GH;
   TransposedPanel<T> rt(H, GH);
-  const BackwardSpec<T> sp{&d, &opt, in.mask, &cache, up.dy, up.dh_last, grads.dh0, dGx,
-                           dGr, &rt};
-  auto pack = [&](index_t first, index_t last) {
-    rt.pack(in.recurrent_kernel, GH, H, 0, first, last);
-  };
-  auto no_mid = [](index_t, index_t, index_t, T*) {};
-  auto cell = [act, rec](index_t, index_t, index_t, const T* dh, const T* gates, const T* hp,
-                          const T*, const T* rh, T* dg, T* dgr, T* direct) {
-    for (index_t k = 0; k < W; k += V) {
-      Vec<T> z, r, hh, dzf, drf, dhf;
-      rec.restore(load(gates + k), z, dzf);
-      rec.restore(load(gates + W + k), r, drf);
-      act.restore(load(gates + 2 * W + k), hh, dhf);
-      const Vec<T> d = load(dh + k);
-      const Vec<T> dz = d * (load(hp + k) - hh) * dzf;
-      const Vec<T> dhh = d * (T(1) - z) * dhf;
-      const Vec<T> dr = dhh * load(rh + k) * drf;
-      store(dg + k, dz);
-      store(dgr + k, dz);
-      store(dg + W + k, dr);
-      store(dgr + W + k, dr);
-      store(dg + 2 * W + k, dhh);
-      store(dgr + 2 * W + k, dhh * r);
-      store(direct + k, d * z);
-    }
-  };
-  backward_loop(sp, 3, false, pack, no_mid, cell);
+  BackwardSpec<T> sp;
+  sp.dims = &d;
+  sp.opt = &opt;
+  sp.mask = in.mask;
+  sp.cache = &cache;
+  sp.dy = up.dy;
+  sp.dh_last = up.dh_last;
+  sp.dh0 = grads.dh0;
+  sp.dG = dGx;
+  sp.dGr = dGr;
+  GruResetAfterBackStep<T, Act, Rec> cell(act, rec);
+  DenseBackRecurrence<T> recurrence(rt, in.recurrent_kernel, GH, H, 0);
+  backward_loop(sp, cell, recurrence);
 
   input_side_gradients(grads.dx, grads.dkernel, d, in.x, in.kernel, dGx);
   gemm(Trans::Yes, Trans::No, H, GH, rows, cache.h_prev, H, dGr, GH, T(0), grads.drecurrent,
@@ -192,56 +324,35 @@ void gru_backward_reset_before(const SeqGrads<T>& grads, const Dims& d, const Se
                                const SeqInputs<T>& in, const TrainCache<T>& cache,
                                const SeqUpstream<T>& up, T* work, const Act act,
                                const Rec rec) {
-  constexpr index_t W = slice_width<T>(), V = lanes<T>();
-  const index_t B = d.B, H = d.H, GH = d.GH(), rows = d.rows(), Tn = d.T;
+  constexpr index_t W = slice_width<T>();
+  const index_t B = d.B, H = d.H, GH = d.GH(), rows = d.rows();
   const index_t slices = slice_count<T>(H), Hp = slices * W;
   T* dG = work;  // (B*T, 3H)
   TransposedPanel<T> rt_zr(H, 2 * H);
   TransposedPanel<T> rt_h(H, H);
-  Buffer<T> acc_mid(slices * B * W);  // one (B, W) region per slice (a group uses n of them)
-  const BackwardSpec<T> sp{&d, &opt, in.mask, &cache, up.dy, up.dh_last, grads.dh0, dG,
-                           nullptr, &rt_zr};
-  auto pack = [&](index_t first, index_t last) {
-    rt_zr.pack(in.recurrent_kernel, GH, H, 0, first, last);
-    rt_h.pack(in.recurrent_kernel, GH, H, 2 * H, first, last);
-  };
-  auto cell = [act, rec](index_t, index_t, index_t, const T* dh, const T* gates, const T* hp,
-                          const T*, const T*, T* dg, T*, T* direct) {
-    for (index_t k = 0; k < W; k += V) {
-      Vec<T> z, hh, dzf, dhf;
-      rec.restore(load(gates + k), z, dzf);
-      act.restore(load(gates + 2 * W + k), hh, dhf);
-      const Vec<T> d = load(dh + k);
-      store(dg + k, d * (load(hp + k) - hh) * dzf);
-      store(dg + W + k, Vec<T>{});  // the reset gate's gradient needs every unit: mid() sets it
-      store(dg + 2 * W + k, d * (T(1) - z) * dhf);
-      store(direct + k, d * z);
-    }
-  };
-  // d(r * h_{t-1}) = d_candidate @ R_h^T, then the reset gate's gradient and the part of
-  // dh_{t-1} that flows through r * h_{t-1}.
-  auto mid = [&](index_t first, index_t last, index_t t, T* dh) {
-    for (index_t kb = first; kb < last;) {
-      const index_t n = TransposedPanel<T>::group_size(kb, last), nw = n * W;
-      const index_t k0 = kb * W, w = min_index(nw, H - k0);
-      T* acc = acc_mid.get() + kb * B * W;
-      transposed_tile_matmul(acc, dG + t * GH + 2 * H, Tn * GH, B, rt_h, kb, n);
-      kb += n;
-      for (index_t b = 0; b < B; ++b) {
-        const index_t row = b * Tn + t;
-        if (!step_kept(in.mask, row)) continue;
-        for (index_t kk = 0; kk < w; ++kk) {
-          const index_t k = k0 + kk;
-          const T d_rh = acc[b * nw + kk];
-          T r, dr;
-          rec.restore(cache.gates[row * GH + H + k], r, dr);
-          dG[row * GH + H + k] = d_rh * cache.h_prev[row * H + k] * dr;
-          dh[b * Hp + k] += d_rh * r;
-        }
-      }
-    }
-  };
-  backward_loop(sp, 3, true, pack, mid, cell);
+  Buffer<T> acc_mid(slices * B * W);
+  BackwardSpec<T> sp;
+  sp.dims = &d;
+  sp.opt = &opt;
+  sp.mask = in.mask;
+  sp.cache = &cache;
+  sp.dy = up.dy;
+  sp.dh_last = up.dh_last;
+  sp.dh0 = grads.dh0;
+  sp.dG = dG;
+  GruResetBeforeBackStep<T, Act, Rec> cell(
+      act, rec, DenseBackRecurrence<T>(rt_h, in.recurrent_kernel, GH, H, 2 * H));
+  cell.cache = &cache;
+  cell.mask = in.mask;
+  cell.dG = dG;
+  cell.acc_mid = acc_mid.get();
+  cell.B = B;
+  cell.Tn = d.T;
+  cell.H = H;
+  cell.GH = GH;
+  cell.Hp = Hp;
+  DenseBackRecurrence<T> recurrence(rt_zr, in.recurrent_kernel, GH, H, 0);  // R_{z,r}^T
+  backward_loop(sp, cell, recurrence);
 
   input_side_gradients(grads.dx, grads.dkernel, d, in.x, in.kernel, dG);
   gemm(Trans::Yes, Trans::No, H, 2 * H, rows, cache.h_prev, H, dG, GH, T(0), grads.drecurrent,

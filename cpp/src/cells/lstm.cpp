@@ -13,25 +13,20 @@ namespace RNNKIT_ISA_NS {
 
 namespace {
 
+using namespace detail;
+
+// c = f c_prev + i g, h = o act(c); the cache keeps the four gates and act(c) (aux).
 template <class T, class Act, class Rec>
-void lstm_forward_impl(T* y, T* h_last, T* c_last, const Dims& d, const SeqOptions& opt,
-                       const SeqInputs<T>& in, const TrainCache<T>* cache, T* work,
-                       const Act act, const Rec rec) {
-  using namespace detail;
-  constexpr index_t W = slice_width<T>(), V = lanes<T>();
-  const index_t H = d.H, GH = d.GH();
-  T* xp = work;  // (B*T, 4H)
-  input_projection(xp, d, in.x, in.kernel, in.bias);
-  GatePanel<T> panel(in.recurrent_kernel, GH, H, H, 0, 4, d.T);
-  const ForwardSpec<T> sp{&d, &opt, in.mask, xp, cache, y, h_last, c_last, in.h0, in.c0,
-                          &panel, 0, nullptr};
-  auto pack = [&](index_t first, index_t last) {
-    panel.pack(first, last);
-  };
-  auto no_phase1 = [](index_t, index_t, index_t, index_t, const T*) {};
-  auto cell = [act, rec](index_t, index_t, index_t, const T* x, const T* acc, const T* hp,
-                          const T* cp, T* hn, T* cn, T* gates, T* aux) {
-    (void)hp;
+struct LstmStep : ForwardCell {
+  using Recurrence = DenseRecurrence<T, 4>;
+  Act act;
+  Rec rec;
+  LstmStep(Act act_, Rec rec_) : act(act_), rec(rec_) {}
+
+  void step(const StepIn<T>& in, const StepOut<T>& out) const {
+    constexpr index_t W = slice_width<T>(), V = lanes<T>();
+    const T* x = in.x_proj;
+    const T* acc = in.recurrent;
     for (index_t k = 0; k < W; k += V) {
       const Vec<T> zi = load(x + k) + load(acc + k);
       const Vec<T> zf = load(x + W + k) + load(acc + W + k);
@@ -41,58 +36,100 @@ void lstm_forward_impl(T* y, T* h_last, T* c_last, const Dims& d, const SeqOptio
       const Vec<T> f = rec.apply(zf);
       const Vec<T> g = act.apply(zg);
       const Vec<T> o = rec.apply(zo);
-      const Vec<T> c = f * load(cp + k) + i * g;
+      const Vec<T> c = f * load(in.c_prev + k) + i * g;
       const Vec<T> tc = act.apply(c);
-      store(cn + k, c);
-      store(hn + k, o * tc);
-      store(gates + k, rec.keep(zi, i));
-      store(gates + W + k, rec.keep(zf, f));
-      store(gates + 2 * W + k, act.keep(zg, g));
-      store(gates + 3 * W + k, rec.keep(zo, o));
-      store(aux + k, act.keep(c, tc));
+      store(out.c_new + k, c);
+      store(out.h_new + k, o * tc);
+      store(out.gates + k, rec.keep(zi, i));
+      store(out.gates + W + k, rec.keep(zf, f));
+      store(out.gates + 2 * W + k, act.keep(zg, g));
+      store(out.gates + 3 * W + k, rec.keep(zo, o));
+      store(out.aux + k, act.keep(c, tc));
     }
-  };
-  forward_loop(sp, false, pack, no_phase1, cell);
-}
+  }
+};
 
+// dL/dc is the cell's own carried state: dc, (B, Hp) padded like the loop's dh.
 template <class T, class Act, class Rec>
-void lstm_backward_impl(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& opt,
-                        const SeqInputs<T>& in, const TrainCache<T>& cache,
-                        const SeqUpstream<T>& up, T* work, const Act act, const Rec rec) {
-  using namespace detail;
-  constexpr index_t W = slice_width<T>(), V = lanes<T>();
-  const index_t H = d.H, GH = d.GH(), Hp = slice_count<T>(H) * W;
-  T* dG = work;  // (B*T, 4H) pre-activation gate gradients
-  TransposedPanel<T> rt(H, GH);
-  Buffer<T> dc(d.B * Hp);  // dL/dc, padded like dh
-  load_padded(dc.get(), up.dc_last, d.B, H, Hp);
-  const BackwardSpec<T> sp{&d, &opt, in.mask, &cache, up.dy, up.dh_last, grads.dh0, dG,
-                           nullptr, &rt};
-  auto pack = [&](index_t first, index_t last) {
-    rt.pack(in.recurrent_kernel, GH, H, 0, first, last);
-  };
-  auto no_mid = [](index_t, index_t, index_t, T*) {};
-  auto cell = [&, act, rec](index_t, index_t b, index_t j0, const T* dh, const T* gates, const T*,
-                  const T* cp, const T* tc, T* dg, T*, T* direct) {
-    T* dc_row = dc.get() + b * Hp + j0;
+struct LstmBackStep : BackwardCell {
+  static constexpr int kGates = 4;
+  using Recurrence = DenseBackRecurrence<T>;
+  Act act;
+  Rec rec;
+  T* dc;
+  index_t Hp;
+  LstmBackStep(Act act_, Rec rec_, T* dc_, index_t Hp_) : act(act_), rec(rec_), dc(dc_), Hp(Hp_) {}
+
+  void step(const BackStepIn<T>& in, const BackStepOut<T>& out) const {
+    constexpr index_t W = slice_width<T>(), V = lanes<T>();
+    const T* gates = in.gates;
+    T* dg = out.dgates;
+    T* dc_row = dc + in.b * Hp + in.j0;
     for (index_t k = 0; k < W; k += V) {
       Vec<T> i, f, g, o, tck, di, df, dgg, dob, dtc;
       rec.restore(load(gates + k), i, di);
       rec.restore(load(gates + W + k), f, df);
       act.restore(load(gates + 2 * W + k), g, dgg);
       rec.restore(load(gates + 3 * W + k), o, dob);
-      act.restore(load(tc + k), tck, dtc);
-      const Vec<T> dhk = load(dh + k);
+      act.restore(load(in.aux + k), tck, dtc);  // aux: act(c_t) in the cache's form
+      const Vec<T> dhk = load(in.dh + k);
       const Vec<T> dc_total = load(dc_row + k) + dhk * o * dtc;
       store(dg + k, dc_total * g * di);
-      store(dg + W + k, dc_total * load(cp + k) * df);
+      store(dg + W + k, dc_total * load(in.c_prev + k) * df);
       store(dg + 2 * W + k, dc_total * i * dgg);
       store(dg + 3 * W + k, dhk * tck * dob);
       store(dc_row + k, dc_total * f);
-      store(direct + k, Vec<T>{});  // dh_{t-1} comes only through the recurrent product
+      store(out.dh_direct + k, Vec<T>{});  // dh_{t-1} comes only through the recurrent product
     }
-  };
-  backward_loop(sp, 4, false, pack, no_mid, cell);
+  }
+};
+
+template <class T, class Act, class Rec>
+void lstm_forward_impl(T* y, T* h_last, T* c_last, const Dims& d, const SeqOptions& opt,
+                       const SeqInputs<T>& in, const TrainCache<T>* cache, T* work,
+                       const Act act, const Rec rec) {
+  const index_t H = d.H, GH = d.GH();
+  T* xp = work;  // (B*T, 4H)
+  input_projection(xp, d, in.x, in.kernel, in.bias);
+  GatePanel<T> panel(in.recurrent_kernel, GH, H, H, 0, 4, d.T);
+  ForwardSpec<T> sp;
+  sp.dims = &d;
+  sp.opt = &opt;
+  sp.mask = in.mask;
+  sp.xp = xp;
+  sp.cache = cache;
+  sp.y = y;
+  sp.h_last = h_last;
+  sp.c_last = c_last;
+  sp.h0 = in.h0;
+  sp.c0 = in.c0;
+  LstmStep<T, Act, Rec> cell(act, rec);
+  DenseRecurrence<T, 4> recurrence(panel);
+  forward_loop(sp, cell, recurrence);
+}
+
+template <class T, class Act, class Rec>
+void lstm_backward_impl(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& opt,
+                        const SeqInputs<T>& in, const TrainCache<T>& cache,
+                        const SeqUpstream<T>& up, T* work, const Act act, const Rec rec) {
+  constexpr index_t W = slice_width<T>();
+  const index_t H = d.H, GH = d.GH(), Hp = slice_count<T>(H) * W;
+  T* dG = work;  // (B*T, 4H) pre-activation gate gradients
+  TransposedPanel<T> rt(H, GH);
+  Buffer<T> dc(d.B * Hp);  // dL/dc, padded like dh
+  load_padded(dc.get(), up.dc_last, d.B, H, Hp);
+  BackwardSpec<T> sp;
+  sp.dims = &d;
+  sp.opt = &opt;
+  sp.mask = in.mask;
+  sp.cache = &cache;
+  sp.dy = up.dy;
+  sp.dh_last = up.dh_last;
+  sp.dh0 = grads.dh0;
+  sp.dG = dG;
+  LstmBackStep<T, Act, Rec> cell(act, rec, dc.get(), Hp);
+  DenseBackRecurrence<T> recurrence(rt, in.recurrent_kernel, GH, H, 0);
+  backward_loop(sp, cell, recurrence);
   store_unpadded(grads.dc0, dc.get(), d.B, H, Hp);
 
   input_side_gradients(grads.dx, grads.dkernel, d, in.x, in.kernel, dG);

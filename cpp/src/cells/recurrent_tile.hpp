@@ -199,17 +199,15 @@ inline void tile_matmul(T* out, index_t ldo, const T* a, index_t lda, index_t ro
   }
 }
 
-// Runtime-G dispatch onto the compile-time widths (G in 1..4 gates of slice_width units).
-template <class T>
+// The tile of a G-gate slice (G in 1..4 gates of slice_width units). G is a template
+// argument, so a cell with more gates fails here at compile time (cell_list.hpp refuses
+// them earlier, from cells.def) instead of running with a narrower tile.
+template <class T, int G>
 inline void gate_tile_matmul(T* out, index_t ldo, const T* a, index_t lda, index_t rows,
-                             PanelView<T> panel, index_t K, int G) {
+                             PanelView<T> panel, index_t K) {
+  static_assert(G >= 1 && G <= 4, "the recurrent tiles hold 1 to 4 gates of a slice");
   constexpr int S = static_cast<int>(slice_width<T>() / lanes<T>());  // vectors per slice
-  switch (G) {
-    case 1: tile_matmul<T, S>(out, ldo, a, lda, rows, panel, K); break;
-    case 2: tile_matmul<T, 2 * S>(out, ldo, a, lda, rows, panel, K); break;
-    case 3: tile_matmul<T, 3 * S>(out, ldo, a, lda, rows, panel, K); break;
-    default: tile_matmul<T, 4 * S>(out, ldo, a, lda, rows, panel, K); break;
-  }
+  tile_matmul<T, G * S>(out, ldo, a, lda, rows, panel, K);
 }
 
 // out[r][0 : n*W] = a[r] @ group panel at slice kb (n = 1 or 2 slices, see TransposedPanel).
@@ -224,6 +222,64 @@ inline void transposed_tile_matmul(T* out, const T* a, index_t lda, index_t rows
     tile_matmul<T, S>(out, W, a, lda, rows, PanelView<T>{q.group(kb), W, W}, q.C);
   }
 }
+
+// Recurrence policies: how a cell's time loop gets the per-step recurrent contribution. A
+// cell names its policy (`using Recurrence = ...`, sequence.hpp); the loops call only
+//   pack(first, last)          once per thread, for its slices [first, last)
+//   group_size(jb, last)       slices handled together from slice jb (1, or 2 for pairs)
+//   product(...)               the contribution of one group of slices, every row
+// so a cell whose recurrence is not a dense product (e.g. IndRNN's element-wise u * h_{t-1})
+// supplies another policy with the same members and leaves the loops as they are.
+
+// Forward: acc (B rows, stride ldacc = n*G*W) = left @ R for gates [g0, g0+G) of the panel,
+// left = h_{t-1} (B, Hp) or a buffer the cell fills before the product (GRU reset_before's
+// r * h_{t-1}). Row b, slice jb of the group, gate g at acc + b*ldacc + (jb - jg)*W + g*n*W.
+template <class T, int G_>
+struct DenseRecurrence {
+  static constexpr int kGates = G_;  // G: the gates of the cell's x_proj / recurrent (G, W)
+  static_assert(kGates >= 1 && kGates <= 4, "the recurrent tiles hold 1 to 4 gates");
+  GatePanel<T>* panel;
+  const T* left = nullptr;  // null: h_{t-1}
+
+  explicit DenseRecurrence(GatePanel<T>& p, const T* left_operand = nullptr)
+      : panel(&p), left(left_operand) {}
+
+  void pack(index_t first, index_t last) { panel->pack(first, last); }
+  index_t group_size(index_t jb, index_t last) const { return panel->group_size(jb, last); }
+  void product(T* acc, index_t ldacc, const T* h_prev, index_t Hp, index_t B, index_t jg,
+               index_t n) const {
+    const T* a = left ? left : h_prev;
+    const PanelView<T> view = panel->group(jg, n);
+    if constexpr (kGates == 1) {
+      if (n == 2) {  // one-gate panel: two slices per tile
+        constexpr int S = static_cast<int>(slice_width<T>() / lanes<T>());
+        tile_matmul<T, 2 * S>(acc, ldacc, a, Hp, B, view, panel->K);
+        return;
+      }
+    }
+    gate_tile_matmul<T, kGates>(acc, ldacc, a, Hp, B, view, panel->K);
+  }
+};
+
+// Backward: acc (B rows, stride n*W) = dGr_t @ R^T for the group of slices [kb, kb+n), over
+// the columns [c0, c0+C) of R the panel holds (dGr_t row b at a + b*lda).
+template <class T>
+struct DenseBackRecurrence {
+  TransposedPanel<T>* panel;
+  const T* R;
+  index_t ldr, H, c0;
+
+  DenseBackRecurrence(TransposedPanel<T>& p, const T* R_, index_t ldr_, index_t H_, index_t c0_)
+      : panel(&p), R(R_), ldr(ldr_), H(H_), c0(c0_) {}
+
+  void pack(index_t first, index_t last) { panel->pack(R, ldr, H, c0, first, last); }
+  static index_t group_size(index_t kb, index_t last) {
+    return TransposedPanel<T>::group_size(kb, last);
+  }
+  void product(T* acc, const T* a, index_t lda, index_t B, index_t kb, index_t n) const {
+    transposed_tile_matmul(acc, a, lda, B, *panel, kb, n);
+  }
+};
 
 // Adds bias[0:n] to every row of M (rows x n, stride ld).
 template <class T>

@@ -1,7 +1,8 @@
 // The time loops shared by the cells (internal header, compiled per ISA). A cell supplies
-// only its element-wise math, on W-wide local arrays (so it vectorises); the loops own
-// masking, go_backwards, the output-repeat rule, states, the recurrent products, the thread
-// team and the BPTT bookkeeping.
+// only its element-wise math, on W-wide local arrays (so it vectorises), as a functor with a
+// step(StepIn, StepOut) member (the interface is below), and names the policy that computes
+// its recurrent contribution (recurrent_tile.hpp); the loops own masking, go_backwards, the
+// output-repeat rule, states, the thread team and the BPTT bookkeeping.
 //
 // Threads (DESIGN.md): thread p owns a range of hidden-unit slices and ALL gates of them for
 // the whole sequence; it packs its slices of the recurrent weights itself (they stay in its
@@ -116,39 +117,98 @@ inline void store_slice(T* dst, const T* src, index_t n) {
   for (index_t i = 0; i < n; ++i) dst[i] = src[i];
 }
 
-// Everything a forward loop needs besides the cell's math.
+// ---- The cell interface -------------------------------------------------------------------
+// A cell is a small functor struct per direction. Forward:
+//   struct MyStep : ForwardCell {
+//     using Recurrence = DenseRecurrence<T, G>;   // recurrent_tile.hpp: the policy
+//     void step(const StepIn<T>& in, const StepOut<T>& out) const;  // one slice, one row
+//   };
+// optionally with pack(first, last) (the thread packs its slices of the cell's own panels)
+// and, with kTwoPhase, phase1(first, last, t, h_prev): a pass over the thread's slices before
+// the product, followed by a barrier (GRU reset_before). Backward likewise (BackwardCell):
+//   static constexpr int kGates; using Recurrence = DenseBackRecurrence<T>;
+//   void step(const BackStepIn<T>& in, const BackStepOut<T>& out) const;
+// with optional pack() and, with kTwoPhase, mid(first, last, t, dh) between the barrier after
+// the element-wise pass and the recurrent product. A step reads only the fields it needs.
+// Every array is W-wide per gate (W = slice_width<T>()), zero-padded past the last unit.
+
+// What the forward loop hands a cell's step for one slice [j0, j0+W) of one row.
 template <class T>
-struct ForwardSpec {
-  const Dims* d;
-  const SeqOptions* opt;
-  const std::uint8_t* mask;
-  const T* xp;                       // (B*T, G*H) input projection (+ input bias)
-  const TrainCache<T>* cache;        // null: inference
-  T* y;                              // (B, T, H)
-  T* h_last;                         // (B, H)
-  T* c_last;                         // (B, H) or null (no cell state)
-  const T* h0;                       // nullable
-  const T* c0;                       // nullable
-  const GatePanel<T>* panel;         // the per-step product's panel (K = H)
-  int x_gate0;                       // first gate of xp the product's gates line up with
-  const T* left;                     // null: h_{t-1}; else a (B, Hp) buffer phase1 fills
+struct StepIn {
+  index_t row = 0;               // b*T + t: the row of xp and of the training cache
+  index_t b = 0;                 // batch row (row of the (B, Hp) states and cell buffers)
+  index_t j0 = 0;                // first unit of the slice
+  const T* x_proj = nullptr;     // (G, W) input projection (+ input bias), from gate x_gate0
+  const T* recurrent = nullptr;  // (G, W) the Recurrence policy's product for the same gates
+  const T* h_prev = nullptr;     // (W) h_{t-1}
+  const T* c_prev = nullptr;     // (W) c_{t-1}; zeros for cells without a cell state
 };
 
-// Forward time loop.
-//   pack(first, last):                  pack the thread's slices of the cell's panels
-//   phase1(first, last, s, t, h_prev):  optional pass before the product (GRU reset_before),
-//                                       followed by a barrier when two_phase is set
-//   cell(row, b, j0, x, acc, hp, cp, hn, cn, gates, aux): element-wise math of one slice;
-//       x and acc are (G, W) for the panel's G gates (input projection from gate x_gate0 on,
-//       and recurrent product), hp, cp the previous states (W); outputs hn, cn (W), and for
-//       the training cache all d.G activated gates (d.G, W) and aux (W).
-template <class T, class Pack, class Phase1, class Cell>
-void forward_loop(const ForwardSpec<T>& sp, bool two_phase, Pack&& pack, Phase1&& phase1,
-                  Cell&& cell) {
+// Where a forward step writes.
+template <class T>
+struct StepOut {
+  T* h_new = nullptr;  // (W)
+  T* c_new = nullptr;  // (W), ignored without a cell state
+  T* gates = nullptr;  // (d.G, W) every gate, in the cache's form (activations.hpp keep())
+  T* aux = nullptr;    // (W) the cell's extra cache array (kCacheAux), zeros if unused
+};
+
+// What the backward loop hands a cell's step for one kept slice of one row.
+template <class T>
+struct BackStepIn {
+  index_t row = 0, b = 0, j0 = 0;  // as StepIn
+  const T* dh = nullptr;           // (W) dL/dh_t: dh carried + dy (+ dy of repeated outputs)
+  const T* gates = nullptr;        // (G, W) cached gates
+  const T* h_prev = nullptr;       // (W) cached h_{t-1}
+  const T* c_prev = nullptr;       // (W) cached c_{t-1} (h_prev's values without one)
+  const T* aux = nullptr;          // (W) cached aux (h_prev's values without one)
+};
+
+// Where a backward step writes.
+template <class T>
+struct BackStepOut {
+  T* dgates = nullptr;      // (G, W) pre-activation gradients, input side (dG)
+  T* dgates_rec = nullptr;  // (G, W) recurrent side (dGr), when the spec has one; zeros
+  T* dh_direct = nullptr;   // (W) the part of dL/dh_{t-1} that bypasses the product
+};
+
+// Defaults of the optional forward / backward hooks (a cell's own member hides them).
+struct ForwardCell {
+  static constexpr bool kTwoPhase = false;
+  void pack(index_t, index_t) {}
+};
+struct BackwardCell {
+  static constexpr bool kTwoPhase = false;
+  void pack(index_t, index_t) {}
+};
+
+// Everything a forward loop needs besides the cell and its recurrence. Set by name:
+//   ForwardSpec<T> sp; sp.dims = &d; sp.opt = &opt; sp.xp = xp; ...
+template <class T>
+struct ForwardSpec {
+  const Dims* dims = nullptr;
+  const SeqOptions* opt = nullptr;
+  const std::uint8_t* mask = nullptr;
+  const T* xp = nullptr;                  // (B*T, G*H) input projection (+ input bias)
+  const TrainCache<T>* cache = nullptr;   // null: inference
+  T* y = nullptr;                         // (B, T, H)
+  T* h_last = nullptr;                    // (B, H)
+  T* c_last = nullptr;                    // (B, H) or null (no cell state)
+  const T* h0 = nullptr;                  // nullable
+  const T* c0 = nullptr;                  // nullable
+  int x_gate0 = 0;                        // first gate of xp the recurrence's gates line up with
+};
+
+// Forward time loop: per step, rec.product() for each group of the thread's slices, then
+// cell.step() for every slice and row of the group; the loop applies the mask, writes y, the
+// states and the training cache.
+template <class T, class Cell>
+void forward_loop(const ForwardSpec<T>& sp, Cell& cell, typename Cell::Recurrence& rec) {
   constexpr index_t W = slice_width<T>();
-  const Dims& d = *sp.d;
+  constexpr int G = Cell::Recurrence::kGates;
+  static_assert(G >= 1 && G <= 4, "x, acc and gates below hold at most 4 gates of a slice");
+  const Dims& d = *sp.dims;
   const index_t B = d.B, Tn = d.T, H = d.H, GH = d.GH();
-  const int G = sp.panel->G;
   const index_t slices = slice_count<T>(H), Hp = slices * W, NT = G * W;
   const bool has_c = sp.c_last != nullptr;
 
@@ -167,7 +227,8 @@ void forward_loop(const ForwardSpec<T>& sp, bool two_phase, Pack&& pack, Phase1&
 
   auto body = [&](int tid, int n) {
     const SliceRange mine(slices, tid, n);
-    pack(mine.first, mine.last);
+    cell.pack(mine.first, mine.last);
+    rec.pack(mine.first, mine.last);
     T* const acc_base = acc_all.get() + static_cast<index_t>(tid) * B * 2 * NT;
     for (index_t s = 0; s < Tn; ++s) {
       const index_t t = input_time(d, *sp.opt, s);
@@ -177,20 +238,13 @@ void forward_loop(const ForwardSpec<T>& sp, bool two_phase, Pack&& pack, Phase1&
       T* c_nxt = c_buf[(s + 1) & 1];
       // Every thread gets the same answer from team_barrier() (true: the call was
       // cancelled), so all of them leave the loop at the same barrier.
-      if (two_phase) {
-        phase1(mine.first, mine.last, s, t, h_cur);
+      if constexpr (Cell::kTwoPhase) {
+        cell.phase1(mine.first, mine.last, t, h_cur);
         if (team_barrier()) break;
       }
-      const T* left = sp.left ? sp.left : h_cur;
       for (index_t jg = mine.first; jg < mine.last;) {
-        const index_t n = sp.panel->group_size(jg, mine.last), ldacc = n * NT;
-        const PanelView<T> view = sp.panel->group(jg, n);
-        if (n == 2) {  // one-gate panel: two slices per tile
-          tile_matmul<T, 2 * static_cast<int>(W / lanes<T>())>(acc_base, ldacc, left, Hp, B,
-                                                                view, sp.panel->K);
-        } else {
-          gate_tile_matmul(acc_base, ldacc, left, Hp, B, view, sp.panel->K, G);
-        }
+        const index_t n = rec.group_size(jg, mine.last), ldacc = n * NT;
+        rec.product(acc_base, ldacc, h_cur, Hp, B, jg, n);
         for (index_t jb = jg; jb < jg + n; ++jb) {
           const index_t j0 = jb * W, w = min_index(W, H - j0);
           for (index_t b = 0; b < B; ++b) {
@@ -204,8 +258,20 @@ void forward_loop(const ForwardSpec<T>& sp, bool two_phase, Pack&& pack, Phase1&
             }
             const T* hp = h_cur + b * Hp + j0;
             const T* cp = has_c ? c_cur + b * Hp + j0 : cn;  // zeros without a cell state
-            const T* acc_row = acc_base + b * ldacc + (jb - jg) * W;
-            cell(row, b, j0, static_cast<const T*>(x), acc_row, hp, cp, hn, cn, gates, aux);
+            StepIn<T> in;
+            in.row = row;
+            in.b = b;
+            in.j0 = j0;
+            in.x_proj = x;
+            in.recurrent = acc_base + b * ldacc + (jb - jg) * W;
+            in.h_prev = hp;
+            in.c_prev = cp;
+            StepOut<T> out;
+            out.h_new = hn;
+            out.c_new = cn;
+            out.gates = gates;
+            out.aux = aux;
+            cell.step(in, out);
             const bool keep = step_kept(sp.mask, row);
             T* hs = h_nxt + b * Hp + j0;
             for (index_t i = 0; i < W; ++i) hs[i] = keep ? hn[i] : hp[i];
@@ -243,35 +309,35 @@ void forward_loop(const ForwardSpec<T>& sp, bool two_phase, Pack&& pack, Phase1&
   if (has_c) store_unpadded(sp.c_last, c_buf[Tn & 1], B, H, Hp);
 }
 
-// Everything a backward loop needs besides the cell's math.
+// Everything a backward loop needs besides the cell and its recurrence; set by name.
 template <class T>
 struct BackwardSpec {
-  const Dims* d;
-  const SeqOptions* opt;
-  const std::uint8_t* mask;
-  const TrainCache<T>* cache;
-  const T* dy;                      // (B, T, H) or null
-  const T* dh_last;                 // (B, H) or null
-  T* dh0;                           // (B, H) out
-  T* dG;                            // (B*T, G*H) out: input-side pre-activation gradients
-  T* dGr;                           // (B*T, G*H) out: recurrent side, or null (= dG)
-  const TransposedPanel<T>* rt;     // R^T over the columns of dGr the final product uses
+  const Dims* dims = nullptr;
+  const SeqOptions* opt = nullptr;
+  const std::uint8_t* mask = nullptr;
+  const TrainCache<T>* cache = nullptr;
+  const T* dy = nullptr;       // (B, T, H) or null
+  const T* dh_last = nullptr;  // (B, H) or null
+  T* dh0 = nullptr;            // (B, H) out
+  T* dG = nullptr;             // (B*T, G*H) out: input-side pre-activation gradients
+  T* dGr = nullptr;            // (B*T, G*H) out: recurrent side, or null (= dG)
 };
 
 // Reverse (BPTT) time loop. Per step, for the thread's slices and every row:
-//   kept row:   dh_total = dh + dy_carry + dy[b, s]; cell(row, b, j0, dh_total, gates, hp,
-//               cp, aux, dg, dgr, direct) fills dG (and dGr) for the slice and returns in
-//               `direct` the part of dL/dh_{t-1} that bypasses the recurrent product;
+//   kept row:   dh_total = dh + dy_carry + dy[b, s]; cell.step() fills dG (and dGr) for the
+//               slice and returns in dh_direct the part of dL/dh_{t-1} that bypasses the
+//               recurrent product;
 //   masked row: dG = 0, dh passes on unchanged, dy joins dy_carry.
-// Then barrier, mid(first, last, t, dh) (+ barrier) when two_phase, and
-//   dh[kept rows, slice] += dGr[rows] @ R^T[:, slice].
+// Then barrier, cell.mid(first, last, t, dh) (+ barrier) when Cell::kTwoPhase, and
+//   dh[kept rows, slice] += rec.product(dGr rows of step t)   (dense: dGr @ R^T[:, slice]).
 // dh is (B, Hp) padded, dh_last on entry and dh0 at the end; cell-specific states (LSTM
-// dc) live in the cell's lambda, in the same padded layout.
-template <class T, class Pack, class Mid, class Cell>
-void backward_loop(const BackwardSpec<T>& sp, int G, bool two_phase, Pack&& pack, Mid&& mid,
-                   Cell&& cell) {
+// dc) live in the cell's functor, in the same padded layout.
+template <class T, class Cell>
+void backward_loop(const BackwardSpec<T>& sp, Cell& cell, typename Cell::Recurrence& rec) {
   constexpr index_t W = slice_width<T>();
-  const Dims& d = *sp.d;
+  constexpr int G = Cell::kGates;
+  static_assert(G >= 1 && G <= 4, "gates and dg below hold at most 4 gates of a slice");
+  const Dims& d = *sp.dims;
   const index_t B = d.B, Tn = d.T, H = d.H, GH = d.GH();
   const index_t slices = slice_count<T>(H), Hp = slices * W;
   const TrainCache<T>& cache = *sp.cache;
@@ -285,7 +351,8 @@ void backward_loop(const BackwardSpec<T>& sp, int G, bool two_phase, Pack&& pack
 
   auto body = [&](int tid, int n) {
     const SliceRange mine(slices, tid, n);
-    pack(mine.first, mine.last);
+    cell.pack(mine.first, mine.last);
+    rec.pack(mine.first, mine.last);
     T* const acc_base = acc_all.get() + static_cast<index_t>(tid) * B * 2 * W;
     for (index_t s = Tn - 1; s >= 0; --s) {
       const index_t t = input_time(d, *sp.opt, s);
@@ -317,9 +384,20 @@ void backward_loop(const BackwardSpec<T>& sp, int G, bool two_phase, Pack&& pack
           load_slice(hp, cache.h_prev + row * H + j0, w);
           load_slice(cp, cache.c_prev ? cache.c_prev + row * H + j0 : hp, cache.c_prev ? w : 0);
           load_slice(aux, cache.aux ? cache.aux + row * H + j0 : hp, cache.aux ? w : 0);
-          cell(row, b, j0, static_cast<const T*>(total), static_cast<const T*>(gates),
-               static_cast<const T*>(hp), static_cast<const T*>(cp),
-               static_cast<const T*>(aux), dg, dgr, direct);
+          BackStepIn<T> in;
+          in.row = row;
+          in.b = b;
+          in.j0 = j0;
+          in.dh = total;
+          in.gates = gates;
+          in.h_prev = hp;
+          in.c_prev = cp;
+          in.aux = aux;
+          BackStepOut<T> out;
+          out.dgates = dg;
+          out.dgates_rec = dgr;
+          out.dh_direct = direct;
+          cell.step(in, out);
           for (int g = 0; g < G; ++g) {
             store_slice(dgx_row + g * H, static_cast<const T*>(dg + g * W), w);
             if (dgr_row) store_slice(dgr_row + g * H, static_cast<const T*>(dgr + g * W), w);
@@ -332,14 +410,14 @@ void backward_loop(const BackwardSpec<T>& sp, int G, bool two_phase, Pack&& pack
       }
       // dG rows of step t complete. A true answer (cancelled) is the same on every thread.
       if (team_barrier()) break;
-      if (two_phase) {
-        mid(mine.first, mine.last, t, dh);
+      if constexpr (Cell::kTwoPhase) {
+        cell.mid(mine.first, mine.last, t, dh);
         if (team_barrier()) break;
       }
       const T* a = dGr + t * GH;  // row b at a + b*T*GH
       for (index_t kb = mine.first; kb < mine.last;) {
-        const index_t n = TransposedPanel<T>::group_size(kb, mine.last), nw = n * W;
-        transposed_tile_matmul(acc_base, a, Tn * GH, B, *sp.rt, kb, n);
+        const index_t n = rec.group_size(kb, mine.last), nw = n * W;
+        rec.product(acc_base, a, Tn * GH, B, kb, n);
         for (index_t b = 0; b < B; ++b) {
           if (!step_kept(sp.mask, b * Tn + t)) continue;
           T* dh_row = dh + b * Hp + kb * W;

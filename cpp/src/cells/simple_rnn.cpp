@@ -10,61 +10,87 @@ namespace RNNKIT_ISA_NS {
 
 namespace {
 
+using namespace detail;
+
+// h = act(x_proj + recurrent); the cache keeps act's form of h (activations.hpp keep()).
+template <class T, class Act>
+struct SimpleRnnStep : ForwardCell {
+  using Recurrence = DenseRecurrence<T, 1>;
+  Act act;
+  explicit SimpleRnnStep(Act act_) : act(act_) {}
+
+  void step(const StepIn<T>& in, const StepOut<T>& out) const {
+    constexpr index_t W = slice_width<T>(), V = lanes<T>();
+    for (index_t k = 0; k < W; k += V) {
+      const Vec<T> z = load(in.x_proj + k) + load(in.recurrent + k);
+      const Vec<T> h = act.apply(z);
+      store(out.h_new + k, h);
+      store(out.gates + k, act.keep(z, h));
+    }
+  }
+};
+
+// d act / d z from the cached form (activations.hpp); relu'(0) = 0, as TensorFlow. Always
+// d * act' (not a select): inf/NaN upstream gives NaN, as d * (z > 0) in NumPy.
+template <class T, class Act>
+struct SimpleRnnBackStep : BackwardCell {
+  static constexpr int kGates = 1;
+  using Recurrence = DenseBackRecurrence<T>;
+  Act act;
+  explicit SimpleRnnBackStep(Act act_) : act(act_) {}
+
+  void step(const BackStepIn<T>& in, const BackStepOut<T>& out) const {
+    constexpr index_t W = slice_width<T>(), V = lanes<T>();
+    for (index_t k = 0; k < W; k += V) {
+      Vec<T> ak, dak;
+      act.restore(load(in.gates + k), ak, dak);
+      store(out.dgates + k, load(in.dh + k) * dak);
+      store(out.dh_direct + k, Vec<T>{});
+    }
+  }
+};
+
 template <class T, class Act>
 void simple_rnn_forward_impl(T* y, T* h_last, const Dims& d, const SeqOptions& opt,
                              const SeqInputs<T>& in, const TrainCache<T>* cache, T* work,
                              const Act act) {
-  using namespace detail;
-  constexpr index_t W = slice_width<T>(), V = lanes<T>();
   const index_t H = d.H;
   T* xp = work;  // (B*T, H)
   input_projection(xp, d, in.x, in.kernel, in.bias);
   GatePanel<T> panel(in.recurrent_kernel, H, H, H, 0, 1, d.T);
-  const ForwardSpec<T> sp{&d, &opt, in.mask, xp, cache, y, h_last, nullptr, in.h0, nullptr,
-                          &panel, 0, nullptr};
-  auto pack = [&](index_t first, index_t last) {
-    panel.pack(first, last);
-  };
-  auto no_phase1 = [](index_t, index_t, index_t, index_t, const T*) {};
-  auto cell = [act](index_t, index_t, index_t, const T* x, const T* acc, const T*, const T*,
-                    T* hn, T*, T* gates, T*) {
-    for (index_t k = 0; k < W; k += V) {
-      const Vec<T> z = load(x + k) + load(acc + k);
-      const Vec<T> h = act.apply(z);
-      store(hn + k, h);
-      store(gates + k, act.keep(z, h));
-    }
-  };
-  forward_loop(sp, false, pack, no_phase1, cell);
+  ForwardSpec<T> sp;
+  sp.dims = &d;
+  sp.opt = &opt;
+  sp.mask = in.mask;
+  sp.xp = xp;
+  sp.cache = cache;
+  sp.y = y;
+  sp.h_last = h_last;
+  sp.h0 = in.h0;
+  SimpleRnnStep<T, Act> cell(act);
+  DenseRecurrence<T, 1> rec(panel);
+  forward_loop(sp, cell, rec);
 }
 
 template <class T, class Act>
 void simple_rnn_backward_impl(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& opt,
                               const SeqInputs<T>& in, const TrainCache<T>& cache,
                               const SeqUpstream<T>& up, T* work, const Act act) {
-  using namespace detail;
-  constexpr index_t W = slice_width<T>(), V = lanes<T>();
   const index_t H = d.H;
   T* dG = work;  // (B*T, H) pre-activation gradients
   TransposedPanel<T> rt(H, H);
-  const BackwardSpec<T> sp{&d, &opt, in.mask, &cache, up.dy, up.dh_last, grads.dh0, dG,
-                           nullptr, &rt};
-  auto pack = [&](index_t first, index_t last) {
-    rt.pack(in.recurrent_kernel, H, H, 0, first, last);
-  };
-  auto no_mid = [](index_t, index_t, index_t, T*) {};
-  // d act / d z from the cached form (activations.hpp); relu'(0) = 0, as TensorFlow. Always
-  // d * act' (not a select): inf/NaN upstream gives NaN, as d * (z > 0) in NumPy.
-  auto cell = [act](index_t, index_t, index_t, const T* dh, const T* a, const T*, const T*,
-                    const T*, T* dg, T*, T* direct) {
-    for (index_t k = 0; k < W; k += V) {
-      Vec<T> ak, dak;
-      act.restore(load(a + k), ak, dak);
-      store(dg + k, load(dh + k) * dak);
-      store(direct + k, Vec<T>{});
-    }
-  };
-  backward_loop(sp, 1, false, pack, no_mid, cell);
+  BackwardSpec<T> sp;
+  sp.dims = &d;
+  sp.opt = &opt;
+  sp.mask = in.mask;
+  sp.cache = &cache;
+  sp.dy = up.dy;
+  sp.dh_last = up.dh_last;
+  sp.dh0 = grads.dh0;
+  sp.dG = dG;
+  SimpleRnnBackStep<T, Act> cell(act);
+  DenseBackRecurrence<T> rec(rt, in.recurrent_kernel, H, H, 0);
+  backward_loop(sp, cell, rec);
 
   input_side_gradients(grads.dx, grads.dkernel, d, in.x, in.kernel, dG);
   gemm(Trans::Yes, Trans::No, H, H, d.rows(), cache.h_prev, H, dG, H, T(0),
