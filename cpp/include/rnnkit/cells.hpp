@@ -1,7 +1,7 @@
 // Kernel entry points of the cells listed in cells.def: pure functions on raw pointers and
 // Dims. Each cell `name` defines name_forward<T> and name_backward<T> (declared below, with
 // the signatures the kernel table expects: runtime/kernel_table.cpp).
-// Conventions (DESIGN.md habits 2 and 3):
+// Conventions (docs/design.md, habits 2 and 3):
 //   * outputs first, then dims/options, then inputs, then the caller-provided workspace;
 //   * every array is C-contiguous in the caller's dtype T (float or double) and element-
 //     aligned (address a multiple of alignof(T)): the kernels read T* directly (packing

@@ -4,14 +4,14 @@
 // its recurrent contribution (recurrent_tile.hpp); the loops own masking, go_backwards, the
 // output-repeat rule, states, the thread team and the BPTT bookkeeping.
 //
-// Threads (DESIGN.md): thread p owns a range of hidden-unit slices and ALL gates of them for
+// Threads (docs/design.md): thread p owns a range of hidden-unit slices and ALL gates of them for
 // the whole sequence; it packs its slices of the recurrent weights itself (they stay in its
 // cache) and writes only its own units of every state, so one barrier per step suffices
 // (two for GRU reset_after=False, whose candidate needs r of every unit). Every element is
 // computed by the same operations whatever the partition: results are bitwise identical for
 // any thread count.
 //
-// Keras mask rule (SPEC section 3): at a masked step every state is carried unchanged and
+// Keras mask rule (docs/spec.md §3): at a masked step every state is carried unchanged and
 // y repeats the previous output (zeros until the row's first kept step). In BPTT the
 // gradient of a repeated output is carried back (dy_carry) to the last kept step.
 //
