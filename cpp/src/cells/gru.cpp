@@ -232,15 +232,8 @@ void gru_forward_reset_after(T* y, T* h_last, const Dims& d, const SeqOptions& o
     }
   }
   GatePanel<T> panel(in.recurrent_kernel, GH, H, H, 0, 3, d.T);
-  ForwardSpec<T> sp;
-  sp.dims = &d;
-  sp.opt = &opt;
-  sp.mask = in.mask;
+  ForwardSpec<T> sp = call_forward_spec(d, opt, in, cache, y, h_last);
   sp.xp = xp;
-  sp.cache = cache;
-  sp.y = y;
-  sp.h_last = h_last;
-  sp.h0 = in.h0;
   GruResetAfterStep<T, Act, Rec> cell(act, rec, b_rec.get(), Hp);
   DenseRecurrence<T, 3> recurrence(panel);
   forward_loop(sp, cell, recurrence);
@@ -259,15 +252,8 @@ void gru_forward_reset_before(T* y, T* h_last, const Dims& d, const SeqOptions& 
   GatePanel<T> panel_h(in.recurrent_kernel, GH, H, H, 2, 1, d.T);
   Buffer<T> z_buf(B * Hp), r_buf(B * Hp), rh_buf(B * Hp), acc_zr(slices * B * 2 * W);
   fill_n(rh_buf.get(), B * Hp, T(0));
-  ForwardSpec<T> sp;
-  sp.dims = &d;
-  sp.opt = &opt;
-  sp.mask = in.mask;
+  ForwardSpec<T> sp = call_forward_spec(d, opt, in, cache, y, h_last);
   sp.xp = xp;
-  sp.cache = cache;
-  sp.y = y;
-  sp.h_last = h_last;
-  sp.h0 = in.h0;
   sp.x_gate0 = 2;  // the candidate's gate
   GruResetBeforeStep<T, Act, Rec> cell(act, rec);
   cell.panel_zr = &panel_zr;
@@ -296,14 +282,7 @@ void gru_backward_reset_after(const SeqGrads<T>& grads, const Dims& d, const Seq
   T* dGx = work;
   T* dGr = work + rows * GH;
   TransposedPanel<T> rt(H, GH);
-  BackwardSpec<T> sp;
-  sp.dims = &d;
-  sp.opt = &opt;
-  sp.mask = in.mask;
-  sp.cache = &cache;
-  sp.dy = up.dy;
-  sp.dh_last = up.dh_last;
-  sp.dh0 = grads.dh0;
+  BackwardSpec<T> sp = call_backward_spec(d, opt, in, cache, up, grads);
   sp.dG = dGx;
   sp.dGr = dGr;
   GruResetAfterBackStep<T, Act, Rec> cell(act, rec);
@@ -331,14 +310,7 @@ void gru_backward_reset_before(const SeqGrads<T>& grads, const Dims& d, const Se
   TransposedPanel<T> rt_zr(H, 2 * H);
   TransposedPanel<T> rt_h(H, H);
   Buffer<T> acc_mid(slices * B * W);
-  BackwardSpec<T> sp;
-  sp.dims = &d;
-  sp.opt = &opt;
-  sp.mask = in.mask;
-  sp.cache = &cache;
-  sp.dy = up.dy;
-  sp.dh_last = up.dh_last;
-  sp.dh0 = grads.dh0;
+  BackwardSpec<T> sp = call_backward_spec(d, opt, in, cache, up, grads);
   sp.dG = dG;
   GruResetBeforeBackStep<T, Act, Rec> cell(
       act, rec, DenseBackRecurrence<T>(rt_h, in.recurrent_kernel, GH, H, 2 * H));

@@ -92,16 +92,9 @@ void lstm_forward_impl(T* y, T* h_last, T* c_last, const Dims& d, const SeqOptio
   T* xp = work;  // (B*T, 4H)
   input_projection(xp, d, in.x, in.kernel, in.bias);
   GatePanel<T> panel(in.recurrent_kernel, GH, H, H, 0, 4, d.T);
-  ForwardSpec<T> sp;
-  sp.dims = &d;
-  sp.opt = &opt;
-  sp.mask = in.mask;
+  ForwardSpec<T> sp = call_forward_spec(d, opt, in, cache, y, h_last);
   sp.xp = xp;
-  sp.cache = cache;
-  sp.y = y;
-  sp.h_last = h_last;
   sp.c_last = c_last;
-  sp.h0 = in.h0;
   sp.c0 = in.c0;
   LstmStep<T, Act, Rec> cell(act, rec);
   DenseRecurrence<T, 4> recurrence(panel);
@@ -118,14 +111,7 @@ void lstm_backward_impl(const SeqGrads<T>& grads, const Dims& d, const SeqOption
   TransposedPanel<T> rt(H, GH);
   Buffer<T> dc(d.B * Hp);  // dL/dc, padded like dh
   load_padded(dc.get(), up.dc_last, d.B, H, Hp);
-  BackwardSpec<T> sp;
-  sp.dims = &d;
-  sp.opt = &opt;
-  sp.mask = in.mask;
-  sp.cache = &cache;
-  sp.dy = up.dy;
-  sp.dh_last = up.dh_last;
-  sp.dh0 = grads.dh0;
+  BackwardSpec<T> sp = call_backward_spec(d, opt, in, cache, up, grads);
   sp.dG = dG;
   LstmBackStep<T, Act, Rec> cell(act, rec, dc.get(), Hp);
   DenseBackRecurrence<T> recurrence(rt, in.recurrent_kernel, GH, H, 0);

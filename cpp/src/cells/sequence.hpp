@@ -199,6 +199,23 @@ struct ForwardSpec {
   int x_gate0 = 0;                        // first gate of xp the recurrence's gates line up with
 };
 
+// A ForwardSpec with the fields every cell takes straight from its call: dims, options,
+// mask, the training cache, the outputs y / h_last (/ c_last) and the initial states. The
+// cell then sets what is its own: xp (its input projection), c_last/c0, x_gate0.
+template <class T>
+ForwardSpec<T> call_forward_spec(const Dims& d, const SeqOptions& opt, const SeqInputs<T>& in,
+                                 const TrainCache<T>* cache, T* y, T* h_last) {
+  ForwardSpec<T> sp;
+  sp.dims = &d;
+  sp.opt = &opt;
+  sp.mask = in.mask;
+  sp.cache = cache;
+  sp.y = y;
+  sp.h_last = h_last;
+  sp.h0 = in.h0;
+  return sp;
+}
+
 // Forward time loop: per step, rec.product() for each group of the thread's slices, then
 // cell.step() for every slice and row of the group; the loop applies the mask, writes y, the
 // states and the training cache.
@@ -322,6 +339,23 @@ struct BackwardSpec {
   T* dG = nullptr;             // (B*T, G*H) out: input-side pre-activation gradients
   T* dGr = nullptr;            // (B*T, G*H) out: recurrent side, or null (= dG)
 };
+
+// A BackwardSpec with the fields every cell takes straight from its call: dims, options,
+// mask, the training cache, the upstream gradients and dh0. The cell then sets dG (and dGr).
+template <class T>
+BackwardSpec<T> call_backward_spec(const Dims& d, const SeqOptions& opt, const SeqInputs<T>& in,
+                                   const TrainCache<T>& cache, const SeqUpstream<T>& up,
+                                   const SeqGrads<T>& grads) {
+  BackwardSpec<T> sp;
+  sp.dims = &d;
+  sp.opt = &opt;
+  sp.mask = in.mask;
+  sp.cache = &cache;
+  sp.dy = up.dy;
+  sp.dh_last = up.dh_last;
+  sp.dh0 = grads.dh0;
+  return sp;
+}
 
 // Reverse (BPTT) time loop. Per step, for the thread's slices and every row:
 //   kept row:   dh_total = dh + dy_carry + dy[b, s]; cell.step() fills dG (and dGr) for the

@@ -58,15 +58,8 @@ void simple_rnn_forward_impl(T* y, T* h_last, const Dims& d, const SeqOptions& o
   T* xp = work;  // (B*T, H)
   input_projection(xp, d, in.x, in.kernel, in.bias);
   GatePanel<T> panel(in.recurrent_kernel, H, H, H, 0, 1, d.T);
-  ForwardSpec<T> sp;
-  sp.dims = &d;
-  sp.opt = &opt;
-  sp.mask = in.mask;
+  ForwardSpec<T> sp = call_forward_spec(d, opt, in, cache, y, h_last);
   sp.xp = xp;
-  sp.cache = cache;
-  sp.y = y;
-  sp.h_last = h_last;
-  sp.h0 = in.h0;
   SimpleRnnStep<T, Act> cell(act);
   DenseRecurrence<T, 1> rec(panel);
   forward_loop(sp, cell, rec);
@@ -79,14 +72,7 @@ void simple_rnn_backward_impl(const SeqGrads<T>& grads, const Dims& d, const Seq
   const index_t H = d.H;
   T* dG = work;  // (B*T, H) pre-activation gradients
   TransposedPanel<T> rt(H, H);
-  BackwardSpec<T> sp;
-  sp.dims = &d;
-  sp.opt = &opt;
-  sp.mask = in.mask;
-  sp.cache = &cache;
-  sp.dy = up.dy;
-  sp.dh_last = up.dh_last;
-  sp.dh0 = grads.dh0;
+  BackwardSpec<T> sp = call_backward_spec(d, opt, in, cache, up, grads);
   sp.dG = dG;
   SimpleRnnBackStep<T, Act> cell(act);
   DenseBackRecurrence<T> rec(rt, in.recurrent_kernel, H, H, 0);
