@@ -20,6 +20,8 @@ DEFAULT_TESTS=(
   tests/test_validation.py         # bad shapes/dtypes/strides reaching the bindings
   tests/test_fixtures.py           # Keras fixtures, masks, go_backwards on every ISA
   tests/test_threads_and_isa.py    # thread counts, ISA switching, subprocesses
+  tests/test_activations_ops.py    # every activation, both roles, every ISA, f32/f64
+  tests/test_activation_fixtures.py  # Keras recordings of every activation
 )
 [ -f tests/test_hostile_inputs.py ] && DEFAULT_TESTS+=(tests/test_hostile_inputs.py)
 
