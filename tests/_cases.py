@@ -109,3 +109,19 @@ def loss(outs: Dict[str, np.ndarray], dy: np.ndarray, dh_last: np.ndarray,
     if "c_last" in outs:
         total += float(np.sum(outs["c_last"] * dc_last))
     return total
+
+
+def numeric_grad(f: Any, arr: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central differences of the scalar f() w.r.t. every element of arr (perturbed in place,
+    restored after each element)."""
+    g = np.zeros_like(arr)
+    flat, gflat = arr.reshape(-1), g.reshape(-1)
+    for k in range(flat.size):
+        orig = flat[k]
+        flat[k] = orig + eps
+        lp = f()
+        flat[k] = orig - eps
+        lm = f()
+        flat[k] = orig
+        gflat[k] = (lp - lm) / (2 * eps)
+    return g

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import rnnkit
-from _cases import backward, forward, loss, make_problem
+from _cases import backward, forward, loss, make_problem, numeric_grad
 from rnnkit import cells, reference
 from rnnkit.reference import _activations
 
@@ -155,20 +155,6 @@ def _clear_of_kinks(cell, p, kw, acts) -> bool:
     return True
 
 
-def _numeric_grad(f, arr: np.ndarray) -> np.ndarray:
-    g = np.zeros_like(arr)
-    flat, gflat = arr.reshape(-1), g.reshape(-1)
-    for k in range(flat.size):
-        orig = flat[k]
-        flat[k] = orig + EPS
-        lp = f()
-        flat[k] = orig - EPS
-        lm = f()
-        flat[k] = orig
-        gflat[k] = (lp - lm) / (2 * EPS)
-    return g
-
-
 def _gradcheck(cell: str, options: Dict[str, Any], acts: Dict[str, Any], sequence: bool) -> None:
     kw = dict(options, **acts)
     if sequence:
@@ -200,7 +186,7 @@ def _gradcheck(cell: str, options: Dict[str, Any], acts: Dict[str, Any], sequenc
         return loss(run(False)[0], **up)
 
     for name in params:
-        num = _numeric_grad(f, p[name])
+        num = numeric_grad(f, p[name], EPS)
         ana = grads[name]
         scale = max(float(np.abs(ana).max()), 1e-8)
         err = float(np.abs(num - ana).max())

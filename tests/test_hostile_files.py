@@ -98,6 +98,22 @@ def _rejects(path: Any, match: str = "", loader: Callable[[str], Any] = load_mod
     return msg
 
 
+# A rejection that reads/allocates what the file says would need far more than this.
+SMALL_PEAK_BYTES = 8 << 20
+
+
+def _rejects_cheaply(path: Any, match: str) -> None:
+    """``_rejects`` with Python's traced memory peak under SMALL_PEAK_BYTES: the file was
+    refused before its declared sizes were allocated or inflated."""
+    tracemalloc.start()
+    try:
+        _rejects(path, match)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < SMALL_PEAK_BYTES, peak
+
+
 # -- the intact file, and paths that are not files -------------------------------------------
 def test_intact_file_loads(saved: Dict[str, Any]) -> None:
     m2 = load_model(str(saved["path"]))
@@ -251,13 +267,7 @@ def test_huge_units_rejected_before_allocating(saved: Dict[str, Any], tmp_path: 
         return edit
 
     p = _with(saved, tmp_path, "u1.keras", edit_meta=units(10000))
-    tracemalloc.start()
-    try:
-        _rejects(p, "shape")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 8 << 20, peak  # the 10000-unit model (~1.6 GB) was never initialised
+    _rejects_cheaply(p, "shape")  # the 10000-unit model (~1.6 GB) was never initialised
     _rejects(_with(saved, tmp_path, "u2.keras", edit_meta=units(2 ** 40)), "units")
     _rejects(_with(saved, tmp_path, "u3.keras", edit_meta=units(-1)), "units")
     _rejects(_with(saved, tmp_path, "u4.keras", edit_meta=units("4")), "units")
@@ -271,13 +281,7 @@ def test_huge_weight_meta_with_consistent_config(saved: Dict[str, Any], tmp_path
     def edit(meta: Dict[str, Any]) -> None:
         meta["model"]["build_input_shape"] = [None, 5, 2 ** 25]
         meta["weights"][0]["shape"] = [2 ** 25, 16]
-    tracemalloc.start()
-    try:
-        _rejects(_with(saved, tmp_path, edit_meta=edit), "shape")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 8 << 20, peak
+    _rejects_cheaply(_with(saved, tmp_path, edit_meta=edit), "shape")
 
 
 @pytest.mark.parametrize("name,raw,match", [
@@ -395,13 +399,7 @@ def test_zip_bomb_member_rejected_without_reading(saved: Dict[str, Any], tmp_pat
     n = 32 << 20
     _write_with_streamed_weight(saved, p, _npy_raw("<f4", (n,), b""), n * 4 >> 20)
     assert p.stat().st_size < 1 << 20
-    tracemalloc.start()
-    try:
-        _rejects(p, "shape")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 8 << 20, peak
+    _rejects_cheaply(p, "shape")
 
 
 def _patch_sizes(data: bytes, member: str, file_size: int) -> bytes:
@@ -428,13 +426,7 @@ def test_zip_that_lies_about_sizes(saved: Dict[str, Any], tmp_path: Path) -> Non
     p = tmp_path / "liar.keras"
     _write_with_streamed_weight(saved, p, header, 64)
     p.write_bytes(_patch_sizes(p.read_bytes(), "weight_00000.npy", honest))
-    tracemalloc.start()
-    try:
-        _rejects(p, "weight_00000")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 8 << 20, peak
+    _rejects_cheaply(p, "weight_00000")
     # ... and a directory that declares 3 GB for a member of a few bytes
     p2 = tmp_path / "liar2.keras"
     p2.write_bytes(_patch_sizes(saved["bytes"], "weight_00001.npy", 3 << 30))

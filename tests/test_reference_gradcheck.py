@@ -10,7 +10,7 @@ from typing import Any, Dict
 import numpy as np
 import pytest
 
-from _cases import VARIANTS, backward, forward, loss, make_problem
+from _cases import VARIANTS, backward, forward, loss, make_problem, numeric_grad
 from rnnkit import reference
 
 EPS = 1e-6
@@ -32,21 +32,6 @@ def _relu_safe(cell: str, options: Dict[str, Any], p: Dict[str, np.ndarray], kw:
     _, cache = forward(reference, cell, p["x"], p["kernel"], p["recurrent_kernel"], p["bias"],
                        h0=p["h0"], **kw)
     return bool(np.abs(cache.pre).min() > 1e-3)
-
-
-def _numeric_grad(f, arr: np.ndarray) -> np.ndarray:
-    """Central differences of the scalar f() w.r.t. every element of arr (perturbed in place)."""
-    g = np.zeros_like(arr)
-    flat, gflat = arr.reshape(-1), g.reshape(-1)
-    for k in range(flat.size):
-        orig = flat[k]
-        flat[k] = orig + EPS
-        lp = f()
-        flat[k] = orig - EPS
-        lm = f()
-        flat[k] = orig
-        gflat[k] = (lp - lm) / (2 * EPS)
-    return g
 
 
 @pytest.mark.parametrize("with_bias", [False, True], ids=["nobias", "bias"])
@@ -96,7 +81,7 @@ def test_gradients_match_finite_differences(variant, go_backwards, masked, with_
         return loss(o, **up)
 
     for name in params:
-        num = _numeric_grad(f, p[name])
+        num = numeric_grad(f, p[name], EPS)
         ana = grads[name]
         assert ana.shape == p[name].shape and ana.dtype == np.float64
         scale = max(float(np.abs(ana).max()), 1e-8)

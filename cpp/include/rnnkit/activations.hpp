@@ -94,16 +94,18 @@ RNNKIT_FORCE_INLINE V tanh_small_poly(V x2) {
   return p * x2 + T(-1.0 / 3);
 }
 
-}  // namespace detail
-
-// exp(x) with x clamped to the range where 2^round(x/ln2) is a normal number: exp(x) for
-// x <= lo is ~1e-38 (float) instead of a denormal or 0, and for x >= hi ~2e38 instead of inf.
-// Both are harmless where it is used (1/(1+e) and 2/(e+1) saturate the same way).
-// Written once over whole vectors (Vec<T>): the branch-free selects and the exponent-field
-// arithmetic are lane-wise, so nothing depends on the compiler's auto-vectoriser.
+// The range reduction of exp: x clamped to the range where 2^round(x/ln2) is a normal number,
+// then x = n ln2 + r with |r| <= ln2/2 (r exact: ln2 split in hi + lo) and scale = 2^n built
+// in the exponent field. Written once over whole vectors (Vec<T>): the branch-free selects and
+// the exponent-field arithmetic are lane-wise, so nothing depends on the auto-vectoriser.
 template <class T>
-RNNKIT_FORCE_INLINE Vec<T> exp_clamped(Vec<T> x) {
-  using C = detail::ExpConstants<T>;
+struct ExpReduction {
+  Vec<T> r, scale;
+};
+
+template <class T>
+RNNKIT_FORCE_INLINE ExpReduction<T> reduce_exp_argument(Vec<T> x) {
+  using C = ExpConstants<T>;
   using Bits = typename C::Bits;
   using UVec = typename VecOf<Bits>::type;
   const Vec<T> lo = broadcast(static_cast<T>(C::lo)), hi = broadcast(static_cast<T>(C::hi));
@@ -111,18 +113,28 @@ RNNKIT_FORCE_INLINE Vec<T> exp_clamped(Vec<T> x) {
   x = x > hi ? hi : x;
   const Vec<T> shifted = x * C::log2e + C::round_magic;  // low mantissa bits: round(x/ln2)
   const Vec<T> n = shifted - C::round_magic;
-  const Vec<T> r = (x - n * C::ln2_hi) - n * C::ln2_lo;
-  // 2^n built in the exponent field (unsigned: wraps instead of overflowing for NaN, whose
-  // polynomial then carries the NaN into the result).
+  ExpReduction<T> red;
+  red.r = (x - n * C::ln2_hi) - n * C::ln2_lo;
+  // 2^n (unsigned arithmetic: wraps instead of overflowing for NaN, whose polynomial then
+  // carries the NaN into the result).
   const T magic = C::round_magic;
   Bits magic_bits;
   std::memcpy(&magic_bits, &magic, sizeof(T));
   UVec bits;
   std::memcpy(&bits, &shifted, sizeof(bits));
   bits = (bits - magic_bits + static_cast<Bits>(C::exponent_bias)) << C::mantissa_bits;
-  Vec<T> scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  return detail::exp_reduced<T>(r) * scale;
+  std::memcpy(&red.scale, &bits, sizeof(red.scale));
+  return red;
+}
+}  // namespace detail
+
+// exp(x) with x clamped to the range where 2^round(x/ln2) is a normal number: exp(x) for
+// x <= lo is ~1e-38 (float) instead of a denormal or 0, and for x >= hi ~2e38 instead of inf.
+// Both are harmless where it is used (1/(1+e) and 2/(e+1) saturate the same way).
+template <class T>
+RNNKIT_FORCE_INLINE Vec<T> exp_clamped(Vec<T> x) {
+  const detail::ExpReduction<T> red = detail::reduce_exp_argument<T>(x);
+  return detail::exp_reduced<T>(red.r) * red.scale;
 }
 
 // sigmoid(x) = 1 / (1 + exp(-x)), saturating exactly as the NumPy reference's stable form
@@ -220,25 +232,9 @@ inline V expm1_reduced_over_r(V r) {
 // above (the kernels use it for x <= 0 only).
 template <class T>
 inline Vec<T> expm1_act(Vec<T> x) {
-  using C = detail::ExpConstants<T>;
-  using Bits = typename C::Bits;
-  using UVec = typename VecOf<Bits>::type;
-  const Vec<T> lo = broadcast(static_cast<T>(C::lo)), hi = broadcast(static_cast<T>(C::hi));
-  x = x < lo ? lo : x;
-  x = x > hi ? hi : x;
-  const Vec<T> shifted = x * C::log2e + C::round_magic;
-  const Vec<T> n = shifted - C::round_magic;
-  const Vec<T> r = (x - n * C::ln2_hi) - n * C::ln2_lo;
-  const T magic = C::round_magic;
-  Bits magic_bits;
-  std::memcpy(&magic_bits, &magic, sizeof(T));
-  UVec bits;
-  std::memcpy(&bits, &shifted, sizeof(bits));
-  bits = (bits - magic_bits + static_cast<Bits>(C::exponent_bias)) << C::mantissa_bits;
-  Vec<T> scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  const Vec<T> q = r * detail::expm1_reduced_over_r<T>(r);  // exp(r) - 1
-  return scale * q + (scale - T(1));
+  const detail::ExpReduction<T> red = detail::reduce_exp_argument<T>(x);
+  const Vec<T> q = red.r * detail::expm1_reduced_over_r<T>(red.r);  // exp(r) - 1
+  return red.scale * q + (red.scale - T(1));
 }
 
 // log1p(u) for u in [0, 1] (or NaN): w = 1 + u rounded, plus the rounding correction

@@ -77,9 +77,15 @@ class _RNN(Layer):
     """Shared machinery of the three recurrent layers (see the module docstring)."""
 
     supports_masking = True
-    _cell: cells.Cell = cells.CELLS["simple_rnn"]
-    _gates = _cell.gate_count
-    _n_states = len(_cell.states)
+    _cell: cells.Cell = cells.CELLS["simple_rnn"]  # each layer class names its cell; the rest follows
+
+    @property
+    def _gates(self) -> int:
+        return self._cell.gate_count
+
+    @property
+    def _n_states(self) -> int:
+        return len(self._cell.states)
 
     def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
                  use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
@@ -353,8 +359,6 @@ class LSTM(_RNN):
     """
 
     _cell = cells.CELLS["lstm"]
-    _gates = _cell.gate_count
-    _n_states = len(_cell.states)
 
     def __init__(self, units: int, unit_forget_bias: bool = True, **kwargs: Any) -> None:
         super().__init__(units, **kwargs)
@@ -390,8 +394,6 @@ class GRU(_RNN):
     """
 
     _cell = cells.CELLS["gru"]
-    _gates = _cell.gate_count
-    _n_states = len(_cell.states)
 
     def __init__(self, units: int, reset_after: bool = True, **kwargs: Any) -> None:
         super().__init__(units, **kwargs)
