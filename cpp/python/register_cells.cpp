@@ -37,8 +37,9 @@ namespace {
 
 // Dimension symbols of an expected shape: a size once x and recurrent_kernel are known, a
 // label ("batch", "3*units") in ndim messages. BiasRows is "2" for a two-row bias
-// (rnnkit::bias_rows) and absent otherwise.
-enum class Sym : char { End, B, T, I, H, GH, BiasRows };
+// (rnnkit::bias_rows) and absent otherwise. S is the width of h: H ("units"), or P
+// ("proj_size") for projected cells; P is the projection width.
+enum class Sym : char { End, B, T, I, H, GH, BiasRows, S, P };
 
 struct ArgRule {
   const char* name;
@@ -46,38 +47,45 @@ struct ArgRule {
   bool two_states_only;   // an argument only of cells with a cell state (c0, dc_last)
   bool bool_or_numeric;   // dtype rule: bool or numeric (the mask); else int/uint/float
   Sym dims[3];            // expected shape, up to the first Sym::End
+  bool projected_only = false;  // an argument only of projected cells (projection_kernel)
 };
 
 // The forward arrays, in signature order: converted, then dtype-checked, then ndim-checked
 // in this order. Any of them but the mask being float64 makes the call float64.
-enum Arg : int { kX, kKernel, kRecurrentKernel, kBias, kH0, kC0, kMask, kArgCount };
+enum Arg : int { kX, kKernel, kRecurrentKernel, kProjection, kBias, kH0, kC0, kMask, kArgCount };
 constexpr ArgRule kForwardRules[kArgCount] = {
     {"x", false, false, false, {Sym::B, Sym::T, Sym::I}},
     {"kernel", false, false, false, {Sym::I, Sym::GH}},
-    {"recurrent_kernel", false, false, false, {Sym::H, Sym::GH}},
+    {"recurrent_kernel", false, false, false, {Sym::S, Sym::GH}},
+    {"projection_kernel", false, false, false, {Sym::H, Sym::P}, true},
     {"bias", true, false, false, {Sym::BiasRows, Sym::GH}},
-    {"h0", true, false, false, {Sym::B, Sym::H}},
+    {"h0", true, false, false, {Sym::B, Sym::S}},
     {"c0", true, true, false, {Sym::B, Sym::H}},
     {"mask", true, false, true, {Sym::B, Sym::T}},
 };
-// Shapes are checked in this order (x gives B, T, I and recurrent_kernel gives H).
-constexpr Arg kShapeOrder[] = {kRecurrentKernel, kKernel, kBias, kH0, kC0, kMask};
+// Shapes are checked in this order (x gives B, T, I; recurrent_kernel gives S, the width of
+// h; H is S, or projection_kernel's rows for projected cells).
+constexpr Arg kShapeOrder[] = {kProjection, kRecurrentKernel, kKernel, kBias, kH0, kC0, kMask};
 
 // The upstream gradients of backward, each optional: converted and dtype-checked one by
 // one, then shape-checked.
 enum Up : int { kDy, kDhLast, kDcLast, kUpCount };
 constexpr ArgRule kUpstreamRules[kUpCount] = {
-    {"dy", true, false, false, {Sym::B, Sym::T, Sym::H}},
-    {"dh_last", true, false, false, {Sym::B, Sym::H}},
+    {"dy", true, false, false, {Sym::B, Sym::T, Sym::S}},
+    {"dh_last", true, false, false, {Sym::B, Sym::S}},
     {"dc_last", true, true, false, {Sym::B, Sym::H}},
 };
 
-bool applies(const ArgRule& r, const CellInfo& c) { return !r.two_states_only || c.states == 2; }
+bool applies(const ArgRule& r, const CellInfo& c) {
+  return (!r.two_states_only || c.states == 2) && (!r.projected_only || c.projected);
+}
 
 struct Sizes {
   wide_t B = 0, T = 0, I = 0, H = 0, GH = 0;  // GH may exceed int64 before shapes agree
+  wide_t S = 0, P = 0;                        // width of h; projection width (projected)
   int G = 1;
   int bias_rows = 1;
+  bool projected = false;
 };
 
 bool present(Sym s, const Sizes& z) { return s != Sym::End && (s != Sym::BiasRows || z.bias_rows == 2); }
@@ -93,6 +101,8 @@ std::vector<wide_t> expected_shape(const ArgRule& r, const Sizes& z) {
       case Sym::H: shape.push_back(z.H); break;
       case Sym::GH: shape.push_back(z.GH); break;
       case Sym::BiasRows: shape.push_back(2); break;
+      case Sym::S: shape.push_back(z.S); break;
+      case Sym::P: shape.push_back(z.P); break;
       case Sym::End: break;
     }
   }
@@ -114,6 +124,8 @@ std::string layout(const ArgRule& r, const Sizes& z, int* ndim) {
       case Sym::H: s += "units"; break;
       case Sym::GH: s += std::to_string(z.G) + "*units"; break;
       case Sym::BiasRows: s += "2"; break;
+      case Sym::S: s += z.projected ? "proj_size" : "units"; break;
+      case Sym::P: s += "proj_size"; break;
       case Sym::End: break;
     }
   }
@@ -264,15 +276,16 @@ struct ForwardCache {
   bool has_mask = false;
   // Null handles until set: mask only when has_mask, train[k] only for the cell's arrays.
   py::array x = null_array(), kernel = null_array(), recurrent_kernel = null_array();
+  py::array projection_kernel = null_array();  // projected cells only
   py::array mask = null_array();  // uint8 (B, T)
   py::array train[rnnkit::kCacheArrayCount] = {null_array(), null_array(), null_array(),
-                                               null_array()};  // by CacheArray
+                                               null_array(), null_array()};  // by CacheArray
 };
 
 template <class T>
 constexpr T* rnnkit::TrainCache<T>::*kTrainMembers[rnnkit::kCacheArrayCount] = {
     &rnnkit::TrainCache<T>::gates, &rnnkit::TrainCache<T>::h_prev,
-    &rnnkit::TrainCache<T>::c_prev, &rnnkit::TrainCache<T>::aux};
+    &rnnkit::TrainCache<T>::c_prev, &rnnkit::TrainCache<T>::aux, &rnnkit::TrainCache<T>::m};
 
 // The C++ cache behind `obj`, a ForwardCache instance; nullptr when no forward call made it
 // (an instance from __new__ or copy.copy has no constructed C++ object: pybind11 would hand
@@ -339,6 +352,7 @@ void validate_forward(ForwardArgs& a) {
   Sizes z;
   z.G = info.gates;
   z.bias_rows = rnnkit::bias_rows(a.cell, a.opt);
+  z.projected = info.projected;
   for (int i = 0; i < kArgCount; ++i) {
     if (a.arg[i].given) check_dtype(kForwardRules[i], a.arg[i].arr);
   }
@@ -353,19 +367,28 @@ void validate_forward(ForwardArgs& a) {
     throw py::value_error("x must have nonzero batch, time and feature sizes; got shape " +
                           shape_str(shape_of(x)));
   }
-  const index_t H = rk.shape(0);
-  if (H == 0) {
+  const index_t S = rk.shape(0);  // the width of h
+  if (S == 0) {
     throw py::value_error("recurrent_kernel must have at least one unit; got shape " +
                           shape_str(shape_of(rk)));
   }
-  z.B = B, z.T = T, z.I = I, z.H = H;
+  index_t H = S, P = 0;
+  if (info.projected) {
+    const py::array& pk = a.arg[kProjection].arr;
+    H = pk.shape(0), P = S;
+    if (H == 0) {
+      throw py::value_error("projection_kernel must have at least one unit; got shape " +
+                            shape_str(shape_of(pk)));
+    }
+  }
+  z.B = B, z.T = T, z.I = I, z.H = H, z.S = S, z.P = P;
   z.GH = static_cast<wide_t>(info.gates) * H;
   for (Arg i : kShapeOrder) {
     if (a.arg[i].given) check_shape(kForwardRules[i], a.arg[i].arr, z);
   }
-  check_sizes(B, T, I, H, info.gates);
+  check_sizes(B, T, I, H > S ? H : S, info.gates);
 
-  a.dims = Dims{B, T, I, H, info.gates};
+  a.dims = Dims{B, T, I, H, info.gates, P};
   a.f64 = false;
   for (int i = 0; i < kArgCount; ++i) {
     if (i != kMask && a.arg[i].given && is_float64(a.arg[i].arr)) a.f64 = true;
@@ -390,6 +413,9 @@ py::tuple run_forward(ForwardArgs& a) {
   py::array x = to_kernel_array<T>(arg[kX].arr, "x");
   py::array kernel = to_kernel_array<T>(arg[kKernel].arr, "kernel");
   py::array rk = to_kernel_array<T>(arg[kRecurrentKernel].arr, "recurrent_kernel");
+  py::array pk = info.projected
+                     ? to_kernel_array<T>(arg[kProjection].arr, "projection_kernel")
+                     : null_array();
   py::array bias_h = null_array(), h0_h = null_array(), c0_h = null_array();
   py::array mask = null_array();
 
@@ -397,6 +423,7 @@ py::tuple run_forward(ForwardArgs& a) {
   in.x = static_cast<const T*>(x.data());
   in.kernel = static_cast<const T*>(kernel.data());
   in.recurrent_kernel = static_cast<const T*>(rk.data());
+  if (info.projected) in.projection_kernel = static_cast<const T*>(pk.data());
   in.bias = data_or_null<T>(arg[kBias], "bias", bias_h);
   in.h0 = data_or_null<T>(arg[kH0], "h0", h0_h);
   in.c0 = data_or_null<T>(arg[kC0], "c0", c0_h);
@@ -405,8 +432,8 @@ py::tuple run_forward(ForwardArgs& a) {
     in.mask = static_cast<const std::uint8_t*>(mask.data());
   }
 
-  py::array_t<T> y = pooled_array<T>({d.B, d.T, d.H});
-  py::array_t<T> h_last({d.B, d.H});
+  py::array_t<T> y = pooled_array<T>({d.B, d.T, d.S()});
+  py::array_t<T> h_last({d.B, d.S()});
   py::array_t<T> c_last = null_array<py::array_t<T>>();
   rnnkit::SeqOutputs<T> out;
   out.y = y.mutable_data();
@@ -431,6 +458,7 @@ py::tuple run_forward(ForwardArgs& a) {
     cache->x = private_copy<T>(x, arg[kX].arr);
     cache->kernel = private_copy<T>(kernel, arg[kKernel].arr);
     cache->recurrent_kernel = private_copy<T>(rk, arg[kRecurrentKernel].arr);
+    if (info.projected) cache->projection_kernel = private_copy<T>(pk, arg[kProjection].arr);
     cache->has_mask = arg[kMask].given;
     if (cache->has_mask) cache->mask = mask;  // already private
     for (int k = 0; k < rnnkit::kCacheArrayCount; ++k) {
@@ -479,8 +507,11 @@ py::tuple forward(Cell cell, const py::handle* fixed, const py::handle* extras,
   }
   a.training = require_bool(training, "training");
 
-  const py::handle objs[kArgCount] = {fixed[0], fixed[1], fixed[2], fixed[3], fixed[4], c0, mask};
+  // fixed: x, kernel, recurrent_kernel, projection_kernel (None unless projected), bias, h0.
+  const py::handle objs[kArgCount] = {fixed[0], fixed[1], fixed[2], fixed[3], fixed[4],
+                                      fixed[5], c0, mask};
   for (int i = 0; i < kArgCount; ++i) {
+    if (!applies(kForwardRules[i], info)) continue;
     if (kForwardRules[i].optional) {
       a.arg[i] = OptionalArray(objs[i], kForwardRules[i].name);
     } else {
@@ -521,6 +552,7 @@ py::dict run_backward(const ForwardCache& c, const OptionalArray* up_arr) {
   in.x = static_cast<const T*>(c.x.data());
   in.kernel = static_cast<const T*>(c.kernel.data());
   in.recurrent_kernel = static_cast<const T*>(c.recurrent_kernel.data());
+  if (info.projected) in.projection_kernel = static_cast<const T*>(c.projection_kernel.data());
   in.mask = c.has_mask ? static_cast<const std::uint8_t*>(c.mask.data()) : nullptr;
   rnnkit::TrainCache<T> tc;
   for (int k = 0; k < rnnkit::kCacheArrayCount; ++k) {
@@ -531,14 +563,19 @@ py::dict run_backward(const ForwardCache& c, const OptionalArray* up_arr) {
 
   py::array_t<T> dx = pooled_array<T>({d.B, d.T, d.I});
   py::array_t<T> dkernel({d.I, d.GH()});
-  py::array_t<T> drec({d.H, d.GH()});
-  py::array_t<T> dh0({d.B, d.H});
+  py::array_t<T> drec({d.S(), d.GH()});
+  py::array_t<T> dh0({d.B, d.S()});
   py::array_t<T> dbias = null_array<py::array_t<T>>(), dc0 = null_array<py::array_t<T>>();
+  py::array_t<T> dproj = null_array<py::array_t<T>>();
   rnnkit::SeqGrads<T> g;
   g.dx = dx.mutable_data();
   g.dkernel = dkernel.mutable_data();
   g.drecurrent = drec.mutable_data();
   g.dh0 = dh0.mutable_data();
+  if (info.projected) {
+    dproj = py::array_t<T>({d.H, d.P});
+    g.dprojection = dproj.mutable_data();
+  }
   if (c.has_bias) {
     dbias = rnnkit::bias_rows(cell, c.opt) == 2 ? py::array_t<T>({index_t(2), d.GH()})
                                                 : py::array_t<T>({d.GH()});
@@ -559,6 +596,7 @@ py::dict run_backward(const ForwardCache& c, const OptionalArray* up_arr) {
   grads["x"] = dx;
   grads["kernel"] = dkernel;
   grads["recurrent_kernel"] = drec;
+  if (info.projected) grads["projection_kernel"] = dproj;
   if (c.has_bias) grads["bias"] = dbias;
   grads["h0"] = dh0;
   if (info.states == 2) grads["c0"] = dc0;
@@ -579,6 +617,7 @@ py::dict backward(Cell cell, const py::handle& cache_obj, const py::handle* upst
   }
   Sizes z;
   z.B = d.B, z.T = d.T, z.I = d.I, z.H = d.H, z.GH = d.GH(), z.G = d.G;
+  z.S = d.S(), z.P = d.P, z.projected = info.projected;
   for (int i = 0; i < kUpCount; ++i) {
     if (up[i].given) check_shape(kUpstreamRules[i], up[i].arr, z);
   }
@@ -596,7 +635,8 @@ template <std::size_t>
 using Object = py::object;
 
 // <name>_forward(x, kernel, recurrent_kernel, bias=None, *, h0=None, <extras>, mask=None,
-//                go_backwards=False, training=True), extras as extra_count / extra_arg say.
+//                go_backwards=False, training=True), extras as extra_count / extra_arg say;
+// projected cells take projection_kernel after recurrent_kernel.
 // Flags are taken as objects and checked by require_bool: pybind11's bool conversion would
 // accept 1 or numpy scalars of any kind, and a string only with a generic message.
 template <Cell C, class Seq>
@@ -606,15 +646,31 @@ struct ForwardFunction<C, std::index_sequence<Is...>> {
   static py::tuple call(py::object x, py::object kernel, py::object rk, py::object bias,
                         py::object h0, Object<Is>... extras, py::object mask,
                         py::object go_backwards, py::object training) {
-    const py::handle fixed[] = {x, kernel, rk, bias, h0};
+    const py::handle fixed[] = {x, kernel, rk, py::none(), bias, h0};
+    const py::handle extra[] = {extras..., py::handle()};
+    return forward(C, fixed, extra, mask, go_backwards, training);
+  }
+  static py::tuple call_projected(py::object x, py::object kernel, py::object rk,
+                                  py::object pk, py::object bias, py::object h0,
+                                  Object<Is>... extras, py::object mask,
+                                  py::object go_backwards, py::object training) {
+    const py::handle fixed[] = {x, kernel, rk, pk, bias, h0};
     const py::handle extra[] = {extras..., py::handle()};
     return forward(C, fixed, extra, mask, go_backwards, training);
   }
   static void define(py::module_& m, const char* name) {
-    m.def(name, &call, py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"),
-          py::arg("bias") = py::none(), py::kw_only(), py::arg("h0") = py::none(),
-          extra_arg(C, static_cast<int>(Is))..., py::arg("mask") = py::none(),
-          py::arg("go_backwards") = false, py::arg("training") = true);
+    if constexpr (cell_info(C).projected) {
+      m.def(name, &call_projected, py::arg("x"), py::arg("kernel"),
+            py::arg("recurrent_kernel"), py::arg("projection_kernel"),
+            py::arg("bias") = py::none(), py::kw_only(), py::arg("h0") = py::none(),
+            extra_arg(C, static_cast<int>(Is))..., py::arg("mask") = py::none(),
+            py::arg("go_backwards") = false, py::arg("training") = true);
+    } else {
+      m.def(name, &call, py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"),
+            py::arg("bias") = py::none(), py::kw_only(), py::arg("h0") = py::none(),
+            extra_arg(C, static_cast<int>(Is))..., py::arg("mask") = py::none(),
+            py::arg("go_backwards") = false, py::arg("training") = true);
+    }
   }
 };
 
@@ -653,8 +709,9 @@ void register_cells(py::module_& m) {
       })
       .def_property_readonly("shape", [](py::handle self) {
         const ForwardCache& c = cache_property_self(self);
-        return py::make_tuple(c.dims.B, c.dims.T, c.dims.H);
-      }, "(batch, time, units) of the forward call, as the reference caches report it.")
+        return py::make_tuple(c.dims.B, c.dims.T, c.dims.S());
+      }, "(batch, time, units) of the forward call (units: proj_size for projected cells), "
+         "as the reference caches report it.")
       .def_property_readonly("go_backwards", [](py::handle self) {
         return cache_property_self(self).opt.go_backwards;
       })
@@ -663,7 +720,7 @@ void register_cells(py::module_& m) {
         return rnnkit::train_cache_elements(c.cell, c.dims) * (c.f64 ? 8 : 4);
       }, "Bytes of workspace kept for backward.");
 
-#define RNNKIT_CELL(Enum, name, gates, states, cache, options)                      \
+#define RNNKIT_CELL(Enum, name, gates, states, cache, options, proj)                      \
   ForwardFunction<Cell::Enum, std::make_index_sequence<extra_count(Cell::Enum)>>::define( \
       m, #name "_forward");                                                          \
   define_backward<Cell::Enum>(m, #name "_backward");

@@ -23,19 +23,21 @@ template <class T>
 struct SeqInputs {
   const T* x = nullptr;                 // (B, T, I)
   const T* kernel = nullptr;            // (I, G*H)
-  const T* recurrent_kernel = nullptr;  // (H, G*H)
+  const T* recurrent_kernel = nullptr;  // (H, G*H); projected cells: (P, G*H)
+  const T* projection_kernel = nullptr; // projected cells: (H, P); else null
   const T* bias = nullptr;              // nullable; (G*H), GRU reset_after: (2, 3H)
-  const T* h0 = nullptr;                // nullable (B, H): zeros
+  const T* h0 = nullptr;                // nullable (B, H) ((B, P) projected): zeros
   const T* c0 = nullptr;                // nullable (B, H), LSTM only
   const std::uint8_t* mask = nullptr;   // nullable (B, T), nonzero = keep the step
 };
 
 // What forward keeps for BPTT (training=True). Rows b*T + t (input time).
 //   gates  (B*T, G*H)  gates in "cached form": SimpleRNN [h_new], LSTM [i f g o], GRU [z r hh]
-//   h_prev (B*T, H)    state entering the step
+//   h_prev (B*T, H)    state entering the step ((B*T, P) for projected cells: r_{t-1})
 //   c_prev (B*T, H)    LSTM only: cell state entering the step
 //   aux    (B*T, H)    LSTM: act(c_new) in cached form; GRU reset_after: h_prev R_h + b_rec_h;
 //                      GRU reset_before: r * h_prev; SimpleRNN: unused
+//   m      (B*T, H)    projected cells (LSTMP): m_t = o * act(c_t), the projection's input
 // Cached form of a value a = f(z) (activations.hpp, keep/restore): the activated value a
 // for every activation whose derivative is a function of its output (tanh, sigmoid, the
 // hard sigmoids, relu, relu6, elu, selu, softsign, softplus, linear: backward takes f' from
@@ -48,9 +50,11 @@ struct TrainCache {
   T* h_prev = nullptr;
   T* c_prev = nullptr;
   T* aux = nullptr;
+  T* m = nullptr;
 };
 
-// Upstream gradients, each nullable (= zeros): dy (B, T, H), dh_last and dc_last (B, H).
+// Upstream gradients, each nullable (= zeros): dy (B, T, H), dh_last and dc_last (B, H)
+// (dy, dh_last P wide for projected cells).
 template <class T>
 struct SeqUpstream {
   const T* dy = nullptr;
@@ -63,10 +67,11 @@ template <class T>
 struct SeqGrads {
   T* dx = nullptr;          // (B, T, I)
   T* dkernel = nullptr;     // (I, G*H)
-  T* drecurrent = nullptr;  // (H, G*H)
+  T* drecurrent = nullptr;  // (H, G*H); (P, G*H) projected
   T* dbias = nullptr;       // shape of bias
-  T* dh0 = nullptr;         // (B, H)
+  T* dh0 = nullptr;         // (B, H); (B, P) projected
   T* dc0 = nullptr;         // (B, H), LSTM
+  T* dprojection = nullptr; // (H, P), projected cells
 };
 
 // Outputs of a forward call: y (B, T, H), h_last (B, H); c_last (B, H) for cells with two
@@ -114,6 +119,15 @@ template <class T>
 void lstm_backward(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& opt,
                    const SeqInputs<T>& in, const TrainCache<T>& cache,
                    const SeqUpstream<T>& up, T* work);
+
+// LSTM with an output projection (PyTorch nn.LSTM(proj_size=P)): h is r_t = m_t @ W_hr.
+template <class T>
+void lstmp_forward(T* y, T* h_last, T* c_last, const Dims& d, const SeqOptions& opt,
+                   const SeqInputs<T>& in, const TrainCache<T>* cache, T* work);
+template <class T>
+void lstmp_backward(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& opt,
+                    const SeqInputs<T>& in, const TrainCache<T>& cache,
+                    const SeqUpstream<T>& up, T* work);
 
 template <class T>
 void gru_forward(T* y, T* h_last, const Dims& d, const SeqOptions& opt,

@@ -21,15 +21,18 @@ enum class Activation : int {
   ReLU6 = 6, ELU = 7, SELU = 8, Softsign = 9, Softplus = 10, SiLU = 11, GELU = 12
 };
 
-// Batch-major sizes: x is (B, T, I), states are (B, H).
+// Batch-major sizes: x is (B, T, I), states are (B, H) (h: (B, P) for projected cells).
 struct Dims {
   index_t B = 0;  // batch
   index_t T = 0;  // time steps
   index_t I = 0;  // input features
   index_t H = 0;  // hidden units
   int G = 1;      // gates
+  index_t P = 0;  // projected cells (cells.def `proj`): projection width; 0 otherwise
 
   index_t GH() const { return static_cast<index_t>(G) * H; }
+  // Width of h: of y, h0, h_last and the rows of recurrent_kernel (P when projected, else H).
+  index_t S() const { return P > 0 ? P : H; }
   index_t rows() const { return B * T; }  // rows of every (B*T, ...) workspace matrix
 };
 

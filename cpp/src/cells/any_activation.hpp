@@ -27,6 +27,13 @@ void lstm_backward_any(const SeqGrads<T>& grads, const Dims& d, const SeqOptions
                        const SeqInputs<T>& in, const TrainCache<T>& cache,
                        const SeqUpstream<T>& up, T* work);
 template <class T>
+void lstmp_forward_any(T* y, T* h_last, T* c_last, const Dims& d, const SeqOptions& opt,
+                       const SeqInputs<T>& in, const TrainCache<T>* cache, T* work);
+template <class T>
+void lstmp_backward_any(const SeqGrads<T>& grads, const Dims& d, const SeqOptions& opt,
+                        const SeqInputs<T>& in, const TrainCache<T>& cache,
+                        const SeqUpstream<T>& up, T* work);
+template <class T>
 void gru_forward_any(T* y, T* h_last, const Dims& d, const SeqOptions& opt,
                      const SeqInputs<T>& in, const TrainCache<T>* cache, T* work);
 template <class T>

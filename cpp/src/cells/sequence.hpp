@@ -54,7 +54,9 @@ void run_team(int nthreads, F& f) {
 // runs slower on two threads; LSTM at the same size, 2.1 MFLOP, 1.6x faster). It also needs
 // a slice of units, and the call must repay waking the team: short calls stay on one thread.
 inline int loop_threads(const Dims& d, index_t slices) {
-  const double step_flops = 2.0 * static_cast<double>(d.B) * d.H * d.GH();
+  // S() is H unless the cell is projected, which adds the H x P projection of each step.
+  const double step_flops = 2.0 * static_cast<double>(d.B) * d.S() * d.GH() +
+                            2.0 * static_cast<double>(d.B) * d.H * d.P;
   if (step_flops * d.T < 2e6) return 1;
   index_t n = get_num_threads();
   n = min_index(n, slices);
@@ -131,6 +133,19 @@ inline void store_slice(T* dst, const T* src, index_t n) {
 // with optional pack() and, with kTwoPhase, mid(first, last, t, dh) between the barrier after
 // the element-wise pass and the recurrent product. A step reads only the fields it needs.
 // Every array is W-wide per gate (W = slice_width<T>()), zero-padded past the last unit.
+//
+// Projected cells (cells.def `proj`, LSTMP): with kProjected = true, the state h the loops
+// carry, output and feed to the recurrent product is r_t = m_t @ W_hr, P wide (Dims::P),
+// where m_t (H wide) is what the step writes to out.h_new. The cell then has a member `proj`,
+// a one-gate policy: forward DenseRecurrence<T, 1> over W_hr (H rows, P units), backward
+// DenseBackRecurrence<T> over W_hr (dm_t = dr_t @ W_hr^T). Each step gets a second team-wide
+// phase, partitioned over P slices (forward) or H slices (backward), behind its own barrier:
+//   forward:  [element-wise, H slices: m_t, c_t] barrier [r_t = m_t W_hr, mask, y] barrier
+//   backward: [dr_t = dy + dh + carry, P slices] barrier [dm_t = dr_t W_hr^T, element-wise
+//             with dh := dm_t, H slices] barrier [dh += dG_t R^T, P slices]
+// in.h_prev is null for them (h_{t-1} is not H wide); the cache keeps h_prev = r_{t-1} (P
+// wide) and m_t; backward writes dr_t of every step to BackwardSpec::dR (zero when masked).
+// Cells without it compile to the loops without these phases (if constexpr).
 
 // What the forward loop hands a cell's step for one slice [j0, j0+W) of one row.
 template <class T>
@@ -140,7 +155,7 @@ struct StepIn {
   index_t j0 = 0;                // first unit of the slice
   const T* x_proj = nullptr;     // (G, W) input projection (+ input bias), from gate x_gate0
   const T* recurrent = nullptr;  // (G, W) the Recurrence policy's product for the same gates
-  const T* h_prev = nullptr;     // (W) h_{t-1}
+  const T* h_prev = nullptr;     // (W) h_{t-1}; null for projected cells
   const T* c_prev = nullptr;     // (W) c_{t-1}; zeros for cells without a cell state
 };
 
@@ -175,10 +190,12 @@ struct BackStepOut {
 // Defaults of the optional forward / backward hooks (a cell's own member hides them).
 struct ForwardCell {
   static constexpr bool kTwoPhase = false;
+  static constexpr bool kProjected = false;
   void pack(index_t, index_t) {}
 };
 struct BackwardCell {
   static constexpr bool kTwoPhase = false;
+  static constexpr bool kProjected = false;
   void pack(index_t, index_t) {}
 };
 
@@ -191,8 +208,8 @@ struct ForwardSpec {
   const std::uint8_t* mask = nullptr;
   const T* xp = nullptr;                  // (B*T, G*H) input projection (+ input bias)
   const TrainCache<T>* cache = nullptr;   // null: inference
-  T* y = nullptr;                         // (B, T, H)
-  T* h_last = nullptr;                    // (B, H)
+  T* y = nullptr;                         // (B, T, S) (S = Dims::S(): H, or P projected)
+  T* h_last = nullptr;                    // (B, S)
   T* c_last = nullptr;                    // (B, H) or null (no cell state)
   const T* h0 = nullptr;                  // nullable
   const T* c0 = nullptr;                  // nullable
@@ -223,17 +240,22 @@ template <class T, class Cell>
 void forward_loop(const ForwardSpec<T>& sp, Cell& cell, typename Cell::Recurrence& rec) {
   constexpr index_t W = slice_width<T>();
   constexpr int G = Cell::Recurrence::kGates;
+  constexpr bool kProj = Cell::kProjected;
   static_assert(G >= 1 && G <= 4, "x, acc and gates below hold at most 4 gates of a slice");
   const Dims& d = *sp.dims;
   const index_t B = d.B, Tn = d.T, H = d.H, GH = d.GH();
   const index_t slices = slice_count<T>(H), Hp = slices * W, NT = G * W;
+  // h: S wide in Sp-padded rows (S = H, Sp = Hp unless projected).
+  const index_t S = d.S(), sslices = kProj ? slice_count<T>(S) : slices, Sp = sslices * W;
   const bool has_c = sp.c_last != nullptr;
 
-  Buffer<T> states(static_cast<index_t>(has_c ? 4 : 2) * B * Hp);
-  T* h_buf[2] = {states.get(), states.get() + B * Hp};
-  T* c_buf[2] = {has_c ? states.get() + 2 * B * Hp : nullptr,
-                 has_c ? states.get() + 3 * B * Hp : nullptr};
-  load_padded(h_buf[0], sp.h0, B, H, Hp);
+  Buffer<T> states(2 * B * Sp + static_cast<index_t>(has_c ? 2 : 0) * B * Hp +
+                   (kProj ? B * Hp : 0));
+  T* h_buf[2] = {states.get(), states.get() + B * Sp};
+  T* c_buf[2] = {has_c ? states.get() + 2 * B * Sp : nullptr,
+                 has_c ? states.get() + 2 * B * Sp + B * Hp : nullptr};
+  T* m_buf = kProj ? states.get() + 2 * B * Sp + (has_c ? 2 : 0) * B * Hp : nullptr;  // m_t
+  load_padded(h_buf[0], sp.h0, B, S, Sp);
   if (has_c) load_padded(c_buf[0], sp.c0, B, H, Hp);
   Buffer<std::uint8_t> seen(B * Tn);
   seen_flags(seen.get(), d, *sp.opt, sp.mask);
@@ -244,8 +266,10 @@ void forward_loop(const ForwardSpec<T>& sp, Cell& cell, typename Cell::Recurrenc
 
   auto body = [&](int tid, int n) {
     const SliceRange mine(slices, tid, n);
+    const SliceRange mine_s(sslices, tid, n);  // the thread's slices of r (projected)
     cell.pack(mine.first, mine.last);
     rec.pack(mine.first, mine.last);
+    if constexpr (kProj) cell.proj.pack(mine_s.first, mine_s.last);
     T* const acc_base = acc_all.get() + static_cast<index_t>(tid) * B * 2 * NT;
     for (index_t s = 0; s < Tn; ++s) {
       const index_t t = input_time(d, *sp.opt, s);
@@ -261,7 +285,7 @@ void forward_loop(const ForwardSpec<T>& sp, Cell& cell, typename Cell::Recurrenc
       }
       for (index_t jg = mine.first; jg < mine.last;) {
         const index_t n = rec.group_size(jg, mine.last), ldacc = n * NT;
-        rec.product(acc_base, ldacc, h_cur, Hp, B, jg, n);
+        rec.product(acc_base, ldacc, h_cur, Sp, B, jg, n);
         for (index_t jb = jg; jb < jg + n; ++jb) {
           const index_t j0 = jb * W, w = min_index(W, H - j0);
           for (index_t b = 0; b < B; ++b) {
@@ -273,7 +297,7 @@ void forward_loop(const ForwardSpec<T>& sp, Cell& cell, typename Cell::Recurrenc
             for (int g = 0; g < G; ++g) {
               load_slice(x + g * W, xr + (sp.x_gate0 + g) * H + j0, w);
             }
-            const T* hp = h_cur + b * Hp + j0;
+            const T* hp = kProj ? nullptr : h_cur + b * Hp + j0;
             const T* cp = has_c ? c_cur + b * Hp + j0 : cn;  // zeros without a cell state
             StepIn<T> in;
             in.row = row;
@@ -290,26 +314,37 @@ void forward_loop(const ForwardSpec<T>& sp, Cell& cell, typename Cell::Recurrenc
             out.aux = aux;
             cell.step(in, out);
             const bool keep = step_kept(sp.mask, row);
-            T* hs = h_nxt + b * Hp + j0;
-            for (index_t i = 0; i < W; ++i) hs[i] = keep ? hn[i] : hp[i];
+            if constexpr (kProj) {  // m_t for the projection phase (masked rows: unused)
+              T* ms = m_buf + b * Hp + j0;
+              for (index_t i = 0; i < W; ++i) ms[i] = hn[i];
+            } else {
+              T* hs = h_nxt + b * Hp + j0;
+              for (index_t i = 0; i < W; ++i) hs[i] = keep ? hn[i] : hp[i];
+            }
             if (has_c) {
               T* cs = c_nxt + b * Hp + j0;
               for (index_t i = 0; i < W; ++i) cs[i] = keep ? cn[i] : cp[i];
             }
-            T* yr = sp.y + (b * Tn + s) * H + j0;
-            if (keep) {
-              store_slice(yr, static_cast<const T*>(hn), w);
-            } else if (seen[b * Tn + s]) {
-              store_slice(yr, hp, w);
-            } else {
-              fill_n(yr, w, T(0));
+            if constexpr (!kProj) {
+              T* yr = sp.y + (b * Tn + s) * H + j0;
+              if (keep) {
+                store_slice(yr, static_cast<const T*>(hn), w);
+              } else if (seen[b * Tn + s]) {
+                store_slice(yr, hp, w);
+              } else {
+                fill_n(yr, w, T(0));
+              }
             }
             if (sp.cache) {
               T* gr = sp.cache->gates + row * GH + j0;
               for (int g = 0; g < d.G; ++g) {
                 store_slice(gr + g * H, static_cast<const T*>(gates + g * W), w);
               }
-              store_slice(sp.cache->h_prev + row * H + j0, hp, w);
+              if constexpr (kProj) {
+                store_slice(sp.cache->m + row * H + j0, static_cast<const T*>(hn), w);
+              } else {
+                store_slice(sp.cache->h_prev + row * H + j0, hp, w);
+              }
               if (sp.cache->c_prev) store_slice(sp.cache->c_prev + row * H + j0, cp, w);
               if (sp.cache->aux) store_slice(sp.cache->aux + row * H + j0, static_cast<const T*>(aux), w);
             }
@@ -317,12 +352,41 @@ void forward_loop(const ForwardSpec<T>& sp, Cell& cell, typename Cell::Recurrenc
         }
         jg += n;
       }
+      if constexpr (kProj) {
+        // m_t of every unit complete; r_t = m_t @ W_hr for the thread's slices of r.
+        if (team_barrier()) break;
+        for (index_t pg = mine_s.first; pg < mine_s.last;) {
+          const index_t n = cell.proj.group_size(pg, mine_s.last), ldacc = n * W;
+          cell.proj.product(acc_base, ldacc, m_buf, Hp, B, pg, n);
+          for (index_t pb = pg; pb < pg + n; ++pb) {
+            const index_t p0 = pb * W, w = min_index(W, S - p0);
+            for (index_t b = 0; b < B; ++b) {
+              const index_t row = b * Tn + t;
+              const bool keep = step_kept(sp.mask, row);
+              const T* rn = acc_base + b * ldacc + (pb - pg) * W;
+              const T* rp = h_cur + b * Sp + p0;
+              T* rs = h_nxt + b * Sp + p0;
+              for (index_t i = 0; i < W; ++i) rs[i] = keep ? rn[i] : rp[i];
+              T* yr = sp.y + (b * Tn + s) * S + p0;
+              if (keep) {
+                store_slice(yr, rn, w);
+              } else if (seen[b * Tn + s]) {
+                store_slice(yr, rp, w);
+              } else {
+                fill_n(yr, w, T(0));
+              }
+              if (sp.cache) store_slice(sp.cache->h_prev + row * S + p0, rp, w);
+            }
+          }
+          pg += n;
+        }
+      }
       if (team_barrier()) break;
     }
   };
   run_team(nthreads, body);
 
-  store_unpadded(sp.h_last, h_buf[Tn & 1], B, H, Hp);
+  store_unpadded(sp.h_last, h_buf[Tn & 1], B, S, Sp);
   if (has_c) store_unpadded(sp.c_last, c_buf[Tn & 1], B, H, Hp);
 }
 
@@ -333,11 +397,12 @@ struct BackwardSpec {
   const SeqOptions* opt = nullptr;
   const std::uint8_t* mask = nullptr;
   const TrainCache<T>* cache = nullptr;
-  const T* dy = nullptr;       // (B, T, H) or null
-  const T* dh_last = nullptr;  // (B, H) or null
-  T* dh0 = nullptr;            // (B, H) out
+  const T* dy = nullptr;       // (B, T, S) or null (S = Dims::S(): H, or P projected)
+  const T* dh_last = nullptr;  // (B, S) or null
+  T* dh0 = nullptr;            // (B, S) out
   T* dG = nullptr;             // (B*T, G*H) out: input-side pre-activation gradients
   T* dGr = nullptr;            // (B*T, G*H) out: recurrent side, or null (= dG)
+  T* dR = nullptr;             // projected cells: (B*T, P) out: dL/dr_t, zero when masked
 };
 
 // A BackwardSpec with the fields every cell takes straight from its call: dims, options,
@@ -370,52 +435,106 @@ template <class T, class Cell>
 void backward_loop(const BackwardSpec<T>& sp, Cell& cell, typename Cell::Recurrence& rec) {
   constexpr index_t W = slice_width<T>();
   constexpr int G = Cell::kGates;
+  constexpr bool kProj = Cell::kProjected;
   static_assert(G >= 1 && G <= 4, "gates and dg below hold at most 4 gates of a slice");
   const Dims& d = *sp.dims;
   const index_t B = d.B, Tn = d.T, H = d.H, GH = d.GH();
   const index_t slices = slice_count<T>(H), Hp = slices * W;
+  // dh (dL/dh, or dL/dr when projected): S wide in Sp-padded rows (S = H unless projected).
+  const index_t S = d.S(), sslices = kProj ? slice_count<T>(S) : slices, Sp = sslices * W;
   const TrainCache<T>& cache = *sp.cache;
   T* dGr = sp.dGr ? sp.dGr : sp.dG;
-  Buffer<T> dh_buf(B * Hp), carry(B * Hp);
+  Buffer<T> dh_buf(B * Sp), carry(B * Sp), dm_buf(kProj ? B * Hp : 0);
   T* dh = dh_buf.get();
-  load_padded(dh, sp.dh_last, B, H, Hp);
-  fill_n(carry.get(), B * Hp, T(0));
+  load_padded(dh, sp.dh_last, B, S, Sp);
+  fill_n(carry.get(), B * Sp, T(0));
   const int nthreads = loop_threads(d, slices);
   Buffer<T> acc_all(static_cast<index_t>(nthreads) * B * 2 * W);  // see forward_loop
 
   auto body = [&](int tid, int n) {
     const SliceRange mine(slices, tid, n);
+    const SliceRange mine_s(sslices, tid, n);  // the thread's slices of dh (= mine unless projected)
     cell.pack(mine.first, mine.last);
-    rec.pack(mine.first, mine.last);
+    rec.pack(mine_s.first, mine_s.last);
+    if constexpr (kProj) cell.proj.pack(mine.first, mine.last);
     T* const acc_base = acc_all.get() + static_cast<index_t>(tid) * B * 2 * W;
     for (index_t s = Tn - 1; s >= 0; --s) {
       const index_t t = input_time(d, *sp.opt, s);
+      if constexpr (kProj) {
+        // dr_t = dh + carry + dy on kept rows (dR row, dh restarts from 0); masked rows: dR
+        // row 0, dh passes on, dy joins the carry. The thread's slices of r.
+        for (index_t pb = mine_s.first; pb < mine_s.last; ++pb) {
+          const index_t p0 = pb * W, w = min_index(W, S - p0);
+          for (index_t b = 0; b < B; ++b) {
+            const index_t row = b * Tn + t;
+            T* dr_row = sp.dR + row * S + p0;
+            T* dh_row = dh + b * Sp + p0;
+            T* carry_row = carry.get() + b * Sp + p0;
+            const T* dy_row = sp.dy ? sp.dy + (b * Tn + s) * S + p0 : nullptr;
+            if (!step_kept(sp.mask, row)) {
+              fill_n(dr_row, w, T(0));
+              if (dy_row) {
+                for (index_t i = 0; i < w; ++i) carry_row[i] += dy_row[i];
+              }
+              continue;
+            }
+            alignas(64) T total[W];
+            load_slice(total, dy_row ? dy_row : carry_row, dy_row ? w : 0);
+            for (index_t i = 0; i < W; ++i) total[i] += dh_row[i] + carry_row[i];
+            store_slice(dr_row, static_cast<const T*>(total), w);
+            for (index_t i = 0; i < W; ++i) {
+              dh_row[i] = T(0);
+              carry_row[i] = T(0);
+            }
+          }
+        }
+        // dr_t of every unit complete; dm_t = dr_t @ W_hr^T for the thread's slices of m.
+        if (team_barrier()) break;
+        const T* dr = sp.dR + t * S;  // row b at dr + b*T*S
+        for (index_t kb = mine.first; kb < mine.last;) {
+          const index_t n = cell.proj.group_size(kb, mine.last), nw = n * W;
+          cell.proj.product(acc_base, dr, Tn * S, B, kb, n);
+          for (index_t b = 0; b < B; ++b) copy_n(acc_base + b * nw, nw, dm_buf.get() + b * Hp + kb * W);
+          kb += n;
+        }
+      }
       for (index_t jb = mine.first; jb < mine.last; ++jb) {
         const index_t j0 = jb * W, w = min_index(W, H - j0);
         for (index_t b = 0; b < B; ++b) {
           const index_t row = b * Tn + t;
           T* dgx_row = sp.dG + row * GH + j0;
           T* dgr_row = sp.dGr ? sp.dGr + row * GH + j0 : nullptr;
-          T* dh_row = dh + b * Hp + j0;
-          T* carry_row = carry.get() + b * Hp + j0;
-          const T* dy_row = sp.dy ? sp.dy + (b * Tn + s) * H + j0 : nullptr;
+          // Projected: dh (P wide) and carry were handled above; these stay unused.
+          T* dh_row = kProj ? nullptr : dh + b * Hp + j0;
+          T* carry_row = kProj ? nullptr : carry.get() + b * Hp + j0;
+          const T* dy_row = !kProj && sp.dy ? sp.dy + (b * Tn + s) * H + j0 : nullptr;
           if (!step_kept(sp.mask, row)) {
             for (int g = 0; g < G; ++g) {
               fill_n(dgx_row + g * H, w, T(0));
               if (dgr_row) fill_n(dgr_row + g * H, w, T(0));
             }
-            if (dy_row) {
-              for (index_t i = 0; i < w; ++i) carry_row[i] += dy_row[i];
+            if constexpr (!kProj) {
+              if (dy_row) {
+                for (index_t i = 0; i < w; ++i) carry_row[i] += dy_row[i];
+              }
             }
             continue;
           }
           alignas(64) T total[W], gates[4 * W], hp[W], cp[W], dg[4 * W], direct[W];
           alignas(64) T aux[W] = {}, dgr[4 * W] = {};  // not every cell fills these
-          load_slice(total, dy_row ? dy_row : carry_row, dy_row ? w : 0);
-          for (index_t i = 0; i < W; ++i) total[i] += dh_row[i] + carry_row[i];
+          if constexpr (kProj) {
+            load_slice(total, dm_buf.get() + b * Hp + j0, W);  // dL/dm_t
+          } else {
+            load_slice(total, dy_row ? dy_row : carry_row, dy_row ? w : 0);
+            for (index_t i = 0; i < W; ++i) total[i] += dh_row[i] + carry_row[i];
+          }
           const T* gr = cache.gates + row * GH + j0;
           for (int g = 0; g < G; ++g) load_slice(gates + g * W, gr + g * H, w);
-          load_slice(hp, cache.h_prev + row * H + j0, w);
+          if constexpr (kProj) {  // h_prev is r_{t-1}, P wide: no H slice of it
+            fill_n(hp, W, T(0));
+          } else {
+            load_slice(hp, cache.h_prev + row * H + j0, w);
+          }
           load_slice(cp, cache.c_prev ? cache.c_prev + row * H + j0 : hp, cache.c_prev ? w : 0);
           load_slice(aux, cache.aux ? cache.aux + row * H + j0 : hp, cache.aux ? w : 0);
           BackStepIn<T> in;
@@ -436,9 +555,11 @@ void backward_loop(const BackwardSpec<T>& sp, Cell& cell, typename Cell::Recurre
             store_slice(dgx_row + g * H, static_cast<const T*>(dg + g * W), w);
             if (dgr_row) store_slice(dgr_row + g * H, static_cast<const T*>(dgr + g * W), w);
           }
-          for (index_t i = 0; i < W; ++i) {
-            dh_row[i] = direct[i];
-            carry_row[i] = T(0);
+          if constexpr (!kProj) {
+            for (index_t i = 0; i < W; ++i) {
+              dh_row[i] = direct[i];
+              carry_row[i] = T(0);
+            }
           }
         }
       }
@@ -449,12 +570,12 @@ void backward_loop(const BackwardSpec<T>& sp, Cell& cell, typename Cell::Recurre
         if (team_barrier()) break;
       }
       const T* a = dGr + t * GH;  // row b at a + b*T*GH
-      for (index_t kb = mine.first; kb < mine.last;) {
-        const index_t n = rec.group_size(kb, mine.last), nw = n * W;
+      for (index_t kb = mine_s.first; kb < mine_s.last;) {
+        const index_t n = rec.group_size(kb, mine_s.last), nw = n * W;
         rec.product(acc_base, a, Tn * GH, B, kb, n);
         for (index_t b = 0; b < B; ++b) {
           if (!step_kept(sp.mask, b * Tn + t)) continue;
-          T* dh_row = dh + b * Hp + kb * W;
+          T* dh_row = dh + b * Sp + kb * W;
           const T* ar = acc_base + b * nw;
           for (index_t i = 0; i < nw; ++i) dh_row[i] += ar[i];
         }
@@ -464,7 +585,7 @@ void backward_loop(const BackwardSpec<T>& sp, Cell& cell, typename Cell::Recurre
     }
   };
   run_team(nthreads, body);
-  store_unpadded(sp.dh0, dh, B, H, Hp);
+  store_unpadded(sp.dh0, dh, B, S, Sp);
 }
 
 // The weight-gradient GEMMs every cell ends its backward with (K = B*T rows):

@@ -51,13 +51,13 @@ template <class T>
 CellKernels<T> cell_kernels() {
   return CellKernels<T>{
       {
-#define RNNKIT_CELL(Enum, name, gates, states, cache, options) \
+#define RNNKIT_CELL(Enum, name, gates, states, cache, options, proj) \
   &forward_entry<T, states, &name##_forward<T>>,
 #include "rnnkit/cells.def"
 #undef RNNKIT_CELL
       },
       {
-#define RNNKIT_CELL(Enum, name, gates, states, cache, options) &backward_entry<T, &name##_backward<T>>,
+#define RNNKIT_CELL(Enum, name, gates, states, cache, options, proj) &backward_entry<T, &name##_backward<T>>,
 #include "rnnkit/cells.def"
 #undef RNNKIT_CELL
       }};

@@ -1,0 +1,3 @@
+// The runtime-switched activation path of lstmp.cpp (see any_activation.hpp).
+#define RNNKIT_ANY_ACTIVATION_TU 1
+#include "lstmp.cpp"
