@@ -9,6 +9,9 @@ tests check that both agree.
 Layout conventions (Keras 3): ``kernel (I, G*H)``, ``recurrent_kernel (H, G*H)``, gate blocks
 along the last axis in :attr:`Cell.gate_order`; ``bias (G*H,)``, except GRU with
 ``reset_after=True`` whose bias is ``(2, 3H)`` = ``[input bias; recurrent bias]``.
+A *projected* cell (``lstmp``, PyTorch's ``nn.LSTM(proj_size=P)``) also takes
+``projection_kernel (H, P)``; its state h and outputs are P wide, so its recurrent_kernel is
+``(P, G*H)``, h0 ``(B, P)``, while c stays ``(B, H)``.
 
 Activations: every activation parameter of every cell accepts exactly the names in
 :data:`ACTIVATIONS` (case-sensitive), or ``None`` meaning ``"linear"``.
@@ -53,6 +56,8 @@ class Cell:
             no such parameter.
         has_reset_after: whether the cell takes GRU's ``reset_after`` flag (and then a
             ``(2, G*H)`` bias when it is True).
+        projected: whether the cell takes ``projection_kernel (H, P)`` (after
+            ``recurrent_kernel``) and carries / outputs the P-wide ``r_t = m_t @ W_hr`` as h.
     """
 
     name: str
@@ -62,6 +67,7 @@ class Cell:
     activation: str = "tanh"
     recurrent_activation: Optional[str] = None
     has_reset_after: bool = False
+    projected: bool = False
 
     @property
     def gate_count(self) -> int:
@@ -87,9 +93,14 @@ class Cell:
         """``(I, G*H)``."""
         return (features, self.gate_count * units)
 
-    def recurrent_kernel_shape(self, units: int) -> Tuple[int, int]:
-        """``(H, G*H)``."""
-        return (units, self.gate_count * units)
+    def recurrent_kernel_shape(self, units: int, proj_size: Optional[int] = None
+                               ) -> Tuple[int, int]:
+        """``(H, G*H)``; ``(P, G*H)`` for a projected cell (``proj_size`` P)."""
+        return (proj_size if self.projected else units, self.gate_count * units)
+
+    def projection_kernel_shape(self, units: int, proj_size: int) -> Tuple[int, int]:
+        """``(H, P)`` (projected cells)."""
+        return (units, proj_size)
 
     def bias_shape(self, units: int, reset_after: bool = True) -> Tuple[int, ...]:
         """``(G*H,)``, or ``(2, G*H)`` for a cell with ``reset_after=True``."""
@@ -113,6 +124,8 @@ CELLS: Mapping[str, Cell] = {
              recurrent_activation="sigmoid"),
         Cell("gru", "GRU", gate_order="zrh", states=("h",),
              recurrent_activation="sigmoid", has_reset_after=True),
+        Cell("lstmp", "LSTM", gate_order="ifco", states=("h", "c"),
+             recurrent_activation="sigmoid", projected=True),
     )
 }
 
@@ -131,7 +144,7 @@ def get(name: Any) -> Cell:
 
 
 def gate_count(name: str) -> int:
-    """G of cell ``name`` (1 SimpleRNN, 4 LSTM, 3 GRU)."""
+    """G of cell ``name`` (1 SimpleRNN, 4 LSTM and LSTMP, 3 GRU)."""
     return get(name).gate_count
 
 

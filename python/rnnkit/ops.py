@@ -3,12 +3,14 @@
 Drop-in twins of :mod:`rnnkit.reference`: same signatures, same results (to rounding),
 same error messages. Arrays are batch-major: ``x`` is ``(B, T, I)``; weights use the Keras 3
 layout ``kernel (I, G*H)``, ``recurrent_kernel (H, G*H)`` with gate blocks SimpleRNN
-``[h]``, LSTM ``[i|f|c|o]``, GRU ``[z|r|h]``.
+``[h]``, LSTM ``[i|f|c|o]``, GRU ``[z|r|h]``, LSTMP (LSTM with an output projection,
+PyTorch's ``nn.LSTM(proj_size=P)``) ``[i|f|c|o]`` with ``recurrent_kernel (P, 4H)`` and
+``projection_kernel (H, P)``: its h, ``y``, ``h0``, ``h_last`` are P wide.
 
 Every forward returns ``cache`` (``None`` with ``training=False``) to pass to the matching
 backward, which returns a dict of gradients of ``L = sum(y*dy) + sum(h_last*dh_last)
 [+ sum(c_last*dc_last)]`` with keys ``x, kernel, recurrent_kernel, bias, h0`` (+ ``c0``);
-``bias`` is absent when it was ``None``.
+``bias`` is absent when it was ``None``; LSTMP adds ``projection_kernel``.
 
 The result dtype is float64 if ``x`` or any weight/state is float64 (any byte order), else
 float32; any strides, byte order or alignment are accepted (copied where the kernels need
@@ -40,6 +42,7 @@ __all__ = [
     "simple_rnn_forward", "simple_rnn_backward",
     "lstm_forward", "lstm_backward",
     "gru_forward", "gru_backward",
+    "lstmp_forward", "lstmp_backward",
 ]
 
 
@@ -176,3 +179,53 @@ def gru_backward(cache: Any, dy: Optional[ArrayLike] = None,
         dict with ``x, kernel, recurrent_kernel, h0`` and ``bias`` (when given).
     """
     return _core.gru_backward(cache, dy, dh_last)
+
+
+def lstmp_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayLike,
+                  projection_kernel: ArrayLike, bias: Optional[ArrayLike] = None, *,
+                  h0: Optional[ArrayLike] = None, c0: Optional[ArrayLike] = None,
+                  activation: Optional[str] = "tanh",
+                  recurrent_activation: Optional[str] = "sigmoid",
+                  mask: Optional[ArrayLike] = None, go_backwards: bool = False,
+                  training: bool = True
+                  ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+    """LSTM with an output projection (PyTorch ``nn.LSTM(proj_size=P)``; gates ``[i|f|c|o]``).
+
+    ``z = x_t @ kernel + r_prev @ recurrent_kernel + bias``; ``i, f, o = ract(z_i, z_f, z_o)``,
+    ``g = act(z_c)``, ``c = f*c_prev + i*g``, ``m = o * act(c)``, ``r = m @ projection_kernel``.
+    ``r`` is the output and the recurrent state h; masking carries r and c.
+
+    Args:
+        x: ``(B, T, I)`` inputs.
+        kernel: ``(I, 4H)``; recurrent_kernel: ``(P, 4H)``; projection_kernel: ``(H, P)``
+            (H and P from its shape; any P >= 1, PyTorch requires P < H); bias: ``(4H,)`` or
+            None.
+        h0: ``(B, P)``, c0: ``(B, H)`` initial states (zeros when None).
+        activation, recurrent_activation: as :func:`lstm_forward`.
+        mask: ``(B, T)``, True/nonzero = keep the step (Keras masking).
+        go_backwards: process the sequence from its last step; ``y`` is in processing order.
+        training: keep the cache backward needs; False returns ``cache=None``.
+
+    Returns:
+        ``(y (B, T, P), h_last (B, P), c_last (B, H), cache)``.
+    """
+    return _core.lstmp_forward(x, kernel, recurrent_kernel, projection_kernel, bias, h0=h0,
+                               c0=c0, mask=mask, go_backwards=go_backwards, training=training,
+                               activation=activation,
+                               recurrent_activation=recurrent_activation)
+
+
+def lstmp_backward(cache: Any, dy: Optional[ArrayLike] = None,
+                   dh_last: Optional[ArrayLike] = None,
+                   dc_last: Optional[ArrayLike] = None) -> Grads:
+    """BPTT of :func:`lstmp_forward`.
+
+    Args:
+        cache: the cache a ``training=True`` forward returned.
+        dy: ``(B, T, P)``; dh_last: ``(B, P)``; dc_last: ``(B, H)``; each zeros when None.
+
+    Returns:
+        dict with ``x, kernel, recurrent_kernel (P, 4H), projection_kernel (H, P), h0 (B, P),
+        c0 (B, H)`` and ``bias`` (when given).
+    """
+    return _core.lstmp_backward(cache, dy, dh_last, dc_last)

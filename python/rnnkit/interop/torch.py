@@ -15,6 +15,9 @@ Mapping (one layer, unidirectional, ``batch_first=True``):
   ``h' = (1 - z) * n + z * h`` in both, so ``bias (2, 3H) = [input bias; recurrent bias]`` maps
   to ``bias_ih_l0`` / ``bias_hh_l0``. Keras's ``reset_after=False`` has no PyTorch equivalent.
 
+* LSTMP (``"lstmp"``): ``nn.LSTM(proj_size=P)``; as the LSTM, with ``weight_hh_l0 =
+  recurrent_kernel.T`` ``(4H, P)`` and ``weight_hr_l0 = projection_kernel.T`` ``(P, H)``.
+
 Going back, :func:`from_torch` folds ``bias_ih + bias_hh`` into the single Keras bias of an LSTM
 or SimpleRNN, while :func:`gradients_from_torch` takes ``d bias = d bias_ih`` (the two PyTorch
 biases always receive the same gradient).
@@ -60,7 +63,8 @@ def _swap_zr(a: np.ndarray, units: int) -> np.ndarray:
 
 
 def cell_of(module: Any) -> str:
-    """``"lstm"``, ``"gru"`` or ``"simple_rnn"`` for an ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN``.
+    """``"lstm"``, ``"gru"`` or ``"simple_rnn"`` for an ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN``;
+    ``"lstmp"`` for an ``nn.LSTM`` with ``proj_size > 0``.
 
     Raises:
         TypeError: ``module`` is none of those.
@@ -68,24 +72,28 @@ def cell_of(module: Any) -> str:
     torch = require_torch()
     for cls, name in ((torch.nn.LSTM, "lstm"), (torch.nn.GRU, "gru"), (torch.nn.RNN, "simple_rnn")):
         if isinstance(module, cls):
-            return name
+            return "lstmp" if name == "lstm" and getattr(module, "proj_size", 0) else name
     raise TypeError(f"expected torch.nn.LSTM, GRU or RNN; got {type(module).__name__}")
 
 
 def to_torch(cell: str, kernel: Any, recurrent_kernel: Any, bias: Optional[Any] = None, *,
              activation: Optional[str] = "tanh", reset_after: bool = True,
-             dtype: Optional[Any] = None) -> "_torch.nn.Module":
+             dtype: Optional[Any] = None, projection_kernel: Optional[Any] = None
+             ) -> "_torch.nn.Module":
     """A one-layer, ``batch_first`` PyTorch RNN computing what the rnnkit cell computes.
 
     Args:
-        cell: ``"lstm"``, ``"gru"`` or ``"simple_rnn"``.
-        kernel: ``(I, G*H)``; recurrent_kernel: ``(H, G*H)`` (Keras layout, as for rnnkit.ops).
+        cell: ``"lstm"``, ``"gru"``, ``"simple_rnn"`` or ``"lstmp"``.
+        kernel: ``(I, G*H)``; recurrent_kernel: ``(H, G*H)`` (Keras layout, as for rnnkit.ops);
+            ``(P, 4H)`` for ``"lstmp"``.
         bias: LSTM/SimpleRNN ``(G*H,)``; GRU ``(2, 3H)`` (``reset_after=True``); or None for a
             module without biases.
         activation: SimpleRNN only: ``"tanh"`` or ``"relu"`` (``nn.RNN`` has no linear mode).
         reset_after: GRU only; must be True (PyTorch's GRU is Keras's ``reset_after=True``).
         dtype: NumPy or PyTorch float dtype of the module; default: ``kernel``'s dtype
             (float32 unless it is float64).
+        projection_kernel: ``"lstmp"`` only (required there): ``(H, P)``; the module is
+            ``nn.LSTM(proj_size=P)``.
 
     Returns:
         ``torch.nn.LSTM`` / ``GRU`` / ``RNN`` with ``num_layers=1``, ``batch_first=True``,
@@ -104,7 +112,19 @@ def to_torch(cell: str, kernel: Any, recurrent_kernel: Any, bias: Optional[Any] 
         raise ValueError(f"kernel and recurrent_kernel must be 2-D; got {k.shape} and {r.shape}")
     g = spec.gate_count
     h = r.shape[0]
-    if r.shape != (h, g * h) or k.shape[1] != g * h:
+    pk = None
+    if spec.projected:
+        if projection_kernel is None:
+            raise ValueError(f"{cell}: projection_kernel (H, P) is required")
+        pk = np.asarray(projection_kernel)
+        if pk.ndim != 2 or r.shape != (pk.shape[1], g * pk.shape[0]) or k.shape[1] != g * pk.shape[0]:
+            raise ValueError(f"{cell}: expected kernel (I, {g}*H), recurrent_kernel (P, {g}*H) "
+                             f"and projection_kernel (H, P); got {k.shape}, {r.shape} and "
+                             f"{pk.shape}")
+        h = pk.shape[0]
+    elif projection_kernel is not None:
+        raise ValueError(f"{cell}: projection_kernel is only for 'lstmp'")
+    elif r.shape != (h, g * h) or k.shape[1] != g * h:
         raise ValueError(f"{cell}: expected kernel (I, {g}*H) and recurrent_kernel (H, {g}*H); "
                          f"got {k.shape} and {r.shape}")
     if dtype is None:
@@ -130,6 +150,8 @@ def to_torch(cell: str, kernel: Any, recurrent_kernel: Any, bias: Optional[Any] 
                                   bias=bias is not None, batch_first=True, dtype=tdtype)
     if cell == "lstm":
         module = torch.nn.LSTM(**kwargs)
+    elif cell == "lstmp":
+        module = torch.nn.LSTM(proj_size=pk.shape[1], **kwargs)
     elif cell == "gru":
         if not reset_after:
             raise ValueError("gru: PyTorch's nn.GRU is Keras's reset_after=True; "
@@ -152,6 +174,8 @@ def to_torch(cell: str, kernel: Any, recurrent_kernel: Any, bias: Optional[Any] 
         if b_ih is not None:
             put(module.bias_ih_l0, b_ih)
             put(module.bias_hh_l0, b_hh)
+        if pk is not None:
+            put(module.weight_hr_l0, pk.T)
     return module
 
 
@@ -163,12 +187,15 @@ def _numpy(t: Any) -> np.ndarray:
 
 
 def _check_layout(module: Any) -> None:
-    if module.num_layers != 1 or module.bidirectional or getattr(module, "proj_size", 0):
-        raise ValueError("only one-layer, unidirectional modules without projections map to rnnkit")
+    if module.num_layers != 1 or module.bidirectional:
+        raise ValueError("only one-layer, unidirectional modules map to rnnkit")
 
 
-def from_torch(module: Any) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+def from_torch(module: Any) -> Tuple[Optional[np.ndarray], ...]:
     """rnnkit weights ``(kernel, recurrent_kernel, bias)`` of a PyTorch RNN (inverse of :func:`to_torch`).
+
+    For an ``nn.LSTM(proj_size=P)`` (``"lstmp"``): ``(kernel, recurrent_kernel,
+    projection_kernel, bias)``, the positional order of ``rnnkit.ops.lstmp_forward``.
 
     The LSTM/SimpleRNN bias is ``bias_ih + bias_hh``; the GRU bias is ``(2, 3H)``; ``bias`` is
     None for a module built with ``bias=False``. Note ``batch_first`` only changes the input
@@ -189,6 +216,9 @@ def from_torch(module: Any) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray
         b = np.stack([_swap_zr(b_ih, h), _swap_zr(b_hh, h)]) if cell == "gru" else b_ih + b_hh
     if cell == "gru":
         k, r = _swap_zr(k, h), _swap_zr(r, h)
+    if cell == "lstmp":
+        p = np.ascontiguousarray(_numpy(module.weight_hr_l0).T)
+        return np.ascontiguousarray(k), np.ascontiguousarray(r), p, b
     return np.ascontiguousarray(k), np.ascontiguousarray(r), b
 
 
@@ -198,12 +228,14 @@ def gradients_from_torch(module: Any, grads: Optional[Sequence[Any]] = None) -> 
     Args:
         module: a module from :func:`to_torch` (or any one-layer unidirectional LSTM/GRU/RNN).
         grads: gradients in ``module.parameters()`` order (``weight_ih, weight_hh[, bias_ih,
-            bias_hh]``), e.g. from ``torch.autograd.grad``; default: each parameter's ``.grad``.
+            bias_hh][, weight_hr]``), e.g. from ``torch.autograd.grad``; default: each
+            parameter's ``.grad``.
 
     Returns:
         dict with ``kernel``, ``recurrent_kernel`` and (for modules with biases) ``bias``, as
         ``rnnkit.ops.<cell>_backward`` returns them. For an LSTM/SimpleRNN ``bias`` is the
-        gradient of ``bias_ih`` (equal to that of ``bias_hh``).
+        gradient of ``bias_ih`` (equal to that of ``bias_hh``). An ``nn.LSTM(proj_size=P)``
+        adds ``projection_kernel`` (``weight_hr.T``).
     """
     cell = cell_of(module)
     _check_layout(module)
@@ -212,6 +244,8 @@ def gradients_from_torch(module: Any, grads: Optional[Sequence[Any]] = None) -> 
         grads = [p.grad for p in module.parameters()]
     g = [_numpy(t) for t in grads]
     out = {"kernel": g[0].T, "recurrent_kernel": g[1].T}
+    if cell == "lstmp":  # weight_hr_l0 is the last parameter
+        out["projection_kernel"] = g[-1].T
     if module.bias:
         out["bias"] = np.stack([_swap_zr(g[2], h), _swap_zr(g[3], h)]) if cell == "gru" else g[2]
     if cell == "gru":

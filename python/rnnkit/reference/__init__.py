@@ -5,6 +5,7 @@ Written for clarity, not speed: a Python loop over time, vectorised over the bat
 """
 from .gru import GRUCache, gru_backward, gru_forward
 from .lstm import LSTMCache, lstm_backward, lstm_forward
+from .lstmp import LSTMPCache, lstmp_backward, lstmp_forward
 from .simple_rnn import SimpleRNNCache, simple_rnn_backward, simple_rnn_forward
 
 __all__ = [
@@ -14,7 +15,10 @@ __all__ = [
     "lstm_backward",
     "gru_forward",
     "gru_backward",
+    "lstmp_forward",
+    "lstmp_backward",
     "SimpleRNNCache",
     "LSTMCache",
     "GRUCache",
+    "LSTMPCache",
 ]

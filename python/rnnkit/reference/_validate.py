@@ -7,13 +7,15 @@ Order of checks (forward):
   0. the flags go_backwards, reset_after (GRU only), training: a Python bool or np.bool_
      (never a string or a number: bool("False") is True);
   1. every array argument converted with np.asarray, in signature order (a ragged nested list
-     is rejected naming the argument); then the dtype of x, kernel, recurrent_kernel, bias,
-     h0, c0 (real numeric), then the dtype of mask (bool or real numeric; checked here,
-     before the ndim/shape of mask is looked at);
-  2. ndim of x, kernel, recurrent_kernel, bias, h0, c0, mask;
-  3. empty x, zero units;
-  4. shapes of recurrent_kernel, kernel, bias, h0, c0, mask; then the total size (every
-     array a call holds, 8 bytes per element, must fit in an int64);
+     is rejected naming the argument); then the dtype of x, kernel, recurrent_kernel,
+     projection_kernel (projected cells), bias, h0, c0 (real numeric), then the dtype of mask
+     (bool or real numeric; checked here, before the ndim/shape of mask is looked at);
+  2. ndim of x, kernel, recurrent_kernel, projection_kernel, bias, h0, c0, mask;
+  3. empty x, zero units (recurrent_kernel's rows, then projection_kernel's rows);
+  4. shapes of projection_kernel, recurrent_kernel, kernel, bias, h0, c0, mask; then the
+     total size (every array a call holds, 8 bytes per element, must fit in an int64);
+     recurrent_kernel's rows are the width S of h: H, or P for a projected cell, whose H is
+     projection_kernel's rows;
   5. activation, then recurrent_activation (LSTM, GRU): a name in
      rnnkit.cells.ACTIVATIONS or None (= "linear"); anything else, a non-str included, is a
      ValueError with the text of rnnkit.cells.activation_error.
@@ -46,7 +48,7 @@ class ForwardArgs:
 
     x: np.ndarray  # (B, T, I), processing order
     kernel: np.ndarray  # (I, G*H)
-    recurrent_kernel: np.ndarray  # (H, G*H)
+    recurrent_kernel: np.ndarray  # (H, G*H); (P, G*H) for projected cells
     bias: Optional[np.ndarray]  # (G*H,) or (2, 3H) for GRU reset_after=True; None = no bias
     h0: np.ndarray  # (B, H); zeros when not given
     c0: Optional[np.ndarray]  # (B, H) for LSTM (zeros when not given), else None
@@ -55,6 +57,7 @@ class ForwardArgs:
     go_backwards: bool
     activation: str = "tanh"  # canonical name (None given -> "linear")
     recurrent_activation: Optional[str] = None  # LSTM/GRU only, canonical name
+    projection_kernel: Optional[np.ndarray] = None  # (H, P), projected cells only
 
     @property
     def batch(self) -> int:
@@ -62,6 +65,9 @@ class ForwardArgs:
 
     @property
     def units(self) -> int:
+        """H (projection_kernel's rows for a projected cell)."""
+        if self.projection_kernel is not None:
+            return self.projection_kernel.shape[0]
         return self.recurrent_kernel.shape[0]
 
 
@@ -156,13 +162,15 @@ def validate_forward(
     recurrent_activation: Any = "sigmoid",
     reset_after: bool = True,
     training: bool = True,
+    projection_kernel: Any = None,
 ) -> ForwardArgs:
     """Check and normalise the arguments of ``{cell}_forward``.
 
     Args:
-        cell: a name in rnnkit.cells.CELLS. ``c0`` is only looked at for "lstm",
-            ``recurrent_activation`` only for cells that have one (LSTM, GRU), ``reset_after``
-            only for "gru"; ``training`` is only checked to be a bool.
+        cell: a name in rnnkit.cells.CELLS. ``c0`` is only looked at for cells with a cell
+            state (LSTM, LSTMP), ``recurrent_activation`` only for cells that have one,
+            ``reset_after`` only for "gru", ``projection_kernel`` only for projected cells
+            (where it is required); ``training`` is only checked to be a bool.
         Others: as in the public forward functions.
 
     Returns:
@@ -182,12 +190,15 @@ def validate_forward(
     gru_two_biases = spec.has_reset_after and bool(reset_after)
 
     # 1. every array converted (signature order), then dtypes (real numeric), mask last.
+    has_c = "c" in spec.states
     named = [("x", x), ("kernel", kernel), ("recurrent_kernel", recurrent_kernel)]
+    if spec.projected:
+        named.append(("projection_kernel", projection_kernel))
     if bias is not None:
         named.append(("bias", bias))
     if h0 is not None:
         named.append(("h0", h0))
-    if cell == "lstm" and c0 is not None:
+    if has_c and c0 is not None:
         named.append(("c0", c0))
     arrs = {name: _as_array(name, value) for name, value in named}
     mask_arr = None if mask is None else _as_array("mask", mask)
@@ -202,12 +213,14 @@ def validate_forward(
     # 2. ndim, with the expected layout spelled out.
     bias_ndim = 2 if gru_two_biases else 1
     bias_layout = spec.bias_layout(bool(reset_after))
+    state = "proj_size" if spec.projected else "units"  # the width of h
     layouts = {
         "x": (3, "(batch, time, features)"),
         "kernel": (2, f"(features, {g}*units)"),
-        "recurrent_kernel": (2, f"(units, {g}*units)"),
+        "recurrent_kernel": (2, f"({state}, {g}*units)"),
+        "projection_kernel": (2, "(units, proj_size)"),
         "bias": (bias_ndim, bias_layout),
-        "h0": (2, "(batch, units)"),
+        "h0": (2, f"(batch, {state})"),
         "c0": (2, "(batch, units)"),
     }
     for name, arr in arrs.items():
@@ -223,20 +236,28 @@ def validate_forward(
         )
     if ra.shape[0] == 0:
         raise ValueError(f"recurrent_kernel must have at least one unit; got shape {ra.shape}")
+    pa = arrs.get("projection_kernel")
+    if pa is not None and pa.shape[0] == 0:
+        raise ValueError(f"projection_kernel must have at least one unit; got shape {pa.shape}")
 
-    # 4. shapes; H comes from recurrent_kernel.
+    # 4. shapes; S (the width of h) comes from recurrent_kernel, H is S or, for a projected
+    # cell, projection_kernel's rows.
     b, t, i = xa.shape
-    h = ra.shape[0]
-    _check_shape("recurrent_kernel", ra, (h, g * h))
+    s_w = ra.shape[0]
+    h = pa.shape[0] if pa is not None else s_w
+    if pa is not None:
+        _check_shape("projection_kernel", pa, (h, s_w))
+    _check_shape("recurrent_kernel", ra, (s_w, g * h))
     _check_shape("kernel", ka, (i, g * h))
     if "bias" in arrs:
         _check_shape("bias", arrs["bias"], spec.bias_shape(h, bool(reset_after)))
-    for name in ("h0", "c0"):
-        if name in arrs:
-            _check_shape(name, arrs[name], (b, h))
+    if "h0" in arrs:
+        _check_shape("h0", arrs["h0"], (b, s_w))
+    if "c0" in arrs:
+        _check_shape("c0", arrs["c0"], (b, h))
     if mask_arr is not None:
         _check_shape("mask", mask_arr, (b, t))
-    check_sizes(b, t, i, h, g)
+    check_sizes(b, t, i, max(h, s_w), g)
 
     # 5. activations.
     act = check_activation(activation)
@@ -255,16 +276,16 @@ def validate_forward(
         if keep is not None:
             keep = np.ascontiguousarray(keep[:, ::-1])
 
-    zeros_state = np.zeros((b, h), dtype=dtype)
     return ForwardArgs(
         x=xs,
         kernel=_convert(ka, dtype, "kernel"),
         recurrent_kernel=_convert(ra, dtype, "recurrent_kernel"),
         bias=_convert(arrs["bias"], dtype, "bias") if "bias" in arrs else None,
-        h0=_convert(arrs["h0"], dtype, "h0") if "h0" in arrs else zeros_state,
-        c0=(_convert(arrs["c0"], dtype, "c0") if "c0" in arrs else zeros_state.copy())
-        if cell == "lstm"
+        h0=_convert(arrs["h0"], dtype, "h0") if "h0" in arrs else np.zeros((b, s_w), dtype),
+        c0=(_convert(arrs["c0"], dtype, "c0") if "c0" in arrs else np.zeros((b, h), dtype))
+        if has_c
         else None,
+        projection_kernel=_convert(pa, dtype, "projection_kernel") if pa is not None else None,
         keep=keep,
         dtype=dtype,
         go_backwards=bool(go_backwards),
