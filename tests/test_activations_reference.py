@@ -300,8 +300,10 @@ def test_float32_stays_float32():
 
 # ------------------------------------------------------------------ cell facts
 def test_cell_facts():
-    assert cells.CELL_NAMES == ("simple_rnn", "lstm", "gru")
-    assert dict(cells.GATE_COUNTS) == {"simple_rnn": 1, "lstm": 4, "gru": 3}
+    assert cells.CELL_NAMES == ("simple_rnn", "lstm", "gru", "lstmp")
+    assert dict(cells.GATE_COUNTS) == {"simple_rnn": 1, "lstm": 4, "gru": 3, "lstmp": 4}
+    assert cells.get("lstmp").projected and not cells.get("lstm").projected
+    assert cells.recurrent_kernel_shape("lstmp", 5, proj_size=2) == (2, 20)
     assert cells.get("lstm").gate_order == "ifco" and cells.get("gru").gate_order == "zrh"
     assert cells.state_names("lstm") == ("h", "c") and cells.state_names("gru") == ("h",)
     assert cells.bias_shape("gru", 5) == (2, 15)
@@ -312,7 +314,7 @@ def test_cell_facts():
     assert cells.get("simple_rnn").activation_params == ("activation",)
     assert cells.get("gru").activation_defaults == {"activation": "tanh",
                                                     "recurrent_activation": "sigmoid"}
-    with pytest.raises(ValueError, match=r"^cell must be one of \['gru', 'lstm', 'simple_rnn'\]"):
+    with pytest.raises(ValueError, match=r"^cell must be one of \['gru', 'lstm', 'lstmp', 'simple_rnn'\]"):
         cells.get("rnn")
 
 

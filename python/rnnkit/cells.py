@@ -158,9 +158,10 @@ def kernel_shape(name: str, features: int, units: int) -> Tuple[int, int]:
     return get(name).kernel_shape(features, units)
 
 
-def recurrent_kernel_shape(name: str, units: int) -> Tuple[int, int]:
-    """``(H, G*H)`` of cell ``name``."""
-    return get(name).recurrent_kernel_shape(units)
+def recurrent_kernel_shape(name: str, units: int, proj_size: Optional[int] = None
+                           ) -> Tuple[int, int]:
+    """``(H, G*H)`` of cell ``name``; ``(P, G*H)`` for a projected cell (``proj_size`` P)."""
+    return get(name).recurrent_kernel_shape(units, proj_size)
 
 
 def state_names(name: str) -> Tuple[str, ...]:
