@@ -317,3 +317,64 @@ def test_matches_torch_forward_and_gradients(shape, dtype) -> None:
     assert set(want_grads) == set(grads)
     for key, want in want_grads.items():
         np.testing.assert_allclose(grads[key], want, rtol=rtol, atol=atol, err_msg=key)
+
+
+# ---------------------------------------------------------------------- layer
+
+def test_layer_proj_size_runs_lstmp_and_fits_and_round_trips(tmp_path) -> None:
+    from rnnkit import backend, layers as L
+    from rnnkit.models import Sequential, load_model
+    backend.set_random_seed(3)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 7, 5)).astype(np.float32)
+    y = rng.normal(size=(16, 2)).astype(np.float32)
+    lstm = L.LSTM(6, proj_size=3, return_sequences=True)
+    m = Sequential([L.Input((7, 5)), lstm, L.LSTM(4, proj_size=2, go_backwards=True),
+                    L.Dense(2)])
+    m.compile("adam", "mse")
+    assert lstm.projection_kernel.value.shape == (6, 3)
+    assert lstm.recurrent_kernel.value.shape == (3, 24)
+    assert lstm.kernel.value.shape == (5, 24)
+    assert lstm.compute_output_shape((None, 7, 5)) == (None, 7, 3)
+    # the layer computes what rnnkit.ops.lstmp_forward does
+    want = ops.lstmp_forward(x, lstm.kernel.value, lstm.recurrent_kernel.value,
+                             lstm.projection_kernel.value, lstm.bias.value, training=False)[0]
+    np.testing.assert_allclose(lstm.forward(x), want, rtol=1e-6, atol=1e-7)
+    before = lstm.projection_kernel.value.copy()
+    h = m.fit(x, y, epochs=5, batch_size=8, verbose=0)
+    assert h.history["loss"][-1] < h.history["loss"][0]
+    assert not np.array_equal(before, lstm.projection_kernel.value)  # it was trained
+    cfg = lstm.get_config()
+    assert cfg["proj_size"] == 3 and "projection_initializer" in cfg
+    assert "proj_size" not in L.LSTM(4).get_config()  # default: the config stays Keras's
+    path = str(tmp_path / "lstmp.keras")
+    m.save(path)
+    m2 = load_model(path)
+    np.testing.assert_array_equal(m.predict(x, verbose=0), m2.predict(x, verbose=0))
+    assert m2.layers[0].proj_size == 3 and m2.layers[1].proj_size == 2
+
+
+def test_layer_states_dropout_and_reference_backend() -> None:
+    from rnnkit import backend, layers as L
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(4, 5, 3))
+    layer = L.LSTM(6, proj_size=2, return_state=True, recurrent_dropout=0.3, seed=1,
+                   dtype="float64")
+    layer._ensure_built((None, 5, 3))
+    h0, c0 = rng.normal(size=(4, 2)), rng.normal(size=(4, 6))
+    out, h, c = layer.forward(x, initial_state=[h0, c0], training=True, need_grad=True)
+    assert out.shape == h.shape == (4, 2) and c.shape == (4, 6)
+    dx = layer.backward([np.ones((4, 2)), None, np.ones((4, 6))])
+    assert dx.shape == x.shape and layer.projection_kernel.grad.shape == (6, 2)
+    assert [g.shape for g in layer.initial_state_grads] == [(4, 2), (4, 6)]
+    with pytest.raises(ValueError, match=r"initial_state\[0\]` has shape \(4, 6\), expected \(4, 2\)"):
+        layer.forward(x, initial_state=[c0, c0])
+    with pytest.raises(ValueError, match="proj_size"):
+        L.LSTM(4, proj_size=0)
+    # the NumPy backend gives the same layer output
+    plain = L.LSTM(6, proj_size=2, dtype="float64")
+    plain._ensure_built((None, 5, 3))
+    want = plain.forward(x)
+    with backend.use_kernels("reference"):
+        got = plain.forward(x)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

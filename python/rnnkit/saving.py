@@ -592,7 +592,8 @@ _LAYER_FIELDS: Dict[str, Dict[str, Any]] = {
                   "embeddings_initializer": _v_initializer, "mask_zero": _v_bool,
                   "input_length": _v_opt_dim},
     "SimpleRNN": _RNN_FIELDS,
-    "LSTM": {**_RNN_FIELDS, "unit_forget_bias": _v_bool},
+    "LSTM": {**_RNN_FIELDS, "unit_forget_bias": _v_bool, "proj_size": _v_opt_dim,
+             "projection_initializer": _v_initializer},
     "GRU": {**_RNN_FIELDS, "reset_after": _v_bool},
     "Bidirectional": {**_BASE, "merge_mode": lambda v, w: None
                       if v in (None, "concat", "sum", "mul", "ave")

@@ -87,6 +87,22 @@ class _RNN(Layer):
     def _n_states(self) -> int:
         return len(self._cell.states)
 
+    @property
+    def _h_units(self) -> int:
+        """Width of h, the output: ``units``, or ``proj_size`` for a projected cell."""
+        return self.units
+
+    @property
+    def _state_units(self) -> List[int]:
+        """Width of each state: h, then c (always ``units``)."""
+        return [self._h_units] + [self.units] * (self._n_states - 1)
+
+    def _build_extra(self) -> None:
+        """Weights of the cell besides kernel, recurrent_kernel and bias (LSTM projection)."""
+
+    def _extra_grads(self, grads: List[Dict[str, np.ndarray]]) -> None:
+        """Set the gradients of the weights of :meth:`_build_extra` (one dict per call)."""
+
     def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
                  use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
                  recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
@@ -141,17 +157,18 @@ class _RNN(Layer):
                              f"features) with known features, got {input_shape}")
         gh = self._gates * self.units
         self.kernel = self.add_weight("kernel", (input_shape[-1], gh), self.kernel_initializer)
-        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, gh),
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self._h_units, gh),
                                                 self.recurrent_initializer)
+        self._build_extra()
         self.bias = (self.add_weight("bias", self._bias_shape(), self._bias_value())
                      if self.use_bias else None)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape: Shape) -> Any:
-        out = ((input_shape[0], input_shape[1], self.units) if self.return_sequences
-               else (input_shape[0], self.units))
+        out = ((input_shape[0], input_shape[1], self._h_units) if self.return_sequences
+               else (input_shape[0], self._h_units))
         if self.return_state:
-            return [out] + [(input_shape[0], self.units)] * self._n_states
+            return [out] + [(input_shape[0], n) for n in self._state_units]
         return out
 
     def compute_mask(self, x: Any, mask: Optional[np.ndarray]) -> Optional[np.ndarray]:
@@ -186,15 +203,14 @@ class _RNN(Layer):
             out = []
             for i, s in enumerate(states):
                 s = backend.as_float(s, self.dtype, "initial_state")
-                if s.shape != (batch, self.units):
+                if s.shape != (batch, self._state_units[i]):
                     raise ValueError(f"`initial_state[{i}]` has shape {s.shape}, expected "
-                                     f"{(batch, self.units)}")
+                                     f"{(batch, self._state_units[i])}")
                 out.append(s)
             return out
         if self.stateful:
             if self._states is None:
-                self._states = [np.zeros((batch, self.units), self.dtype)
-                                for _ in range(self._n_states)]
+                self._states = [np.zeros((batch, n), self.dtype) for n in self._state_units]
             if self._states[0].shape[0] != batch:
                 raise ValueError(f"stateful layer {self.name!r} holds states for batch size "
                                  f"{self._states[0].shape[0]}, got a batch of {batch}; use a "
@@ -230,7 +246,7 @@ class _RNN(Layer):
         states = self._initial_states(initial_state, b)
         k = backend.kernels()
         dp = self._keep_mask(self.dropout, (b, x.shape[2])) if training and self.dropout else None
-        rdp = (self._keep_mask(self.recurrent_dropout, (b, self.units))
+        rdp = (self._keep_mask(self.recurrent_dropout, (b, self._h_units))
                if training and self.recurrent_dropout else None)
         x_in = x if dp is None else x * dp[:, None, :]  # same input mask at every step
         rk = self.recurrent_kernel.value
@@ -278,6 +294,7 @@ class _RNN(Layer):
             dx, dk, dr = g["x"], g["kernel"], g["recurrent_kernel"]
             db = g.get("bias")
             dh0 = [g["h0"]] + ([g["c0"]] if self._n_states == 2 else [])
+            self._extra_grads([g])
         else:
             gs = [self._grads(k, caches[i], None if dseq is None else dseq[i:i + 1],
                               [None if d is None else d[i:i + 1] for d in ds])
@@ -289,6 +306,7 @@ class _RNN(Layer):
             db = sum(g["bias"] for g in gs) if self.bias is not None else None
             keys = ["h0", "c0"][: self._n_states]
             dh0 = [np.concatenate([g[key] for g in gs], axis=0) for key in keys]
+            self._extra_grads(gs)
         self.kernel.grad = dk
         self.recurrent_kernel.grad = dr
         if self.bias is not None:
@@ -356,13 +374,40 @@ class LSTM(_RNN):
     ``unit_forget_bias=True`` (default) initialises the forget-gate bias to 1. The states
     are ``[h, c]``. ``activation`` (tanh) applies to the candidate and the cell state,
     ``recurrent_activation`` (sigmoid) to the i, f, o gates.
+
+    ``proj_size=P`` (PyTorch's ``nn.LSTM(proj_size=P)``; default None: none) adds an output
+    projection ``h_t = (o * act(c_t)) @ projection_kernel``: the layer owns
+    ``projection_kernel (units, P)`` (``projection_initializer``, glorot_uniform), its
+    ``recurrent_kernel`` is ``(P, 4*units)``, it outputs P features and its states are
+    ``[h (B, P), c (B, units)]``; it runs the ``lstmp`` kernels.
     """
 
     _cell = cells.CELLS["lstm"]
 
-    def __init__(self, units: int, unit_forget_bias: bool = True, **kwargs: Any) -> None:
+    def __init__(self, units: int, unit_forget_bias: bool = True, proj_size: Optional[int] = None,
+                 projection_initializer: Any = "glorot_uniform", **kwargs: Any) -> None:
         super().__init__(units, **kwargs)
         self.unit_forget_bias = bool(unit_forget_bias)
+        if proj_size is not None and (not isinstance(proj_size, (int, np.integer))
+                                      or isinstance(proj_size, bool) or proj_size <= 0):
+            raise ValueError(f"LSTM: `proj_size` must be a positive int or None, got {proj_size!r}")
+        self.proj_size = None if proj_size is None else int(proj_size)
+        self.projection_initializer = initializers.get(projection_initializer)
+        if self.proj_size is not None:
+            self._cell = cells.CELLS["lstmp"]
+
+    @property
+    def _h_units(self) -> int:
+        return self.units if self.proj_size is None else self.proj_size
+
+    def _build_extra(self) -> None:
+        if self.proj_size is not None:
+            self.projection_kernel = self.add_weight(
+                "projection_kernel", (self.units, self.proj_size), self.projection_initializer)
+
+    def _extra_grads(self, grads: List[Dict[str, np.ndarray]]) -> None:
+        if self.proj_size is not None:
+            self.projection_kernel.grad = sum(g["projection_kernel"] for g in grads)
 
     def _bias_value(self) -> Any:
         if not self.unit_forget_bias:
@@ -370,19 +415,29 @@ class LSTM(_RNN):
         return _UnitForgetBias(self.bias_initializer)
 
     def _run(self, k, x, rk, states, mask, need_grad):  # type: ignore[override]
-        y, h, c, cache = k.lstm_forward(
-            x, self.kernel.value, rk, None if self.bias is None else self.bias.value,
-            h0=states[0], c0=states[1], activation=self.activation.name,
-            recurrent_activation=self.recurrent_activation.name, mask=mask,
-            go_backwards=self.go_backwards, training=need_grad)
+        bias = None if self.bias is None else self.bias.value
+        kw = dict(h0=states[0], c0=states[1], activation=self.activation.name,
+                  recurrent_activation=self.recurrent_activation.name, mask=mask,
+                  go_backwards=self.go_backwards, training=need_grad)
+        if self.proj_size is None:
+            y, h, c, cache = k.lstm_forward(x, self.kernel.value, rk, bias, **kw)
+        else:
+            y, h, c, cache = k.lstmp_forward(x, self.kernel.value, rk,
+                                             self.projection_kernel.value, bias, **kw)
         return y, [h, c], cache
 
     def _grads(self, k, cache, dy, dstates):  # type: ignore[override]
-        return k.lstm_backward(cache, dy, dstates[0], dstates[1])
+        backward = k.lstm_backward if self.proj_size is None else k.lstmp_backward
+        return backward(cache, dy, dstates[0], dstates[1])
 
     def get_config(self) -> Dict[str, Any]:
-        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias,
-                "recurrent_activation": activations.serialize(self.recurrent_activation)}
+        config = {**super().get_config(), "unit_forget_bias": self.unit_forget_bias,
+                  "recurrent_activation": activations.serialize(self.recurrent_activation)}
+        if self.proj_size is not None:  # absent by default: the config stays Keras's
+            config["proj_size"] = self.proj_size
+            config["projection_initializer"] = initializers.serialize(
+                self.projection_initializer)
+        return config
 
 
 @register
