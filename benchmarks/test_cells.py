@@ -18,7 +18,8 @@ import rnnkit.reference as reference
 from rnnkit.cells import CELL_NAMES
 from _cases import backward, forward, make_problem
 
-# (name, B, T, I, H): the tutorial's shape and a mid-sized training shape.
+# (name, B, T, I, H): the tutorial's shape and a mid-sized training shape (lstmp: P = H/2,
+# _cases.proj_size).
 SHAPES = [("tutorial", 8, 10, 1, 20), ("b32_t100_i128_h256", 32, 100, 128, 256)]
 CELLS = [(cell, {}) for cell in CELL_NAMES]
 IMPLS = {"ops": ops, "reference": reference}
@@ -35,6 +36,7 @@ def _runner(mod, cell: str, options: Dict[str, Any], p: Dict[str, np.ndarray],
             with_backward: bool) -> Callable[[], Tuple[Dict[str, np.ndarray], ...]]:
     def run():
         outs, cache = forward(mod, cell, p["x"], p["kernel"], p["recurrent_kernel"], p["bias"],
+                              projection_kernel=p.get("projection_kernel"),
                               training=with_backward, **options)
         if not with_backward:
             return (outs,)

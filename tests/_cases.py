@@ -22,9 +22,21 @@ VARIANTS = [
     ("lstm", "lstm", {}),
     ("gru_reset_after", "gru", {"reset_after": True}),
     ("gru_reset_before", "gru", {"reset_after": False}),
+    ("lstmp", "lstmp", {}),
 ]
 # One variant per cell / bias layout, for tests that do not depend on the activation.
-CELL_VARIANTS = [v for v in VARIANTS if v[0] in ("simple_rnn_tanh", "lstm", "gru_reset_after", "gru_reset_before")]
+CELL_VARIANTS = [v for v in VARIANTS if v[0] in ("simple_rnn_tanh", "lstm", "gru_reset_after", "gru_reset_before", "lstmp")]
+
+
+def projection(p: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """``{"projection_kernel": ...}`` when problem ``p`` has one (lstmp), else ``{}``: spread
+    into a :func:`forward` call with the options."""
+    return {"projection_kernel": p["projection_kernel"]} if "projection_kernel" in p else {}
+
+
+def proj_size(cell: str, units: int) -> Optional[int]:
+    """P of the problems of a projected cell (half the units, at least 1); None otherwise."""
+    return max(1, units // 2) if cells.get(cell).projected else None
 
 
 def bias_shape(cell: str, units: int, options: Dict[str, Any]) -> Tuple[int, ...]:
@@ -42,9 +54,15 @@ def make_problem(
     seed: int = 0,
     scale: float = 0.5,
 ) -> Dict[str, np.ndarray]:
-    """Random float64 inputs, weights, states and upstream gradients for one cell."""
+    """Random float64 inputs, weights, states and upstream gradients for one cell.
+
+    A projected cell (lstmp) also gets ``projection_kernel (units, P)``, P = proj_size(); its
+    recurrent_kernel, h0, dy and dh_last are P wide.
+    """
     rng = np.random.default_rng(seed)
     g = GATES[cell]
+    p_size = proj_size(cell, units)
+    s = units if p_size is None else p_size  # the width of h
 
     def u(*shape: int) -> np.ndarray:
         return rng.uniform(-scale, scale, size=shape)
@@ -52,12 +70,14 @@ def make_problem(
     p = {
         "x": rng.uniform(-1, 1, size=(batch, time, features)),
         "kernel": u(features, g * units),
-        "recurrent_kernel": u(units, g * units),
+        "recurrent_kernel": u(s, g * units),
         "bias": u(*bias_shape(cell, units, options)),
-        "h0": u(batch, units),
-        "dy": rng.normal(size=(batch, time, units)),
-        "dh_last": rng.normal(size=(batch, units)),
+        "h0": u(batch, s),
+        "dy": rng.normal(size=(batch, time, s)),
+        "dh_last": rng.normal(size=(batch, s)),
     }
+    if p_size is not None:
+        p["projection_kernel"] = u(units, p_size)
     if "c" in cells.state_names(cell):
         p["c0"] = u(batch, units)
         p["dc_last"] = rng.normal(size=(batch, units))
@@ -74,10 +94,21 @@ def forward(
     *,
     h0: Any = None,
     c0: Any = None,
+    projection_kernel: Any = ...,
     **options: Any,
 ) -> Tuple[Dict[str, np.ndarray], Any]:
-    """Call ``mod.<cell>_forward``; returns ({"y", "h_last"[, "c_last"]}, cache)."""
+    """Call ``mod.<cell>_forward``; returns ({"y", "h_last"[, "c_last"]}, cache).
+
+    ``projection_kernel`` is required for a projected cell (lstmp), which takes it after
+    recurrent_kernel (None is passed on: the modules reject it).
+    """
     fwd = getattr(mod, f"{cell}_forward")
+    if cells.get(cell).projected:
+        assert projection_kernel is not ..., f"{cell} needs projection_kernel"
+        y, h, c, cache = fwd(x, kernel, recurrent_kernel, projection_kernel, bias, h0=h0, c0=c0,
+                             **options)
+        return {"y": y, "h_last": h, "c_last": c}, cache
+    assert projection_kernel is None or projection_kernel is ..., "projection_kernel is only for lstmp"
     if cell == "lstm":
         y, h, c, cache = fwd(x, kernel, recurrent_kernel, bias, h0=h0, c0=c0, **options)
         return {"y": y, "h_last": h, "c_last": c}, cache
@@ -96,7 +127,7 @@ def backward(
 ) -> Dict[str, np.ndarray]:
     """Call ``mod.<cell>_backward`` with positional upstream gradients."""
     bwd = getattr(mod, f"{cell}_backward")
-    if cell == "lstm":
+    if "c" in cells.state_names(cell):
         return bwd(cache, dy, dh_last, dc_last)
     assert dc_last is None, "dc_last is only for lstm"
     return bwd(cache, dy, dh_last)

@@ -36,10 +36,10 @@ def test_cli_small_json(tmp_path: Path) -> None:
     assert report["mismatches"] == []
 
     results = report["results"]
-    assert len(results) == 3 * len(SMALL_SHAPES) * 2
+    assert len(results) == 4 * len(SMALL_SHAPES) * 2
     seen = {(r["cell"], tuple(r["shape"][k] for k in "TBIH"), r["pass"]) for r in results}
     assert len(seen) == len(results)
-    assert {c for c, _, _ in seen} == {"lstm", "gru", "simple_rnn"}
+    assert {c for c, _, _ in seen} == {"lstm", "gru", "simple_rnn", "lstmp"}
     assert {s for _, s, _ in seen} == {tuple(s[:4]) for s in SMALL_SHAPES}
     assert {p for _, _, p in seen} == {"fwd", "fwd+bwd"}
     for r in results:
@@ -90,6 +90,7 @@ def test_shapes_and_flop_model() -> None:
                                               (50, 64, 1024, 1024)]
     s = Shape(50, 16, 64, 128)
     assert flops("lstm", s, "fwd") == 2 * 16 * 50 * 4 * 128 * (64 + 128)
+    assert flops("lstmp", s, "fwd") == 2 * 16 * 50 * (4 * 128 * (64 + 64) + 128 * 64)
     assert flops("gru", s, "fwd+bwd") == 3 * flops("gru", s, "fwd")
     assert parse_shapes("all") == SHAPES and parse_shapes("small") == SMALL_SHAPES
     assert parse_shapes("10x8x1x20,7x2x3x4") == [SHAPES[0], Shape(7, 2, 3, 4)]

@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from _cases import CELL_VARIANTS, FIXTURES_DIR, backward, forward, make_problem
+from _cases import CELL_VARIANTS, FIXTURES_DIR, backward, forward, make_problem, projection
 
 FIXTURE_FILES = sorted(p.name for p in FIXTURES_DIR.glob("keras_*.npz"))
 TOL = {np.float64: 1e-10, np.float32: 1e-5}
@@ -85,7 +85,7 @@ SEM_MASK = np.array(
 def _problem(cell, options):
     p = make_problem(cell, options, batch=3, time=5, features=4, units=6, seed=3)
     states = {"h0": p["h0"]}
-    if cell == "lstm":
+    if "c0" in p:
         states["c0"] = p["c0"]
     return p, states
 
@@ -95,6 +95,7 @@ def test_mask_semantics(impl, variant):
     """Masked steps carry the states; y repeats the last kept output, zeros before any."""
     _, cell, options = variant
     p, states = _problem(cell, options)
+    options = {**options, **projection(p)}
     outs, _ = forward(impl, cell, p["x"], p["kernel"], p["recurrent_kernel"], p["bias"],
                       mask=SEM_MASK, **states, **options)
     for b in range(3):
@@ -105,7 +106,7 @@ def test_mask_semantics(impl, variant):
                              p["recurrent_kernel"], p["bias"], **row_states, **options)
         for t in range(5):
             done = np.flatnonzero(kept <= t)
-            want = sub["y"][0, done[-1]] if done.size else np.zeros(6)
+            want = sub["y"][0, done[-1]] if done.size else np.zeros(outs["y"].shape[2])
             np.testing.assert_allclose(outs["y"][b, t], want, rtol=0, atol=1e-13, err_msg=f"y[{b}, {t}]")
         for key, init in (("h_last", "h0"), ("c_last", "c0")):
             if key in outs:
@@ -119,6 +120,7 @@ def test_go_backwards_semantics(impl, variant, masked):
     """go_backwards = the time-reversed sequence (and mask); y in processing order; dx in input order."""
     _, cell, options = variant
     p, states = _problem(cell, options)
+    options = {**options, **projection(p)}
     mask = SEM_MASK if masked else None
     up = {"dy": p["dy"], "dh_last": p["dh_last"], "dc_last": p.get("dc_last")}
     outs, cache = forward(impl, cell, p["x"], p["kernel"], p["recurrent_kernel"], p["bias"],

@@ -22,23 +22,28 @@ import pytest
 
 import rnnkit.ops as ops
 import rnnkit.reference as reference
-from _cases import GATES, backward, forward, make_problem
+from _cases import GATES, backward, forward, make_problem, proj_size
 
 MODULES = {"ops": ops, "reference": reference}
 B, T, I, H = 2, 3, 2, 3
+P = proj_size("lstmp", H)  # LSTMP's width of h (1)
 # (id, cell, options)
 CELLS = [
     ("simple_rnn", "simple_rnn", {}),
     ("lstm", "lstm", {}),
     ("gru_after", "gru", {"reset_after": True}),
     ("gru_before", "gru", {"reset_after": False}),
+    ("lstmp", "lstmp", {}),
 ]
+TWO_STATES = ("lstm", "lstmp")
 
 
 def _args(cell: str, options: Dict[str, Any], dtype=np.float64) -> Dict[str, Any]:
     p = make_problem(cell, options, batch=B, time=T, features=I, units=H)
     args = {k: p[k].astype(dtype) for k in ("x", "kernel", "recurrent_kernel", "bias", "h0")}
-    if cell == "lstm":
+    if "projection_kernel" in p:
+        args["projection_kernel"] = p["projection_kernel"].astype(dtype)
+    if "c0" in p:
         args["c0"] = p["c0"].astype(dtype)
     args["mask"] = np.array([[True, False, True], [False, True, True]])
     return args
@@ -46,7 +51,7 @@ def _args(cell: str, options: Dict[str, Any], dtype=np.float64) -> Dict[str, Any
 
 def _upstream(cell: str, dtype=np.float64) -> Dict[str, np.ndarray]:
     p = make_problem(cell, {}, batch=B, time=T, features=I, units=H, seed=1)
-    names = ["dy", "dh_last"] + (["dc_last"] if cell == "lstm" else [])
+    names = ["dy", "dh_last"] + (["dc_last"] if cell in TWO_STATES else [])
     return {k: p[k].astype(dtype) for k in names}
 
 
@@ -75,8 +80,8 @@ def _nothing(*shape: int) -> np.ndarray:
 
 # ============================================================================ rejections
 
-ARRAY_NAMES = ["x", "kernel", "recurrent_kernel", "bias", "h0", "c0", "mask"]
-REQUIRED = {"x", "kernel", "recurrent_kernel"}
+ARRAY_NAMES = ["x", "kernel", "recurrent_kernel", "projection_kernel", "bias", "h0", "c0", "mask"]
+REQUIRED = {"x", "kernel", "recurrent_kernel", "projection_kernel"}
 
 
 class Weird:
@@ -108,7 +113,8 @@ def _wrong_shapes(name: str, a: np.ndarray) -> Dict[str, np.ndarray]:
            if a.ndim < 4 else a[None]}
     if a.ndim >= 2:
         out["1d"] = a.reshape(-1)
-    if name != "recurrent_kernel":  # its first axis defines H: off-by-one checked below
+    if name not in ("recurrent_kernel", "projection_kernel"):
+        # recurrent_kernel's first axis defines H (LSTMP: P, and projection_kernel's H)
         out["longer"] = np.concatenate([a, a[..., :1]], axis=-1)
     else:
         out["longer"] = np.concatenate([a, a[:, :1]], axis=1)
@@ -122,7 +128,9 @@ def _forward_cases() -> List[Any]:
     cases = []
     for cid, cell, options in CELLS:
         for name in ARRAY_NAMES:
-            if name == "c0" and cell != "lstm":
+            if name == "c0" and cell not in TWO_STATES:
+                continue
+            if name == "projection_kernel" and cell != "lstmp":
                 continue
             base = _args(cell, options)[name]
             bad: Dict[str, Tuple[Any, type]] = {}
@@ -160,6 +168,8 @@ def _forward_cases() -> List[Any]:
                                 "h0": None, "c0": None, "mask": None},
         }
         for k, kw in huge.items():
+            if cell == "lstmp":  # its sizes come from projection_kernel too: tests/test_lstmp.py
+                continue
             if cell != "lstm":
                 kw = {n: v for n, v in kw.items() if n != "c0"}
             name = "recurrent_kernel" if k == "gh_beyond_int64" else "x"
@@ -167,7 +177,7 @@ def _forward_cases() -> List[Any]:
         cases.append(pytest.param(
             cell, options, {"x": _nothing(2**46, 1, 1), "kernel": np.zeros((1, g * H)),
                             "bias": None, "h0": None, "c0": None, "mask": None}
-            if cell == "lstm" else
+            if cell in TWO_STATES else
             {"x": _nothing(2**46, 1, 1), "kernel": np.zeros((1, g * H)), "bias": None,
              "h0": None, "mask": None},
             MemoryError, "x", id=f"{cid}-huge-copy"))
@@ -222,18 +232,19 @@ def test_forward_rejections_identical_in_both_modules(cell, options, change, exc
 
 # ---------------------------------------------------------------------------- backward
 
-OTHER = {"simple_rnn": "lstm", "lstm": "gru", "gru": "simple_rnn"}
+OTHER = {"simple_rnn": "lstm", "lstm": "gru", "gru": "lstmp", "lstmp": "simple_rnn"}
 
 
 def _backward_cases() -> List[Any]:
     cases = []
-    for cell in ("simple_rnn", "lstm", "gru"):
+    for cell in ("simple_rnn", "lstm", "gru", "lstmp"):
+        s = P if cell == "lstmp" else H  # the width of h
         for kind in ("None", "object", "dict", "other_cell", "uninitialised", "other_module",
                      "str", "int"):
             cases.append(pytest.param(cell, {"cache": kind}, TypeError, "cache",
                                       id=f"{cell}-cache-{kind}"))
-        for name in ["dy", "dh_last"] + (["dc_last"] if cell == "lstm" else []):
-            shape = (B, T, H) if name == "dy" else (B, H)
+        for name in ["dy", "dh_last"] + (["dc_last"] if cell in TWO_STATES else []):
+            shape = {"dy": (B, T, s), "dh_last": (B, s), "dc_last": (B, H)}[name]
             bad = {
                 "str": ("abc", TypeError), "dict": ({}, TypeError),
                 "list_of_str": (["a"], TypeError), "complex": (np.ones(shape, complex), TypeError),
@@ -241,10 +252,10 @@ def _backward_cases() -> List[Any]:
                 "object": (np.ones(shape, object), TypeError),
                 "datetime": (np.zeros(shape, "datetime64[s]"), TypeError),
                 "shape": (np.ones(shape[:-1]), ValueError),
-                "longer": (np.ones(shape[:-1] + (H + 1,)), ValueError),
+                "longer": (np.ones(shape[:-1] + (shape[-1] + 1,)), ValueError),
                 "scalar": (1.0, ValueError),
                 "ragged": ([[1.0], [1.0, 2.0]], ValueError),
-                "huge": (_nothing(2**40, T, H) if name == "dy" else _nothing(2**40, H),
+                "huge": (_nothing(2**40, T, s) if name == "dy" else _nothing(2**40, shape[-1]),
                          ValueError),
             }
             for k, (v, exc) in bad.items():
@@ -296,10 +307,11 @@ def test_backward_rejections_identical_in_both_modules(cell, change, exc, name):
     assert got == want
 
 
-CACHE_NAME = {"simple_rnn": "SimpleRNNCache", "lstm": "LSTMCache", "gru": "GRUCache"}
+CACHE_NAME = {"simple_rnn": "SimpleRNNCache", "lstm": "LSTMCache", "gru": "GRUCache",
+              "lstmp": "LSTMPCache"}
 
 
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru", "lstmp"])
 def test_uninitialised_ops_cache_properties_raise(cell):
     _, cache = _forward(ops, cell, {}, _args(cell, {}))
     blank = type(cache).__new__(type(cache))
@@ -316,7 +328,7 @@ def test_uninitialised_ops_cache_properties_raise(cell):
         type("Sub", (type(cache),), {})  # final: no subclass can fake one
     with pytest.raises(TypeError):
         backward(ops, cell, base.__new__(base))
-    assert cache.shape == (B, T, H)  # the real one is untouched
+    assert cache.shape == (B, T, P if cell == "lstmp" else H)  # the real one is untouched
 
 
 # ============================================================================ odd arrays

@@ -32,18 +32,25 @@ T, B, I, H = 500, 64, 32, 512
 
 
 def _problem(cell: str) -> Dict[str, np.ndarray]:
-    g = 4 if cell == "lstm" else 3
+    g = 3 if cell == "gru" else 4
+    s = H // 2 if cell == "lstmp" else H  # LSTMP: the width of h is P = H/2
     rng = np.random.default_rng(1)
-    return {
+    p = {
         "x": rng.standard_normal((B, T, I)).astype(np.float32),
         "kernel": (rng.standard_normal((I, g * H)) * 0.05).astype(np.float32),
-        "recurrent_kernel": (rng.standard_normal((H, g * H)) * 0.05).astype(np.float32),
+        "recurrent_kernel": (rng.standard_normal((s, g * H)) * 0.05).astype(np.float32),
     }
+    if cell == "lstmp":
+        p["projection_kernel"] = (rng.standard_normal((H, s)) * 0.05).astype(np.float32)
+    return p
 
 
 def _forward(cell: str, p: Dict[str, np.ndarray]):
     if cell == "lstm":
         y, _, _, cache = ops.lstm_forward(p["x"], p["kernel"], p["recurrent_kernel"])
+    elif cell == "lstmp":  # two barriers a step (the projection phase)
+        y, _, _, cache = ops.lstmp_forward(p["x"], p["kernel"], p["recurrent_kernel"],
+                                           p["projection_kernel"])
     else:  # reset_after=False: two barriers a step in forward and backward
         y, _, cache = ops.gru_forward(p["x"], p["kernel"], p["recurrent_kernel"],
                                       reset_after=False)
@@ -53,6 +60,8 @@ def _forward(cell: str, p: Dict[str, np.ndarray]):
 def _backward(cell: str, cache, dy: np.ndarray):
     if cell == "lstm":
         return ops.lstm_backward(cache, dy=dy)
+    if cell == "lstmp":
+        return ops.lstmp_backward(cache, dy=dy)
     return ops.gru_backward(cache, dy=dy)
 
 
@@ -61,7 +70,7 @@ def caches():
     """Forward caches of the long problems (for the backward cases), computed once."""
     saved = rnnkit.get_num_threads()
     out = {}
-    for cell in ("lstm", "gru"):
+    for cell in ("lstm", "gru", "lstmp"):
         p = _problem(cell)
         y, cache = _forward(cell, p)
         out[cell] = (p, cache, np.ones_like(y))
@@ -110,7 +119,8 @@ def _interrupt(call: Callable[[], object]) -> float:
 
 @pytest.mark.parametrize("cell,phase,threads", [
     ("lstm", "forward", 1), ("lstm", "forward", 2), ("lstm", "backward", 1),
-    ("lstm", "backward", 2), ("gru", "forward", 2), ("gru", "backward", 2)])
+    ("lstm", "backward", 2), ("gru", "forward", 2), ("gru", "backward", 2),
+    ("lstmp", "forward", 2), ("lstmp", "backward", 2)])
 def test_ctrl_c_interrupts_kernel(cell, phase, threads, caches, restore_threads) -> None:
     rnnkit.set_num_threads(threads)
     want = run_lstm_bytes(threads)  # a team-sized reference, before the interrupt

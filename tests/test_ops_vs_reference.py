@@ -16,7 +16,7 @@ import pytest
 import rnnkit.ops as ops
 import rnnkit.reference as reference
 from rnnkit import cells
-from _cases import CELL_VARIANTS, VARIANTS, backward, forward, make_problem
+from _cases import CELL_VARIANTS, VARIANTS, backward, forward, make_problem, projection
 
 TOL = {np.float64: 1e-10, np.float32: 1e-5}
 # H below, at and around a slice width, and beyond two slices. The slice width is
@@ -53,10 +53,10 @@ def _compare(cell: str, options: Dict[str, Any], p: Dict[str, np.ndarray], dtype
     exact = {k: v.astype(np.float64) for k, v in cast.items()}  # reference sees the same values
 
     def run(mod, a):
-        kwargs = dict(options, mask=mask, go_backwards=go_backwards)
+        kwargs = dict(options, mask=mask, go_backwards=go_backwards, **projection(a))
         if use_state:
             kwargs["h0"] = a["h0"]
-            if cell == "lstm":
+            if "c0" in a:
                 kwargs["c0"] = a["c0"]
         outs, cache = forward(mod, cell, a["x"], a["kernel"], a["recurrent_kernel"],
                               a["bias"] if use_bias else None, **kwargs)
@@ -131,7 +131,7 @@ def test_memory_layouts(isa, variant, order: str) -> None:
     mask = np.asfortranarray(_mask(4, 5, 0))
     for a, m in ((p, _mask(4, 5, 0)), (q, mask)):
         a_outs, a_cache = forward(ops, cell, a["x"], a["kernel"], a["recurrent_kernel"], a["bias"],
-                                  h0=a["h0"], c0=a.get("c0"), mask=m, **options)
+                                  h0=a["h0"], c0=a.get("c0"), mask=m, **projection(a), **options)
         a_grads = backward(ops, cell, a_cache, a["dy"], a["dh_last"], a.get("dc_last"))
         if a is p:
             base = (a_outs, a_grads)
@@ -146,9 +146,9 @@ def test_training_false_matches_training_true(isa) -> None:
     for _, cell, options in VARIANTS:
         p = make_problem(cell, options, batch=5, time=7, features=3, units=10, seed=5)
         outs_t, cache = forward(ops, cell, p["x"], p["kernel"], p["recurrent_kernel"], p["bias"],
-                                mask=_mask(5, 7, 1), **options)
+                                mask=_mask(5, 7, 1), **projection(p), **options)
         outs_i, none = forward(ops, cell, p["x"], p["kernel"], p["recurrent_kernel"], p["bias"],
-                               mask=_mask(5, 7, 1), training=False, **options)
+                               mask=_mask(5, 7, 1), training=False, **projection(p), **options)
         assert cache is not None and none is None
         for k in outs_t:
             np.testing.assert_array_equal(outs_t[k], outs_i[k])
@@ -182,11 +182,12 @@ def test_caches_report_the_same_dtype_and_shape(variant) -> None:
     p = make_problem(cell, options, batch=3, time=4, features=5, units=6, seed=1)
     for dtype in (np.float32, np.float64):
         caches = [forward(mod, cell, p["x"].astype(dtype), p["kernel"].astype(dtype),
-                          p["recurrent_kernel"].astype(dtype), **options)[1]
+                          p["recurrent_kernel"].astype(dtype),
+                          **{k: v.astype(dtype) for k, v in projection(p).items()}, **options)[1]
                   for mod in (ops, reference)]
         for c in caches:
             assert c.dtype == dtype
-            assert tuple(c.shape) == (3, 4, 6)
+            assert tuple(c.shape) == (3, 4, p["h0"].shape[1])  # (B, T, width of h)
 
 
 def _special_pattern(a: np.ndarray) -> np.ndarray:
@@ -224,7 +225,8 @@ def test_inf_and_huge_inputs_match_reference(isa, variant, dtype) -> None:
         results = []
         for mod in (ops, reference):
             outs, cache = forward(mod, cell, a["x"], a["kernel"], a["recurrent_kernel"],
-                                  a["bias"], h0=a["h0"], c0=a.get("c0"), **options)
+                                  a["bias"], h0=a["h0"], c0=a.get("c0"), **projection(a),
+                                  **options)
             grads = backward(mod, cell, cache, a["dy"], a["dh_last"], a.get("dc_last"))
             results.append({**outs, **{"d_" + k: v for k, v in grads.items()}})
         got, want = results

@@ -10,7 +10,7 @@ from typing import Any, Dict
 import numpy as np
 import pytest
 
-from _cases import VARIANTS, backward, forward, loss, make_problem, numeric_grad
+from _cases import VARIANTS, backward, forward, loss, make_problem, numeric_grad, projection
 from rnnkit import reference
 
 EPS = 1e-6
@@ -30,7 +30,7 @@ def _relu_safe(cell: str, options: Dict[str, Any], p: Dict[str, np.ndarray], kw:
     if options.get("activation") != "relu":
         return True
     _, cache = forward(reference, cell, p["x"], p["kernel"], p["recurrent_kernel"], p["bias"],
-                       h0=p["h0"], **kw)
+                       h0=p["h0"], **projection(p), **kw)
     return bool(np.abs(cache.pre).min() > 1e-3)
 
 
@@ -54,8 +54,9 @@ def test_gradients_match_finite_differences(variant, go_backwards, masked, with_
         p["h0"] = np.zeros_like(p["h0"])
         if "c0" in p:
             p["c0"] = np.zeros_like(p["c0"])
-    states = ["h0", "c0"] if cell == "lstm" else ["h0"]
-    params = ["x", "kernel", "recurrent_kernel"] + (["bias"] if with_bias else []) + states
+    states = ["h0", "c0"] if "c0" in p else ["h0"]
+    params = (["x", "kernel", "recurrent_kernel"] + list(projection(p))
+              + (["bias"] if with_bias else []) + states)
     up = dict(dy=p["dy"], dh_last=p["dh_last"], dc_last=p.get("dc_last"))
 
     def call(training: bool):
@@ -63,8 +64,8 @@ def test_gradients_match_finite_differences(variant, go_backwards, masked, with_
             reference, cell, p["x"], p["kernel"], p["recurrent_kernel"],
             p["bias"] if with_bias else None,
             h0=p["h0"] if with_state else None,
-            c0=p["c0"] if (with_state and cell == "lstm") else None,
-            training=training, **kw,
+            c0=p["c0"] if (with_state and "c0" in p) else None,
+            training=training, **projection(p), **kw,
         )
 
     outs, cache = call(True)
@@ -76,7 +77,7 @@ def test_gradients_match_finite_differences(variant, go_backwards, masked, with_
         o, _ = forward(
             reference, cell, p["x"], p["kernel"], p["recurrent_kernel"],
             p["bias"] if with_bias else None,
-            h0=p["h0"], c0=p.get("c0") if cell == "lstm" else None, training=False, **kw,
+            h0=p["h0"], c0=p.get("c0"), training=False, **projection(p), **kw,
         )
         return loss(o, **up)
 

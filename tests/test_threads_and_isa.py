@@ -13,7 +13,7 @@ import pytest
 
 import rnnkit
 import rnnkit.ops as ops
-from _cases import VARIANTS, backward, forward, make_problem
+from _cases import VARIANTS, backward, forward, make_problem, projection
 
 
 @pytest.fixture
@@ -25,7 +25,8 @@ def restore_threads():
 
 def _run(cell: str, options, p, mask) -> Tuple[Dict[str, np.ndarray], Dict[str, np.ndarray]]:
     outs, cache = forward(ops, cell, p["x"], p["kernel"], p["recurrent_kernel"], p["bias"],
-                          h0=p["h0"], c0=p.get("c0"), mask=mask, go_backwards=True, **options)
+                          h0=p["h0"], c0=p.get("c0"), mask=mask, go_backwards=True,
+                          **projection(p), **options)
     return outs, backward(ops, cell, cache, p["dy"], p["dh_last"], p.get("dc_last"))
 
 

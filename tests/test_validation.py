@@ -1,7 +1,8 @@
 """Argument checking of the functional kernels: every rejection (exact type and message) and the
 accepted variations (lists, ints, mixed dtypes, any memory layout, NaN, training=False).
 
-Problem size for the rejections: B=3, T=5, I=4, H=6, so e.g. the LSTM kernel is (4, 24).
+Problem size for the rejections: B=3, T=5, I=4, H=6, so e.g. the LSTM kernel is (4, 24);
+LSTMP has P=3 (_cases.proj_size): recurrent_kernel (3, 24), projection_kernel (6, 3), h0 (3, 3).
 """
 from __future__ import annotations
 
@@ -11,9 +12,16 @@ from typing import Any, Dict
 import numpy as np
 import pytest
 
-from _cases import CELL_VARIANTS, GATES, backward, forward, make_problem
+from _cases import CELL_VARIANTS, GATES, backward, forward, make_problem, proj_size
 
 B, T, I, H = 3, 5, 4, 6
+P = proj_size("lstmp", H)  # 3
+TWO_STATES = ("lstm", "lstmp")
+
+
+def _width(cell: str) -> int:
+    """The width of h: H, or P for the projected LSTMP."""
+    return P if cell == "lstmp" else H
 CELL_IDS = [v[0] for v in CELL_VARIANTS]
 
 
@@ -21,7 +29,9 @@ def _args(cell: str, options: Dict[str, Any]) -> Dict[str, Any]:
     """Valid float64 forward arguments (all given, incl. mask) for one cell variant."""
     p = make_problem(cell, options, batch=B, time=T, features=I, units=H)
     args = {k: p[k] for k in ("x", "kernel", "recurrent_kernel", "bias", "h0")}
-    if cell == "lstm":
+    if "projection_kernel" in p:
+        args["projection_kernel"] = p["projection_kernel"]
+    if "c0" in p:
         args["c0"] = p["c0"]
     args["mask"] = np.ones((B, T), dtype=bool)
     return args
@@ -38,16 +48,17 @@ def _raises(exc, msg: str):
 
 
 def _state_names(cell: str):
-    return ["h0", "c0"] if cell == "lstm" else ["h0"]
+    return ["h0", "c0"] if cell in TWO_STATES else ["h0"]
 
 
 def _with_names(names, variants=CELL_VARIANTS):
-    """pytest params (variant, name), leaving out c0 for cells without a cell state."""
+    """pytest params (variant, name), leaving out c0 for cells without a cell state and
+    projection_kernel for cells without a projection."""
     return [
         pytest.param(v, n, id=f"{v[0]}-{n}")
         for v in variants
         for n in names
-        if n != "c0" or v[1] == "lstm"
+        if (n != "c0" or v[1] in TWO_STATES) and (n != "projection_kernel" or v[1] == "lstmp")
     ]
 
 
@@ -69,7 +80,7 @@ BAD_DTYPES = {
     "timedelta": lambda a: np.zeros(a.shape, dtype="timedelta64[ms]"),
     "void": lambda a: np.zeros(a.shape, dtype=[("v", "f8")]),
 }
-ARRAY_NAMES = ["x", "kernel", "recurrent_kernel", "bias", "h0", "c0"]
+ARRAY_NAMES = ["x", "kernel", "recurrent_kernel", "projection_kernel", "bias", "h0", "c0"]
 
 
 @pytest.mark.parametrize("bad", list(BAD_DTYPES))
@@ -93,12 +104,14 @@ def _wrong_ndim(name: str, arr: np.ndarray) -> np.ndarray:
 def test_rejects_wrong_ndim(impl, variant, name):
     _, cell, options = variant
     g = GATES[cell]
+    state = "proj_size" if cell == "lstmp" else "units"
     layouts = {
         "x": (3, "(batch, time, features)"),
         "kernel": (2, f"(features, {g}*units)"),
-        "recurrent_kernel": (2, f"(units, {g}*units)"),
+        "recurrent_kernel": (2, f"({state}, {g}*units)"),
+        "projection_kernel": (2, "(units, proj_size)"),
         "bias": (2 if _bias_layout(cell, options).startswith("(2,") else 1, _bias_layout(cell, options)),
-        "h0": (2, "(batch, units)"),
+        "h0": (2, f"(batch, {state})"),
         "c0": (2, "(batch, units)"),
         "mask": (2, "(batch, time)"),
     }
@@ -158,24 +171,30 @@ def test_rejects_zero_units(impl, variant):
 # ----------------------------------------------------------------------------- 4. shapes
 
 @pytest.mark.parametrize(
-    "variant, name", _with_names(["recurrent_kernel", "kernel", "bias", "h0", "c0", "mask"])
+    "variant, name", _with_names(["projection_kernel", "recurrent_kernel", "kernel", "bias",
+                                  "h0", "c0", "mask"])
 )
 def test_rejects_wrong_shape(impl, variant, name):
     _, cell, options = variant
     g = GATES[cell]
     two_biases = cell == "gru" and options.get("reset_after", True)
+    s = _width(cell)
     expected = {
-        "recurrent_kernel": (H, g * H),
+        "projection_kernel": (H, P),
+        "recurrent_kernel": (s, g * H),
         "kernel": (I, g * H),
         "bias": (2, 3 * H) if two_biases else (g * H,),
-        "h0": (B, H),
+        "h0": (B, s),
         "c0": (B, H),
         "mask": (B, T),
     }[name]
-    # Off by one in every axis; recurrent_kernel keeps its first axis, which defines H.
+    # Off by one in every axis; recurrent_kernel keeps its first axis, which defines the
+    # width of h (H, or LSTMP's P), and projection_kernel its first, which defines H.
     wrong = tuple(n + 1 for n in expected)
     if name == "recurrent_kernel":
-        wrong = (H, g * H + 1)
+        wrong = (s, g * H + 1)
+    if name == "projection_kernel":
+        wrong = (H, P + 1)
     args = _args(cell, options)
     args[name] = np.ones(wrong, dtype=bool if name == "mask" else np.float64)
     with _raises(ValueError, f"{name} must have shape {expected}; got {wrong}"):
@@ -322,14 +341,15 @@ def test_rejects_non_str_activation(impl, activation):
 
 # ----------------------------------------------------------------------------- 7. cache
 
-OTHER_CELL = {"simple_rnn": "lstm", "lstm": "gru", "gru": "simple_rnn"}
+OTHER_CELL = {"simple_rnn": "lstm", "lstm": "gru", "gru": "lstmp", "lstmp": "simple_rnn"}
 # How messages name a cell's cache: the reference's class names (rnnkit.ops has one cache
 # class, ForwardCache, and names its caches after their cell the same way).
-CACHE_NAME = {"simple_rnn": "SimpleRNNCache", "lstm": "LSTMCache", "gru": "GRUCache"}
+CACHE_NAME = {"simple_rnn": "SimpleRNNCache", "lstm": "LSTMCache", "gru": "GRUCache",
+              "lstmp": "LSTMPCache"}
 
 
 @pytest.mark.parametrize("kind", ["none", "object", "dict", "other_cell"])
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru", "lstmp"])
 def test_rejects_bad_cache(impl, cell, kind):
     if kind == "other_cell":
         other = OTHER_CELL[cell]
@@ -342,7 +362,7 @@ def test_rejects_bad_cache(impl, cell, kind):
         backward(impl, cell, cache)
 
 
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru", "lstmp"])
 def test_rejects_uninitialised_cache(impl, cell):
     _, cache = _call(impl, cell, {}, _args(cell, {}))
     blank = type(cache).__new__(type(cache))  # no forward call made it
@@ -356,7 +376,8 @@ def test_rejects_uninitialised_cache(impl, cell):
 # ----------------------------------------------------------------------------- 0. flags
 
 FLAGS = {"simple_rnn": ["go_backwards", "training"], "lstm": ["go_backwards", "training"],
-         "gru": ["go_backwards", "reset_after", "training"]}
+         "gru": ["go_backwards", "reset_after", "training"],
+         "lstmp": ["go_backwards", "training"]}
 CELL_FLAGS = [pytest.param(c, f, id=f"{c}-{f}") for c in FLAGS for f in FLAGS[c]]
 
 
@@ -464,13 +485,18 @@ def test_copy_that_cannot_be_allocated_is_memory_error(impl):
 # ----------------------------------------------------------------------------- 8. upstream grads
 
 def _grad_names(cell):
-    return ["dy", "dh_last"] + (["dc_last"] if cell == "lstm" else [])
+    return ["dy", "dh_last"] + (["dc_last"] if cell in TWO_STATES else [])
+
+
+def _grad_shape(cell, name):
+    """dy (B, T, S), dh_last (B, S), dc_last (B, H); S = _width(cell)."""
+    return {"dy": (B, T, _width(cell)), "dh_last": (B, _width(cell)), "dc_last": (B, H)}[name]
 
 
 CELL_GRAD_NAMES = [
     pytest.param(c, n, id=f"{c}-{n}")
-    for c in ("simple_rnn", "lstm", "gru")
-    for n in ["dy", "dh_last"] + (["dc_last"] if c == "lstm" else [])
+    for c in ("simple_rnn", "lstm", "gru", "lstmp")
+    for n in _grad_names(c)
 ]
 
 
@@ -478,7 +504,7 @@ CELL_GRAD_NAMES = [
 @pytest.mark.parametrize("cell, name", CELL_GRAD_NAMES)
 def test_rejects_upstream_grad_dtype(impl, cell, name, bad):
     _, cache = _call(impl, cell, {}, _args(cell, {}))
-    shape = (B, T, H) if name == "dy" else (B, H)
+    shape = _grad_shape(cell, name)
     up = {name: BAD_DTYPES[bad](np.ones(shape))}
     with _raises(TypeError, f"{name} must be a real numeric array; got dtype {up[name].dtype}"):
         backward(impl, cell, cache, **up)
@@ -487,7 +513,7 @@ def test_rejects_upstream_grad_dtype(impl, cell, name, bad):
 @pytest.mark.parametrize("cell, name", CELL_GRAD_NAMES)
 def test_rejects_upstream_grad_shape(impl, cell, name):
     _, cache = _call(impl, cell, {}, _args(cell, {}))
-    expected = (B, T, H) if name == "dy" else (B, H)
+    expected = _grad_shape(cell, name)
     wrong = expected[:-1]  # e.g. dy (3, 5)
     with _raises(ValueError, f"{name} must have shape {expected}; got {wrong}"):
         backward(impl, cell, cache, **{name: np.ones(wrong)})
@@ -692,10 +718,11 @@ def test_backward_twice_and_default_upstream(impl, variant):
         np.testing.assert_array_equal(v, 0)
 
 
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru", "lstmp"])
 def test_bias_key_absent_without_bias(impl, cell):
     args = _args(cell, {})
     args["bias"] = None
     _, grads = _run(impl, cell, {}, args, _upstream(cell))
     assert "bias" not in grads
-    assert set(grads) == {"x", "kernel", "recurrent_kernel", *_state_names(cell)}
+    projection = ["projection_kernel"] if cell == "lstmp" else []
+    assert set(grads) == {"x", "kernel", "recurrent_kernel", *projection, *_state_names(cell)}

@@ -71,9 +71,12 @@ class KernelRunner(Runner):
         upstream: List[Any] = [p.dy] + [getattr(p, f"d{s}_last") for s in carried]
         out_names = ["y"] + [f"{s}_last" for s in carried]
 
+        weights = [p.kernel, p.recurrent_kernel]
+        if p.projection_kernel is not None:  # LSTMP: projection_kernel before bias
+            weights.append(p.projection_kernel)
+
         def call() -> Any:
-            outs = fwd(p.x, p.kernel, p.recurrent_kernel, p.bias, training=training,
-                       **states, **p.options)
+            outs = fwd(p.x, *weights, p.bias, training=training, **states, **p.options)
             if not training:
                 return outs, None
             return outs, bwd(outs[-1], *upstream)
@@ -126,19 +129,21 @@ class TorchRunner(Runner):
         """See :meth:`Runner.prepare`."""
         from ..interop.torch import gradients_from_torch, to_torch
         torch, p, cell = self.torch, problem, problem.cell
-        module = to_torch(cell, p.kernel, p.recurrent_kernel, p.bias, **p.options)
+        extra = {} if p.projection_kernel is None else {"projection_kernel": p.projection_kernel}
+        module = to_torch(cell, p.kernel, p.recurrent_kernel, p.bias, **p.options, **extra)
         training = pass_ == "fwd+bwd"
+        has_c = p.c0 is not None  # LSTM, LSTMP
 
         def tensor(a: np.ndarray, grad: bool) -> Any:
             return torch.from_numpy(np.ascontiguousarray(a)).requires_grad_(grad)
 
         x = tensor(p.x, training)
         h0 = tensor(p.h0[None], training)                       # (1, B, H)
-        c0 = tensor(p.c0[None], training) if cell == "lstm" else None
-        hx: Any = (h0, c0) if cell == "lstm" else h0
+        c0 = tensor(p.c0[None], training) if has_c else None
+        hx: Any = (h0, c0) if has_c else h0
         dy = torch.from_numpy(np.ascontiguousarray(p.dy))
         params = list(module.parameters())
-        inputs = [x, h0] + ([c0] if cell == "lstm" else []) + params
+        inputs = [x, h0] + ([c0] if has_c else []) + params
 
         def call() -> Any:
             if not training:
@@ -150,14 +155,14 @@ class TorchRunner(Runner):
         def collect(raw: Any) -> Results:
             (y, hn), grads = raw
             res = {"y": y.detach().numpy()}
-            if cell == "lstm":
+            if has_c:
                 res["h_last"], res["c_last"] = hn[0].detach()[0].numpy(), hn[1].detach()[0].numpy()
             else:
                 res["h_last"] = hn.detach()[0].numpy()
             if grads is not None:
                 res["d_x"], res["d_h0"] = grads[0].numpy(), grads[1][0].numpy()
                 n_states = 2
-                if cell == "lstm":
+                if has_c:
                     res["d_c0"] = grads[2][0].numpy()
                     n_states = 3
                 mapped = gradients_from_torch(module, grads[n_states:])

@@ -3,6 +3,8 @@
 FLOPs of one forward pass: ``2 * B * T * G * H * (I + H)`` (the input and recurrent GEMMs;
 element-wise work is not counted), with ``G`` = 1 (SimpleRNN), 3 (GRU), 4 (LSTM). The
 backward pass costs twice that, so forward+BPTT counts three times the forward FLOPs.
+LSTMP (LSTM with projection) runs with ``P = H/2`` (:func:`proj_size`): forward
+``2 * B * T * (4 * H * (I + P) + H * P)``.
 """
 from __future__ import annotations
 
@@ -11,10 +13,11 @@ from typing import List, NamedTuple, Sequence
 
 from ..cells import GATE_COUNTS
 
-__all__ = ["Shape", "GATES", "CELLS", "PASSES", "SHAPES", "SMALL_SHAPES", "flops", "parse_shapes"]
+__all__ = ["Shape", "GATES", "CELLS", "PASSES", "SHAPES", "SMALL_SHAPES", "flops", "parse_shapes",
+           "proj_size"]
 
 GATES = GATE_COUNTS  # {cell: G}, from rnnkit.cells
-CELLS = ("lstm", "gru", "simple_rnn")  # the order the suite runs and reports them
+CELLS = ("lstm", "gru", "simple_rnn", "lstmp")  # the order the suite runs and reports them
 # "fwd": inference forward (training=False / torch.no_grad); "fwd+bwd": forward + BPTT.
 PASSES = ("fwd", "fwd+bwd")
 
@@ -47,9 +50,19 @@ SHAPES: List[Shape] = [
 SMALL_SHAPES: List[Shape] = SHAPES[:3]
 
 
+def proj_size(cell: str, h: int) -> int:
+    """P of a projected cell's benchmark problems (``H // 2``, at least 1); 0 for the others."""
+    return max(1, h // 2) if cell == "lstmp" else 0
+
+
 def flops(cell: str, shape: Shape, pass_: str) -> float:
-    """GEMM FLOPs of one call: forward ``2*B*T*G*H*(I+H)``; ``fwd+bwd`` three times that."""
-    fwd = 2.0 * shape.B * shape.T * GATES[cell] * shape.H * (shape.I + shape.H)
+    """GEMM FLOPs of one call: forward ``2*B*T*G*H*(I+H)`` (LSTMP: ``2*B*T*(G*H*(I+P) + H*P)``);
+    ``fwd+bwd`` three times that."""
+    p = proj_size(cell, shape.H)
+    if p:
+        fwd = 2.0 * shape.B * shape.T * (GATES[cell] * shape.H * (shape.I + p) + shape.H * p)
+    else:
+        fwd = 2.0 * shape.B * shape.T * GATES[cell] * shape.H * (shape.I + shape.H)
     if pass_ == "fwd":
         return fwd
     if pass_ == "fwd+bwd":
