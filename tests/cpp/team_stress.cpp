@@ -2,7 +2,8 @@
 // (ThreadSanitizer cannot run inside CPython here). Built with -DRNNKIT_BUILD_CPP_TESTS=ON;
 // tools/tsan.sh builds it with -fsanitize=thread and runs it.
 //
-// For every ISA this CPU runs, every cell (SimpleRNN, LSTM, GRU reset_after / reset_before)
+// For every ISA this CPU runs, every cell (SimpleRNN, LSTM, GRU reset_after / reset_before,
+// LSTMP with P < H and P > H: its projection phase adds a barrier a step)
 // runs forward + backward on problems large enough that the time loops and the GEMMs really
 // start the team (above the thresholds of loop_threads() in sequence.hpp and gemm()):
 //   1. reference: one thread;
@@ -43,6 +44,7 @@ struct Case {
   bool reset_after;
   const char* name;
   index_t H;
+  index_t P = 0;  // projected cells (LSTMP): the width of h
 };
 
 // B * H * G * H is large enough for 3 threads in the time loops (~2.3 MFLOP a step) and the
@@ -51,19 +53,21 @@ constexpr index_t kB = 64, kT = 8, kI = 96;
 const Case kCases[] = {{Cell::SimpleRNN, true, "simple_rnn", 150},
                        {Cell::LSTM, true, "lstm", 70},
                        {Cell::GRU, true, "gru", 80},
-                       {Cell::GRU, false, "gru_reset_before", 80}};
+                       {Cell::GRU, false, "gru_reset_before", 80},
+                       {Cell::LSTMP, true, "lstmp", 70, 40},
+                       {Cell::LSTMP, true, "lstmp_wide", 40, 72}};
 
 struct Problem {
   Dims d;
   SeqOptions opt;
-  std::vector<double> x, k, r, b, dy;
+  std::vector<double> x, k, r, b, dy, pk;
   std::vector<std::uint8_t> mask;
 };
 
 Problem make_problem(const Case& c) {
   Problem p;
   const int G = gate_count(c.cell);
-  p.d = Dims{kB, kT, kI, c.H, G};
+  p.d = Dims{kB, kT, kI, c.H, G, c.P};
   p.opt.reset_after = c.reset_after;
   std::mt19937 gen(7);
   std::uniform_real_distribution<double> u(-0.3, 0.3);
@@ -76,16 +80,17 @@ Problem make_problem(const Case& c) {
   const index_t bias_n = bias_rows(c.cell, p.opt) * GH;
   p.x = rnd(rows * kI);
   p.k = rnd(kI * GH);
-  p.r = rnd(c.H * GH);
+  p.r = rnd(p.d.S() * GH);
   p.b = rnd(bias_n);
-  p.dy = rnd(rows * c.H);
+  p.dy = rnd(rows * p.d.S());
+  p.pk = rnd(c.H * c.P);
   p.mask.resize(static_cast<std::size_t>(rows));
   for (index_t i = 0; i < rows; ++i) p.mask[i] = (i % 5) != 1;
   return p;
 }
 
 struct Result {
-  std::vector<double> y, h, c, dx, dk, dr, db, dh0, dc0;
+  std::vector<double> y, h, c, dx, dk, dr, db, dh0, dc0, dp;
   bool cancelled = false;
 };
 
@@ -93,23 +98,26 @@ struct Result {
 Result run(const Case& cs, const Problem& p) {
   const Dims& d = p.d;
   const Cell cell = cs.cell;
-  const index_t GH = d.GH(), rows = d.rows(), H = d.H, B = d.B, I = d.I;
+  const index_t GH = d.GH(), rows = d.rows(), H = d.H, B = d.B, I = d.I, S = d.S();
   SeqInputs<double> in;
   in.x = p.x.data();
   in.kernel = p.k.data();
   in.recurrent_kernel = p.r.data();
   in.bias = p.b.data();
   in.mask = p.mask.data();
+  const CellInfo& info = cell_info(cell);
+  if (info.projected) in.projection_kernel = p.pk.data();
 
   Result res;
-  res.y.resize(rows * H);
-  res.h.resize(B * H);
+  res.y.resize(rows * S);
+  res.h.resize(B * S);
   res.c.resize(B * H);
-  std::vector<double> gates(rows * GH), h_prev(rows * H), c_prev(rows * H), aux(rows * H);
-  const CellInfo& info = cell_info(cell);
+  std::vector<double> gates(rows * GH), h_prev(rows * S), c_prev(rows * H), aux(rows * H),
+      m(rows * H);
   TrainCache<double> tc{gates.data(), h_prev.data(),
                         info.has_cache_array(kCPrevArray) ? c_prev.data() : nullptr,
-                        info.has_cache_array(kAuxArray) ? aux.data() : nullptr};
+                        info.has_cache_array(kAuxArray) ? aux.data() : nullptr,
+                        info.has_cache_array(kMArray) ? m.data() : nullptr};
   std::vector<double> work(forward_workspace_size(cell, d, p.opt));
   const CellKernels<double>& kern = kernels_for<double>(active_kernels());
   const SeqOutputs<double> out{res.y.data(), res.h.data(),
@@ -118,12 +126,14 @@ Result run(const Case& cs, const Problem& p) {
   res.cancelled = kernel_call_cancelled();
   res.dx.resize(rows * I);
   res.dk.resize(I * GH);
-  res.dr.resize(H * GH);
+  res.dr.resize(S * GH);
   res.db.resize(p.b.size());
-  res.dh0.resize(B * H);
+  res.dh0.resize(B * S);
   res.dc0.resize(B * H);
+  res.dp.resize(H * d.P);
   SeqGrads<double> g{res.dx.data(), res.dk.data(), res.dr.data(), res.db.data(), res.dh0.data(),
-                     info.states == 2 ? res.dc0.data() : nullptr};
+                     info.states == 2 ? res.dc0.data() : nullptr,
+                     info.projected ? res.dp.data() : nullptr};
   SeqUpstream<double> up{p.dy.data(), nullptr, nullptr};
   std::vector<double> bwork(backward_workspace_size(cell, d, p.opt));
   kern.backward_of(cell)(g, d, p.opt, in, tc, up, bwork.data());
@@ -136,14 +146,15 @@ bool same(const Result& a, const Result& b) {
     return p.size() == q.size() && std::memcmp(p.data(), q.data(), p.size() * sizeof(double)) == 0;
   };
   return eq(a.y, b.y) && eq(a.h, b.h) && eq(a.c, b.c) && eq(a.dx, b.dx) && eq(a.dk, b.dk) &&
-         eq(a.dr, b.dr) && eq(a.db, b.db) && eq(a.dh0, b.dh0) && eq(a.dc0, b.dc0);
+         eq(a.dr, b.dr) && eq(a.db, b.db) && eq(a.dh0, b.dh0) && eq(a.dc0, b.dc0) &&
+         eq(a.dp, b.dp);
 }
 
 // Sum of |v| over every result: printed with --checksums so builds for other architectures
 // (e.g. aarch64 under qemu) can be compared with this one.
 double checksum(const Result& r) {
   double s = 0;
-  for (const auto* v : {&r.y, &r.h, &r.c, &r.dx, &r.dk, &r.dr, &r.db, &r.dh0, &r.dc0}) {
+  for (const auto* v : {&r.y, &r.h, &r.c, &r.dx, &r.dk, &r.dr, &r.db, &r.dh0, &r.dc0, &r.dp}) {
     for (double e : *v) s += std::fabs(e);
   }
   return s;
