@@ -47,21 +47,21 @@ struct ArgRule {
   bool two_states_only;   // an argument only of cells with a cell state (c0, dc_last)
   bool bool_or_numeric;   // dtype rule: bool or numeric (the mask); else int/uint/float
   Sym dims[3];            // expected shape, up to the first Sym::End
-  bool projected_only = false;  // an argument only of projected cells (projection_kernel)
+  bool projected_only;    // an argument only of projected cells (projection_kernel)
 };
 
 // The forward arrays, in signature order: converted, then dtype-checked, then ndim-checked
 // in this order. Any of them but the mask being float64 makes the call float64.
 enum Arg : int { kX, kKernel, kRecurrentKernel, kProjection, kBias, kH0, kC0, kMask, kArgCount };
 constexpr ArgRule kForwardRules[kArgCount] = {
-    {"x", false, false, false, {Sym::B, Sym::T, Sym::I}},
-    {"kernel", false, false, false, {Sym::I, Sym::GH}},
-    {"recurrent_kernel", false, false, false, {Sym::S, Sym::GH}},
+    {"x", false, false, false, {Sym::B, Sym::T, Sym::I}, false},
+    {"kernel", false, false, false, {Sym::I, Sym::GH}, false},
+    {"recurrent_kernel", false, false, false, {Sym::S, Sym::GH}, false},
     {"projection_kernel", false, false, false, {Sym::H, Sym::P}, true},
-    {"bias", true, false, false, {Sym::BiasRows, Sym::GH}},
-    {"h0", true, false, false, {Sym::B, Sym::S}},
-    {"c0", true, true, false, {Sym::B, Sym::H}},
-    {"mask", true, false, true, {Sym::B, Sym::T}},
+    {"bias", true, false, false, {Sym::BiasRows, Sym::GH}, false},
+    {"h0", true, false, false, {Sym::B, Sym::S}, false},
+    {"c0", true, true, false, {Sym::B, Sym::H}, false},
+    {"mask", true, false, true, {Sym::B, Sym::T}, false},
 };
 // Shapes are checked in this order (x gives B, T, I; recurrent_kernel gives S, the width of
 // h; H is S, or projection_kernel's rows for projected cells).
@@ -71,9 +71,9 @@ constexpr Arg kShapeOrder[] = {kProjection, kRecurrentKernel, kKernel, kBias, kH
 // one, then shape-checked.
 enum Up : int { kDy, kDhLast, kDcLast, kUpCount };
 constexpr ArgRule kUpstreamRules[kUpCount] = {
-    {"dy", true, false, false, {Sym::B, Sym::T, Sym::S}},
-    {"dh_last", true, false, false, {Sym::B, Sym::S}},
-    {"dc_last", true, true, false, {Sym::B, Sym::H}},
+    {"dy", true, false, false, {Sym::B, Sym::T, Sym::S}, false},
+    {"dh_last", true, false, false, {Sym::B, Sym::S}, false},
+    {"dc_last", true, true, false, {Sym::B, Sym::H}, false},
 };
 
 bool applies(const ArgRule& r, const CellInfo& c) {

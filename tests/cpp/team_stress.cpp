@@ -44,16 +44,16 @@ struct Case {
   bool reset_after;
   const char* name;
   index_t H;
-  index_t P = 0;  // projected cells (LSTMP): the width of h
+  index_t P;  // projected cells (LSTMP): the width of h; 0 for the others
 };
 
 // B * H * G * H is large enough for 3 threads in the time loops (~2.3 MFLOP a step) and the
 // input projection and weight-gradient GEMMs exceed gemm()'s 2e7-FLOP threshold (LSTM, GRU).
 constexpr index_t kB = 64, kT = 8, kI = 96;
-const Case kCases[] = {{Cell::SimpleRNN, true, "simple_rnn", 150},
-                       {Cell::LSTM, true, "lstm", 70},
-                       {Cell::GRU, true, "gru", 80},
-                       {Cell::GRU, false, "gru_reset_before", 80},
+const Case kCases[] = {{Cell::SimpleRNN, true, "simple_rnn", 150, 0},
+                       {Cell::LSTM, true, "lstm", 70, 0},
+                       {Cell::GRU, true, "gru", 80, 0},
+                       {Cell::GRU, false, "gru_reset_before", 80, 0},
                        {Cell::LSTMP, true, "lstmp", 70, 40},
                        {Cell::LSTMP, true, "lstmp_wide", 40, 72}};
 

@@ -53,10 +53,12 @@ void run_team(int nthreads, F& f) {
 // ~750 kFLOP of work per step to gain (measured: SimpleRNN B=16, H=128, 524 kFLOP a step,
 // runs slower on two threads; LSTM at the same size, 2.1 MFLOP, 1.6x faster). It also needs
 // a slice of units, and the call must repay waking the team: short calls stay on one thread.
+// kProjected: a projected cell's step multiplies (B, P) by (P, G*H), then (B, H) by (H, P).
+template <bool kProjected = false>
 inline int loop_threads(const Dims& d, index_t slices) {
-  // S() is H unless the cell is projected, which adds the H x P projection of each step.
-  const double step_flops = 2.0 * static_cast<double>(d.B) * d.S() * d.GH() +
-                            2.0 * static_cast<double>(d.B) * d.H * d.P;
+  const double step_flops =
+      kProjected ? 2.0 * static_cast<double>(d.B) * d.P * (d.GH() + d.H)
+                 : 2.0 * static_cast<double>(d.B) * d.H * d.GH();
   if (step_flops * d.T < 2e6) return 1;
   index_t n = get_num_threads();
   n = min_index(n, slices);
@@ -246,27 +248,31 @@ void forward_loop(const ForwardSpec<T>& sp, Cell& cell, typename Cell::Recurrenc
   const index_t B = d.B, Tn = d.T, H = d.H, GH = d.GH();
   const index_t slices = slice_count<T>(H), Hp = slices * W, NT = G * W;
   // h: S wide in Sp-padded rows (S = H, Sp = Hp unless projected).
-  const index_t S = d.S(), sslices = kProj ? slice_count<T>(S) : slices, Sp = sslices * W;
+  const index_t S = kProj ? d.S() : H, sslices = kProj ? slice_count<T>(S) : slices;
+  const index_t Sp = kProj ? sslices * W : Hp;
   const bool has_c = sp.c_last != nullptr;
 
-  Buffer<T> states(2 * B * Sp + static_cast<index_t>(has_c ? 2 : 0) * B * Hp +
-                   (kProj ? B * Hp : 0));
+  // h (2 x B*Sp), c (2 x B*Hp), and m_t (B*Hp) when projected; as (has_c ? 4 : 2) * B*Hp
+  // without a projection.
+  Buffer<T> states(kProj ? 2 * B * Sp + static_cast<index_t>(has_c ? 3 : 1) * B * Hp
+                         : static_cast<index_t>(has_c ? 4 : 2) * B * Hp);
   T* h_buf[2] = {states.get(), states.get() + B * Sp};
   T* c_buf[2] = {has_c ? states.get() + 2 * B * Sp : nullptr,
                  has_c ? states.get() + 2 * B * Sp + B * Hp : nullptr};
-  T* m_buf = kProj ? states.get() + 2 * B * Sp + (has_c ? 2 : 0) * B * Hp : nullptr;  // m_t
+  T* m_buf = nullptr;  // m_t (projected)
+  if constexpr (kProj) m_buf = states.get() + 2 * B * Sp + (has_c ? 2 : 0) * B * Hp;
   load_padded(h_buf[0], sp.h0, B, S, Sp);
   if (has_c) load_padded(c_buf[0], sp.c0, B, H, Hp);
   Buffer<std::uint8_t> seen(B * Tn);
   seen_flags(seen.get(), d, *sp.opt, sp.mask);
-  const int nthreads = loop_threads(d, slices);
+  const int nthreads = loop_threads<kProj>(d, slices);
   // Every thread's products for one slice group, all rows. Allocated here: nothing may throw
   // inside the team (an exception on a worker would terminate the process).
   Buffer<T> acc_all(static_cast<index_t>(nthreads) * B * 2 * NT);
 
   auto body = [&](int tid, int n) {
     const SliceRange mine(slices, tid, n);
-    const SliceRange mine_s(sslices, tid, n);  // the thread's slices of r (projected)
+    const SliceRange mine_s = kProj ? SliceRange(sslices, tid, n) : mine;  // slices of r
     cell.pack(mine.first, mine.last);
     rec.pack(mine.first, mine.last);
     if constexpr (kProj) cell.proj.pack(mine_s.first, mine_s.last);
@@ -441,19 +447,22 @@ void backward_loop(const BackwardSpec<T>& sp, Cell& cell, typename Cell::Recurre
   const index_t B = d.B, Tn = d.T, H = d.H, GH = d.GH();
   const index_t slices = slice_count<T>(H), Hp = slices * W;
   // dh (dL/dh, or dL/dr when projected): S wide in Sp-padded rows (S = H unless projected).
-  const index_t S = d.S(), sslices = kProj ? slice_count<T>(S) : slices, Sp = sslices * W;
+  const index_t S = kProj ? d.S() : H, sslices = kProj ? slice_count<T>(S) : slices;
+  const index_t Sp = kProj ? sslices * W : Hp;
   const TrainCache<T>& cache = *sp.cache;
   T* dGr = sp.dGr ? sp.dGr : sp.dG;
-  Buffer<T> dh_buf(B * Sp), carry(B * Sp), dm_buf(kProj ? B * Hp : 0);
+  Buffer<T> dh_buf(B * Sp), carry(B * Sp);
+  Buffer<T> dm_buf;  // dL/dm_t (projected)
+  if constexpr (kProj) dm_buf.reset(B * Hp);
   T* dh = dh_buf.get();
   load_padded(dh, sp.dh_last, B, S, Sp);
   fill_n(carry.get(), B * Sp, T(0));
-  const int nthreads = loop_threads(d, slices);
+  const int nthreads = loop_threads<kProj>(d, slices);
   Buffer<T> acc_all(static_cast<index_t>(nthreads) * B * 2 * W);  // see forward_loop
 
   auto body = [&](int tid, int n) {
     const SliceRange mine(slices, tid, n);
-    const SliceRange mine_s(sslices, tid, n);  // the thread's slices of dh (= mine unless projected)
+    const SliceRange mine_s = kProj ? SliceRange(sslices, tid, n) : mine;  // slices of dh
     cell.pack(mine.first, mine.last);
     rec.pack(mine_s.first, mine_s.last);
     if constexpr (kProj) cell.proj.pack(mine.first, mine.last);
