@@ -22,7 +22,7 @@ from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
 from . import saving
-from .layers.base import InputLayer, Layer, Weight
+from .layers.base import InputLayer, KerasTensor, Layer, Weight
 
 __all__ = ["Sequential", "load_model"]
 
@@ -82,6 +82,8 @@ class Sequential(Layer):
 
     def add(self, layer: Layer) -> None:
         """Append a layer (an ``Input(...)`` sets the input shape instead)."""
+        if isinstance(layer, KerasTensor) and isinstance(layer.layer, InputLayer):
+            layer = layer.layer
         if isinstance(layer, InputLayer):
             if self._layers:
                 raise ValueError("Sequential.add: an Input must come before any layer")
