@@ -33,6 +33,7 @@ import numpy as np
 
 from .. import backend
 from .. import initializers
+from .. import config_schema as cs
 from .node import KerasTensor, Node, current_slot, is_symbolic, symbolic_call
 from .registry import register
 
@@ -99,6 +100,9 @@ class Layer:
     """Base class of all rnnkit layers (see the module docstring for the protocol)."""
 
     supports_masking = False
+    #: Config fields and their checkers (rnnkit.config_schema); every concrete class
+    #: declares its own, which is what lets an untrusted saved config name it.
+    CONFIG_REQUIRED: Tuple[str, ...] = ()
 
     def __init__(self, name: Optional[str] = None, dtype: Optional[str] = None,
                  trainable: bool = True, input_shape: Optional[Sequence[Optional[int]]] = None,
@@ -322,6 +326,11 @@ class Layer:
 @register
 class InputLayer(Layer):
     """Declares the input shape of a Sequential model; not shown in ``summary()``."""
+
+    CONFIG_FIELDS = {"name": cs.v_opt_str, "batch_shape": cs.v_shape, "shape": cs.v_shape,
+                     "input_shape": cs.v_shape, "batch_size": cs.v_opt_dim,
+                     "sparse": cs.v_opt_bool, "dtype": cs.v_opt_str}
+    CONFIG_REQUIRED: Tuple[str, ...] = ()
 
     def __init__(self, shape: Optional[Sequence[Optional[int]]] = None,
                  batch_size: Optional[int] = None, dtype: Optional[str] = None,

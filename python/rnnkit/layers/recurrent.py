@@ -27,6 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .. import activations, backend, cells, initializers
+from .. import config_schema as cs
 from ..reference import _activations as _kernel_activations
 from .base import Layer, Shape
 from .registry import register
@@ -346,6 +347,9 @@ class SimpleRNN(_RNN):
     Weights ``kernel (I, H)``, ``recurrent_kernel (H, H)``, ``bias (H,)``. Arguments as Keras 3.
     """
 
+    CONFIG_FIELDS = cs.RNN_FIELDS
+    CONFIG_REQUIRED: Tuple[str, ...] = ("units",)
+
     def __init__(self, units: int, activation: Any = "tanh", **kwargs: Any) -> None:
         kwargs.pop("recurrent_activation", None)
         super().__init__(units, activation=activation, **kwargs)
@@ -397,6 +401,9 @@ class LSTM(_RNN):
     ``recurrent_activation`` (sigmoid) to the i, f, o gates.
     """
 
+    CONFIG_FIELDS = {**cs.RNN_FIELDS, "unit_forget_bias": cs.v_bool}
+    CONFIG_REQUIRED: Tuple[str, ...] = ("units",)
+
     _cell = cells.CELLS["lstm"]
 
     def __init__(self, units: int, unit_forget_bias: bool = True, **kwargs: Any) -> None:
@@ -431,6 +438,9 @@ class GRU(_RNN):
     ``recurrent_activation`` (sigmoid) applies to z and r, ``activation`` (tanh) to the
     candidate.
     """
+
+    CONFIG_FIELDS = {**cs.RNN_FIELDS, "reset_after": cs.v_bool}
+    CONFIG_REQUIRED: Tuple[str, ...] = ("units",)
 
     _cell = cells.CELLS["gru"]
 

@@ -1,10 +1,11 @@
 """Bidirectional and TimeDistributed wrappers."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .. import config_schema as cs
 from .base import Layer, Shape, Weight
 from .recurrent import _RNN, split_state_call
 from .registry import deserialize, register, serialize
@@ -22,6 +23,10 @@ class Bidirectional(Layer):
     output is flipped back to input time order, and masked steps output zeros in both
     directions. Weights: forward layer's then backward layer's.
     """
+
+    CONFIG_FIELDS = {**cs.BASE_FIELDS, "merge_mode": cs.v_choice(*_MERGE_MODES),
+                     "layer": cs.v_layer_ref, "backward_layer": cs.v_layer_ref}
+    CONFIG_REQUIRED: Tuple[str, ...] = ("layer",)
 
     supports_masking = True
 
@@ -190,6 +195,9 @@ class Bidirectional(Layer):
 @register
 class TimeDistributed(Layer):
     """Apply ``layer`` to every time step: ``(B, T, ...) -> (B*T, ...) -> layer -> (B, T, ...)``."""
+
+    CONFIG_FIELDS = {**cs.BASE_FIELDS, "layer": cs.v_layer_ref}
+    CONFIG_REQUIRED: Tuple[str, ...] = ("layer",)
 
     supports_masking = True
 
