@@ -51,11 +51,12 @@ import numpy as np
 
 from . import activations, cells, initializers, losses, metrics, optimizers
 from .layers import registry as _layer_registry
-from .config_schema import (MAX_DIM, SchemaError, fail, is_int, short, v_bool, v_layer_ref,
-                            v_layer_refs, v_object, v_opt_str, v_shape, v_str)
+from .config_schema import (MAX_DIM, SchemaError, fail, is_int, is_num, short, v_bool,
+                            v_layer_ref, v_layer_refs, v_object, v_opt_str, v_shape, v_str)
 from .layers.base import deferred_weights
 
-__all__ = ["save_model", "load_model", "save_weights", "load_weights", "FORMAT_VERSION",
+__all__ = ["save_model", "load_model", "save_weights", "load_weights", "model_from_json",
+           "FORMAT_VERSION",
            "MAX_CONFIG_BYTES", "MAX_JSON_DEPTH", "MAX_DIM", "MAX_LAYERS", "MAX_WEIGHT_BYTES"]
 
 FORMAT_VERSION = 1
@@ -433,6 +434,9 @@ def _validate_layer(lc: Any, where: str, counter: List[int]) -> None:
     if not isinstance(cfg, dict):
         fail(f"{where}.config", f"expected an object, got {short(cfg)}")
     layer_cls = _layer_registry.REGISTRY[cls]
+    if getattr(layer_cls, "GRAPH_CONFIG", False):
+        _validate_graph(cfg, f"{where}.config", counter)
+        return
     fields = layer_cls.CONFIG_FIELDS
     for key in layer_cls.CONFIG_REQUIRED:
         if key not in cfg:
@@ -452,6 +456,100 @@ def _validate_layer(lc: Any, where: str, counter: List[int]) -> None:
                 _validate_layer(item, f"{w}[{i}]", counter)
         else:
             check(value, w)
+
+
+def _v_scalar_kwargs(v: Any, w: str) -> None:
+    """A call's keyword arguments: a small object of JSON scalars only."""
+    if not isinstance(v, dict) or len(v) > 64:
+        fail(w, f"expected an object, got {short(v)}")
+    for k, x in v.items():
+        v_str(k, f"{w} key")
+        if not (x is None or isinstance(x, (bool, str)) or is_num(x)):
+            fail(f"{w}.{k}", f"expected a number, string, true/false or null, got {short(x)}")
+        if isinstance(x, str):
+            v_str(x, f"{w}.{k}")
+
+
+def _v_tensor_ref(v: Any, w: str) -> None:
+    if (not isinstance(v, list) or len(v) != 3 or not isinstance(v[0], str)
+            or not is_int(v[1]) or not is_int(v[2]) or not 0 <= v[1] <= MAX_LAYERS
+            or not 0 <= v[2] <= MAX_LAYERS):
+        fail(w, f"expected [layer name, node index, tensor index], got {short(v)}")
+    v_str(v[0], f"{w}[0]")
+
+
+def _v_structure(v: Any, w: str) -> None:
+    if v is None or v == "list":
+        return
+    if not isinstance(v, list) or len(v) > MAX_LAYERS:
+        fail(w, f"expected null, 'list' or a list of names, got {short(v)}")
+    for i, k in enumerate(v):
+        v_str(k, f"{w}[{i}]")
+
+
+def _validate_graph(cfg: Any, where: str, counter: List[int]) -> None:
+    """A functional model's config: layers with their calls, inputs and outputs."""
+    if not isinstance(cfg, dict):
+        fail(where, f"expected an object, got {short(cfg)}")
+    allowed = {"name", "trainable", "layers", "input_layers", "output_layers",
+               "input_structure", "output_structure"}
+    extra = sorted(set(cfg) - allowed)
+    if extra:
+        fail(where, f"unknown field(s) {extra[:5]}")
+    v_opt_str(cfg.get("name"), f"{where}.name")
+    v_bool(cfg.get("trainable", True), f"{where}.trainable")
+    for key in ("input_structure", "output_structure"):
+        _v_structure(cfg.get(key), f"{where}.{key}")
+    layers = cfg.get("layers")
+    if not isinstance(layers, list) or len(layers) > MAX_LAYERS:
+        fail(f"{where}.layers", f"expected a list, got {short(layers)}")
+    for i, lc in enumerate(layers):
+        w = f"{where}.layers[{i}]"
+        if not isinstance(lc, dict) or set(lc) - {"class_name", "config", "name",
+                                                  "inbound_nodes"}:
+            fail(w, f"expected {{'class_name', 'config', 'name', 'inbound_nodes'}}, "
+                    f"got {short(lc)}")
+        v_str(lc.get("name"), f"{w}.name")
+        _validate_layer({"class_name": lc.get("class_name"), "config": lc.get("config", {})},
+                        w, counter)
+        nodes = lc.get("inbound_nodes", [])
+        if not isinstance(nodes, list) or len(nodes) > MAX_LAYERS:
+            fail(f"{w}.inbound_nodes", f"expected a list, got {short(nodes)}")
+        for j, node in enumerate(nodes):
+            wn = f"{w}.inbound_nodes[{j}]"
+            if not isinstance(node, dict) or set(node) - {"args", "single", "kwargs"}:
+                fail(wn, f"expected {{'args', 'single', 'kwargs'}}, got {short(node)}")
+            args = node.get("args")
+            if not isinstance(args, list) or not 0 < len(args) <= 64:
+                fail(f"{wn}.args", f"expected a list of 1 to 64 tensor references, "
+                                   f"got {short(args)}")
+            for k, a in enumerate(args):
+                _v_tensor_ref(a, f"{wn}.args[{k}]")
+            v_bool(node.get("single", True), f"{wn}.single")
+            _v_scalar_kwargs(node.get("kwargs", {}), f"{wn}.kwargs")
+    for key in ("input_layers", "output_layers"):
+        refs = cfg.get(key)
+        if not isinstance(refs, list) or not 0 < len(refs) <= MAX_LAYERS:
+            fail(f"{where}.{key}", f"expected a non-empty list, got {short(refs)}")
+        for k, r in enumerate(refs):
+            _v_tensor_ref(r, f"{where}.{key}[{k}]")
+
+
+def _v_loss_structure(v: Any, w: str) -> None:
+    """One loss, or a list with one (loss or null) per output."""
+    if isinstance(v, list):
+        if not 0 < len(v) <= MAX_LAYERS:
+            fail(w, f"expected a non-empty list, got {short(v)}")
+        for i, x in enumerate(v):
+            if x is not None:
+                v_object(x, f"{w}[{i}]", list(losses._CLASSES), list(losses._BY_NAME))
+        return
+    v_object(v, w, list(losses._CLASSES), list(losses._BY_NAME))
+
+
+def _v_metric_name(m: Any, w: str) -> None:
+    if not isinstance(m, str) or (m not in ("accuracy", "acc") and m not in metrics._FUNCS):
+        fail(w, f"unknown metric {short(m)}")
 
 
 def _validate_meta(meta: Dict[str, Any], path: str, kind: Optional[str]) -> None:
@@ -480,42 +578,41 @@ def _validate_meta(meta: Dict[str, Any], path: str, kind: Optional[str]) -> None
                 fail(f"{w}.dtype", f"expected a float dtype, got {short(e['dtype'])}")
         if kind != "model":
             return
-        if meta.get("kind") != "model" or meta.get("class_name") != "Sequential":
+        if meta.get("kind") != "model" or meta.get("class_name") not in _MODEL_CLASSES:
             raise ValueError(f"{path}: not a saved model (kind={meta.get('kind')!r}, "
                              f"class_name={short(meta.get('class_name'))}); use "
                              "load_weights for weights files")
-        mc = meta.get("model")
-        if not isinstance(mc, dict) or set(mc) - {"name", "trainable", "build_input_shape",
-                                                  "layers"}:
-            fail("config.model", f"expected {{'name', 'trainable', 'build_input_shape', "
-                                  f"'layers'}}, got {short(mc)}")
-        v_opt_str(mc.get("name"), "config.model.name")
-        v_bool(mc.get("trainable", True), "config.model.trainable")
-        v_shape(mc.get("build_input_shape"), "config.model.build_input_shape")
-        layers = mc.get("layers")
-        if not isinstance(layers, list):
-            fail("config.model.layers", f"expected a list, got {short(layers)}")
-        counter = [0]
-        for i, lc in enumerate(layers):
-            _validate_layer(lc, f"config.model.layers[{i}]", counter)
+        _validate_layer({"class_name": meta["class_name"], "config": meta.get("model")},
+                        "config.model", [0])
         cc = meta.get("compile")
         if cc is None:
             return
-        if not isinstance(cc, dict) or set(cc) != {"loss", "optimizer", "metrics",
-                                                   "optimizer_state"}:
+        if (not isinstance(cc, dict) or not {"loss", "optimizer", "metrics", "optimizer_state"}
+                <= set(cc) <= {"loss", "optimizer", "metrics", "optimizer_state",
+                               "loss_weights"}):
             fail("config.compile", f"expected {{'loss', 'optimizer', 'metrics', "
-                                    f"'optimizer_state'}}, got {short(cc)}")
-        v_object(cc["loss"], "config.compile.loss", list(losses._CLASSES),
-                  list(losses._BY_NAME))
+                                   f"'optimizer_state'(, 'loss_weights')}}, got {short(cc)}")
+        _v_loss_structure(cc["loss"], "config.compile.loss")
         v_object(cc["optimizer"], "config.compile.optimizer", list(optimizers._CLASSES),
-                  list(optimizers._BY_NAME))
+                 list(optimizers._BY_NAME))
+        lw = cc.get("loss_weights")
+        if lw is not None:
+            if not isinstance(lw, list) or not 0 < len(lw) <= MAX_LAYERS:
+                fail("config.compile.loss_weights", f"expected a list, got {short(lw)}")
+            for i, x in enumerate(lw):
+                if not is_num(x):
+                    fail(f"config.compile.loss_weights[{i}]", f"expected a number, got {short(x)}")
         ms = cc["metrics"]
-        if not isinstance(ms, list) or len(ms) > 64:
-            fail("config.compile.metrics", f"expected a list of names, got {short(ms)}")
+        if not isinstance(ms, list) or len(ms) > MAX_LAYERS:
+            fail("config.compile.metrics", f"expected a list, got {short(ms)}")
         for i, m in enumerate(ms):
-            if not isinstance(m, str) or (m not in ("accuracy", "acc")
-                                          and m not in metrics._FUNCS):
-                fail(f"config.compile.metrics[{i}]", f"unknown metric {short(m)}")
+            if isinstance(m, list):  # one list of names per output
+                if len(m) > 64:
+                    fail(f"config.compile.metrics[{i}]", "more than 64 metrics")
+                for j, name in enumerate(m):
+                    _v_metric_name(name, f"config.compile.metrics[{i}][{j}]")
+            else:
+                _v_metric_name(m, f"config.compile.metrics[{i}]")
         v_bool(cc["optimizer_state"], "config.compile.optimizer_state")
     except SchemaError as exc:
         raise ValueError(f"{path}: invalid configuration: {exc}") from None
@@ -597,11 +694,15 @@ def save_model(model: Any, path: str, overwrite: bool = True) -> None:
     compile_cfg = None
     arrays: Dict[str, np.ndarray] = {}
     if model.compiled:
-        metric_ids = [m if isinstance(m, str) else None for m in model._metric_ids]
-        compile_cfg = {"loss": losses.serialize(model.loss),
+        names = [[m for m in ids if isinstance(m, str)] for ids in model._metric_ids]
+        per_loss = [None if lo is None else losses.serialize(lo) for lo in model._losses]
+        single = len(per_loss) == 1
+        compile_cfg = {"loss": per_loss[0] if single else per_loss,
                        "optimizer": optimizers.serialize(model.optimizer),
-                       "metrics": [m for m in metric_ids if m is not None],
+                       "metrics": names[0] if single else names,
                        "optimizer_state": bool(model.optimizer.built)}
+        if any(w != 1.0 for w in model._loss_weights):
+            compile_cfg["loss_weights"] = list(model._loss_weights)
         if model.optimizer.built:
             for i, a in enumerate(model.optimizer.variables):
                 arrays[f"optimizer_{i:05d}"] = np.asarray(a)
@@ -653,7 +754,8 @@ def load_model(path: str, compile: bool = True) -> Any:
         if cc:
             try:
                 optimizer = optimizers.get(cc["optimizer"])
-                loss = losses.get(cc["loss"])
+                loss = ([None if lo is None else losses.get(lo) for lo in cc["loss"]]
+                        if isinstance(cc["loss"], list) else losses.get(cc["loss"]))
             except _CONFIG_ERRORS as exc:
                 raise ValueError(f"{path}: corrupted compile config ({exc})") from None
             if cc["optimizer_state"]:
@@ -682,8 +784,33 @@ def load_model(path: str, compile: bool = True) -> Any:
     if opt_values and int(opt_values[0]) < 0:
         raise ValueError(f"{path}: negative optimizer iteration count {int(opt_values[0])}")
     if compile and cc:
-        model.compile(optimizer=optimizer, loss=loss, metrics=cc["metrics"])
+        model.compile(optimizer=optimizer, loss=loss, metrics=cc["metrics"],
+                      loss_weights=cc.get("loss_weights"))
         if opt_values:
             tw = [w.value for w in model.trainable_weights]
             model.optimizer.set_state(opt_values, tw)
     return model
+
+
+def model_from_json(text: str) -> Any:
+    """Rebuild a model from ``to_json`` output. The JSON is untrusted: size, nesting and
+    every field are checked as for a saved file before any layer is built."""
+    raw = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ValueError(f"model_from_json: the JSON is {len(raw)} bytes, more than the limit "
+                         f"of {MAX_CONFIG_BYTES}")
+    wrapped = b'{"format_version": %d, "obj": ' % FORMAT_VERSION + raw + b"}"
+    obj = _parse_json(wrapped, "model_from_json")["obj"]
+    if not isinstance(obj, dict) or set(obj) != {"class_name", "config"}:
+        raise ValueError("model_from_json: expected {'class_name', 'config'} (from to_json)")
+    if obj["class_name"] not in _MODEL_CLASSES:
+        raise ValueError(f"model_from_json: {short(obj['class_name'])} is not a model class; "
+                         f"known: {sorted(_MODEL_CLASSES)}")
+    try:
+        _validate_layer(obj, "config", [0])
+    except SchemaError as exc:
+        raise ValueError(f"model_from_json: invalid configuration: {exc}") from None
+    try:
+        return _model_class(obj["class_name"]).from_config(obj["config"])
+    except _CONFIG_ERRORS as exc:
+        raise ValueError(f"model_from_json: corrupted model config ({exc})") from None

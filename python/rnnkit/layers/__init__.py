@@ -10,6 +10,7 @@ from .base import Input, InputLayer, Layer, Weight
 from .core import Dense, Dropout, Masking
 from .embedding import Embedding
 from .recurrent import GRU, LSTM, SimpleRNN
+from . import registry
 from .registry import REGISTRY as _REGISTRY
 from .registry import deserialize, serialize
 from .wrappers import Bidirectional, TimeDistributed
