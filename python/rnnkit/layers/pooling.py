@@ -218,6 +218,9 @@ class GlobalAveragePooling1D(_GlobalPooling1D):
     no mask. No weights.
     """
 
+    CONFIG_FIELDS = _GlobalPooling1D.CONFIG_FIELDS
+    CONFIG_REQUIRED: Tuple[str, ...] = ()
+
     supports_masking = True
 
     def forward(self, x: Any, mask: Optional[np.ndarray] = None, training: bool = False,
@@ -246,6 +249,9 @@ class GlobalMaxPooling1D(_GlobalPooling1D):
     steps take part) and dropped. The gradient is shared equally by tied maxima
     (TensorFlow's ``reduce_max`` rule). No weights.
     """
+
+    CONFIG_FIELDS = _GlobalPooling1D.CONFIG_FIELDS
+    CONFIG_REQUIRED: Tuple[str, ...] = ()
 
     def forward(self, x: Any, mask: Optional[np.ndarray] = None, training: bool = False,
                 need_grad: bool = False) -> np.ndarray:
