@@ -14,7 +14,21 @@ from . import registry
 from .registry import REGISTRY as _REGISTRY
 from .registry import deserialize, serialize
 from .wrappers import Bidirectional, TimeDistributed
+from .convolutional import Conv1D
+from .pooling import AveragePooling1D
+from .pooling import GlobalAveragePooling1D
+from .pooling import GlobalMaxPooling1D
+from .pooling import MaxPooling1D
+from .normalization import BatchNormalization
+from .normalization import LayerNormalization
+from .noise import GaussianDropout
+from .noise import GaussianNoise
+from .noise import SpatialDropout1D
 
 __all__ = ["Input", "InputLayer", "Layer", "Weight", "Dense", "Dropout", "Masking", "Embedding",
            "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed",
            "serialize", "deserialize"]
+__all__ += ["Conv1D"]
+__all__ += ["MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D"]
+__all__ += ["LayerNormalization", "BatchNormalization"]
+__all__ += ["SpatialDropout1D", "GaussianNoise", "GaussianDropout"]
