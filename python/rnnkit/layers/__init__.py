@@ -17,3 +17,6 @@ from .wrappers import Bidirectional, TimeDistributed
 __all__ = ["Input", "InputLayer", "Layer", "Weight", "Dense", "Dropout", "Masking", "Embedding",
            "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed",
            "serialize", "deserialize"]
+from .attention import AdditiveAttention, Attention, MultiHeadAttention  # noqa: E402
+
+__all__ += ["Attention", "AdditiveAttention", "MultiHeadAttention"]
