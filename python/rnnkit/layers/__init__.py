@@ -20,3 +20,6 @@ __all__ = ["Input", "InputLayer", "Layer", "Weight", "Dense", "Dropout", "Maskin
 from .attention import AdditiveAttention, Attention, MultiHeadAttention  # noqa: E402
 
 __all__ += ["Attention", "AdditiveAttention", "MultiHeadAttention"]
+from .rnn_cell import RNN, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells  # noqa: E402
+
+__all__ += ["RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells"]
