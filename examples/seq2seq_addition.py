@@ -6,7 +6,7 @@ output positions (one-hot), so all answer characters are predicted at once. The 
 questions were never seen in training; the script prints exact-match accuracy on them and a
 few decoded samples. Runs in well under a minute on 2 cores.
 
-    python examples/seq2seq_addition.py [--digits 2] [--epochs 30]
+    python examples/seq2seq_addition.py [--digits 2] [--epochs 25]
 """
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def build_model(q_len: int, a_len: int, units: int) -> rnnkit.Model:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--digits", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--units", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lr", type=float, default=0.003)

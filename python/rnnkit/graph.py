@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .layers.base import InputLayer, Layer, Weight
-from .layers.node import KerasTensor, Node, call_slot, current_slot
+from .layers.node import KerasTensor, Node, call_slot, current_slot, with_call_kwargs
 
 __all__ = ["Graph"]
 
@@ -146,7 +146,7 @@ class Graph:
             with call_slot(self._slot(k)):
                 out = node.layer.forward(x, mask=m, training=training, need_grad=need_grad,
                                          **node.kwargs)
-                out_mask = node.layer.compute_mask(x, m)
+                out_mask = with_call_kwargs(node.layer.compute_mask, x, m, kwargs=node.kwargs)
             outs = [out] if node.single_output else list(out)
             if len(outs) != len(node.outputs):
                 raise RuntimeError(f"layer {node.layer.name!r} returned {len(outs)} outputs, "

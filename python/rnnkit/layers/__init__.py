@@ -32,3 +32,9 @@ __all__ += ["Conv1D"]
 __all__ += ["MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D"]
 __all__ += ["LayerNormalization", "BatchNormalization"]
 __all__ += ["SpatialDropout1D", "GaussianNoise", "GaussianDropout"]
+from .attention import AdditiveAttention, Attention, MultiHeadAttention  # noqa: E402
+
+__all__ += ["Attention", "AdditiveAttention", "MultiHeadAttention"]
+from .rnn_cell import RNN, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells  # noqa: E402
+
+__all__ += ["RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells"]

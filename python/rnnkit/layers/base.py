@@ -159,7 +159,8 @@ class Layer:
             value = initializer.astype(self.dtype, copy=True)
         else:
             value = np.asarray(initializers.get(initializer)(tuple(shape), self.dtype))
-        w = Weight(name, np.ascontiguousarray(value, dtype=self.dtype), trainable)
+        # np.array, not ascontiguousarray: that one turns a 0-d weight (a scale) into (1,).
+        w = Weight(name, np.array(value, dtype=self.dtype, order="C"), trainable)
         self._weights.append(w)
         return w
 
@@ -203,9 +204,12 @@ class Layer:
         self.output_shape = self.compute_output_shape(self.input_shape)
         self.built = True
 
-    def _ensure_built(self, input_shape: Shape) -> None:
+    def _ensure_built(self, input_shape: Any) -> None:
+        """Build on first use; ``input_shape`` is a tuple, or a list of tuples for a layer
+        with several inputs."""
         if not self.built:
-            self.build(tuple(input_shape))
+            self.build([tuple(s) for s in input_shape] if isinstance(input_shape, list)
+                       else tuple(input_shape))
 
     def compute_output_shape(self, input_shape: Shape) -> Any:
         """Output shape for ``input_shape`` (identity by default)."""

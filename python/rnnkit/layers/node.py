@@ -13,6 +13,7 @@ node inside its own slot.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import threading
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -23,7 +24,8 @@ from .. import backend
 if TYPE_CHECKING:  # pragma: no cover
     from .base import Layer
 
-__all__ = ["KerasTensor", "Node", "call_slot", "current_slot", "is_symbolic", "symbolic_call"]
+__all__ = ["KerasTensor", "Node", "call_slot", "current_slot", "is_symbolic", "symbolic_call",
+           "with_call_kwargs"]
 
 Shape = Tuple[Optional[int], ...]
 _SLOT = threading.local()
@@ -102,6 +104,18 @@ class Node:
         return [t.node for t in self.inputs if t.node is not None]
 
 
+def with_call_kwargs(fn: Any, *args: Any, kwargs: Dict[str, Any]) -> Any:
+    """``fn(*args, **kw)`` with the call's keyword arguments that ``fn`` declares (e.g.
+    ``compute_mask(x, mask, return_attention_scores=True)``), so shape and mask rules can
+    depend on how a node called its layer."""
+    if not kwargs:
+        return fn(*args)
+    params = inspect.signature(fn).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return fn(*args, **kwargs)
+    return fn(*args, **{k: v for k, v in kwargs.items() if k in params})
+
+
 def is_symbolic(inputs: Any) -> bool:
     """Whether ``inputs`` (one value or a list) holds a :class:`KerasTensor`; mixing symbolic
     and concrete values raises a TypeError."""
@@ -133,7 +147,7 @@ def symbolic_call(layer: "Layer", inputs: Any, kwargs: Dict[str, Any]) -> Any:
         layer._check_symbolic_input(in_shape)
         if not layer.built:
             layer.build(in_shape)
-        out_shape = layer.compute_output_shape(in_shape)
+        out_shape = with_call_kwargs(layer.compute_output_shape, in_shape, kwargs=kwargs)
     except (ValueError, TypeError, IndexError) as exc:
         raise ValueError(f"Layer {layer.name!r} ({type(layer).__name__}) cannot be called on "
                          f"input shape {_shape_str(in_shape)}: {exc}") from None
