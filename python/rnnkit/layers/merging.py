@@ -289,12 +289,11 @@ class Multiply(_Merge):
         y = np.broadcast_to(_product(factors), out_shape)
         if out_mask is not None:
             y = np.where(out_mask, y, np.zeros((), y.dtype))
-        return np.array(y), (factors, keeps, out_mask, out_shape)
+        return np.array(y), (factors, keeps, out_shape)
 
     def _grads(self, dy: np.ndarray, aux: Any, n: int) -> List[np.ndarray]:
-        factors, keeps, out_mask, out_shape = aux
-        if out_mask is not None:
-            dy = np.where(out_mask, dy, np.zeros((), dy.dtype))
+        # Where the output was zeroed (every input masked) each keep below is False too.
+        factors, keeps, out_shape = aux
         grads = []
         for i in range(n):
             others = [f for j, f in enumerate(factors) if j != i]

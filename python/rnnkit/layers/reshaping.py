@@ -423,15 +423,12 @@ class Lambda(Layer):
             outs = out if isinstance(out, (list, tuple)) else [out]
             probes.append([np.shape(o) for o in outs])
             multi = isinstance(out, (list, tuple))
-        first = shapes[0]
         result = []
         for k, shp in enumerate(probes[0]):
             dims: List[Optional[int]] = []
             for i, d in enumerate(shp):
                 varies = any(len(p[k]) != len(shp) or p[k][i] != d for p in probes[1:])
                 dims.append(None if varies else int(d))
-            if dims and first and first[0] is None:
-                dims[0] = None  # the batch axis stays unknown
             result.append(tuple(dims))
         return result if multi else result[0]
 
