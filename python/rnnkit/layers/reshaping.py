@@ -44,12 +44,6 @@ def _v_permutation(v: Any, w: str) -> None:
         cs.fail(w, f"expected a permutation of 1..{len(v)}, got {cs.short(v)}")
 
 
-def _v_lambda_refused(v: Any, w: str) -> None:
-    """Lambda.function: Python code, which rnnkit never loads from a file."""
-    cs.fail(w, "Lambda layers hold Python code, which rnnkit never loads from a saved "
-               "config; rebuild the model in code (or use built-in layers) instead")
-
-
 # -- RepeatVector ----------------------------------------------------------------------------
 @register
 class RepeatVector(Layer):
@@ -324,15 +318,14 @@ class Lambda(Layer):
     works; ``backward`` raises a RuntimeError naming the layer, so training fails only when
     a gradient actually has to flow through the Lambda. A Lambda cannot be saved either:
     ``get_config`` raises a ValueError (Python code is not serialised), and a saved config
-    naming a Lambda is refused on load (as Keras does in safe mode).
+    naming a Lambda is refused on load (as Keras does in safe mode): the class declares no
+    ``CONFIG_FIELDS``, so the schema check treats it as unknown.
 
     No weights.
     """
 
-    CONFIG_FIELDS = {**cs.BASE_FIELDS, "function": _v_lambda_refused,
-                     "output_shape": _v_lambda_refused, "mask": _v_lambda_refused,
-                     "arguments": _v_lambda_refused}
-    CONFIG_REQUIRED: Tuple[str, ...] = ("function",)
+    # Deliberately no CONFIG_FIELDS: a saved config can never name a Lambda (the schema
+    # check in rnnkit.saving refuses it as an unknown layer class before anything is built).
 
     def __init__(self, function: Callable[..., Any], output_shape: Any = None,
                  mask: Any = None, arguments: Optional[Dict[str, Any]] = None,
