@@ -12,7 +12,6 @@ from typing import Any, Callable, List, Optional
 import numpy as np
 import pytest
 
-import rnnkit
 from rnnkit import backend, layers as L, saving
 from rnnkit.layers.node import call_slot
 
