@@ -219,3 +219,14 @@ def test_graph_referring_to_missing_tensors_is_refused() -> None:
     cfg["config"]["layers"][3]["inbound_nodes"][0]["args"][1] = ["encoder", 5, 0]
     with pytest.raises(ValueError, match="no layer call produces"):
         model_from_json(json.dumps(cfg))
+
+
+def test_lambda_on_an_input_does_not_block_training() -> None:
+    """Training never asks a weightless node fed only by inputs for its gradient."""
+    x = rnnkit.Input((4,))
+    scaled = L.Lambda(lambda v: v / 2.0)(x)
+    m = Model(x, L.Dense(1)(scaled))
+    m.compile("sgd", "mse")
+    m.fit(np.ones((3, 4)), np.zeros((3, 1)), verbose=0)
+    y = m.layers[-1]
+    assert y.kernel.grad is not None

@@ -48,6 +48,13 @@ class Graph:
             raise ValueError(f"Model: layer names must be unique, but {dupes} are used by "
                              "several layers (pass distinct `name=` arguments)")
         self._out_specs: Dict[Any, Dict[int, List[Tuple[Tuple[int, ...], np.dtype]]]] = {}
+        # A node needs its backward when it has weights or feeds gradient to a node that does
+        # (e.g. not a Lambda applied straight to an Input: it may have no backward at all).
+        needed: Dict[int, bool] = {}
+        for node in self.nodes:
+            needed[id(node)] = bool(node.layer.weights) or any(
+                needed.get(id(t.node), False) for t in node.inputs)
+        self._needs_backward = [needed[id(n)] for n in self.nodes]
 
     # -- topology -------------------------------------------------------------------------
     def _walk(self) -> Tuple[List[Node], Dict[Layer, int]]:
@@ -164,10 +171,12 @@ class Graph:
             self._out_specs[current_slot()] = specs
         return [values[id(t)] for t in self.outputs], [mask_of[id(t)] for t in self.outputs]
 
-    def backward(self, douts: Sequence[Optional[np.ndarray]]) -> List[Optional[np.ndarray]]:
+    def backward(self, douts: Sequence[Optional[np.ndarray]], input_grads: bool = True
+                 ) -> List[Optional[np.ndarray]]:
         """Gradients of the outputs -> gradients of the inputs (None where none flows).
         Sets ``weight.grad`` of every weight (summed over a shared layer's calls; None when
-        no gradient reached it)."""
+        no gradient reached it). With ``input_grads=False`` (training a whole model) nodes
+        that lead to no weight are skipped."""
         specs = self._out_specs.pop(current_slot(), None)
         if specs is None:
             raise RuntimeError("backward() needs a forward(need_grad=True) first")
@@ -179,7 +188,7 @@ class Graph:
         for k in range(len(self.nodes) - 1, -1, -1):
             node = self.nodes[k]
             dys = [grads.pop(id(t), None) for t in node.outputs]
-            if all(d is None for d in dys):
+            if all(d is None for d in dys) or not (input_grads or self._needs_backward[k]):
                 with call_slot(self._slot(k)):
                     node.layer._cache = None
                 continue

@@ -175,7 +175,7 @@ class Model(Trainer, Layer):
         return self._graph.forward(xs, training, need_grad)
 
     def _backward_lists(self, douts: List[Optional[np.ndarray]]) -> List[Optional[np.ndarray]]:
-        return self._graph.backward(douts)
+        return self._graph.backward(douts, input_grads=False)
 
     def _structure_outputs(self, outs: List[np.ndarray]) -> Any:
         if isinstance(self._output_structure, list):
