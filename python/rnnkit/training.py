@@ -25,6 +25,7 @@ import numpy as np
 
 from . import backend
 from . import callbacks as callbacks_mod
+from . import data_adapter
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
@@ -89,7 +90,19 @@ class Trainer:
     # -- compile ------------------------------------------------------------------------
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, loss_weights: Any = None,
                 metrics: Any = None, **kwargs: Any) -> None:
-        """Configure training: optimizer (name or object), loss(es), loss weights, metrics."""
+        """Configure training: optimizer (name or object), loss(es), loss weights, metrics.
+
+        ``run_eagerly``, ``jit_compile`` and ``steps_per_execution`` are accepted and have no
+        effect: rnnkit always runs eagerly on its own kernels, one batch per step.
+        """
+        spe = kwargs.pop("steps_per_execution", 1)
+        if not isinstance(spe, (int, np.integer)) or isinstance(spe, bool) or spe <= 0:
+            raise ValueError(f"compile: `steps_per_execution` must be a positive int, got {spe!r}")
+        for flag in ("run_eagerly", "jit_compile"):
+            value = kwargs.pop(flag, None)
+            if value not in (None, True, False, "auto"):
+                raise ValueError(f"compile: `{flag}` must be True, False, 'auto' or None, got "
+                                 f"{value!r}")
         unsupported = {k for k, v in kwargs.items() if v not in (None, False, "auto")}
         if unsupported:
             raise ValueError(f"compile: unsupported argument(s) {sorted(unsupported)}")
@@ -245,19 +258,17 @@ class Trainer:
                 raise ValueError(f"{where}: `x` has {n} samples but {label} has shape {a.shape}")
         return ys
 
-    @staticmethod
-    def _take(arrays: Arrays, idx: Any) -> Arrays:
-        return [a[idx] for a in arrays]
-
     # -- one step -----------------------------------------------------------------------
-    def _losses_and_grads(self, ys: Arrays, y_preds: Arrays, masks: List[Optional[np.ndarray]]
+    def _losses_and_grads(self, ys: Arrays, y_preds: Arrays, masks: List[Optional[np.ndarray]],
+                          sws: Optional[List[Optional[np.ndarray]]] = None
                           ) -> Tuple[float, List[float], List[Optional[np.ndarray]]]:
         total, parts, douts = 0.0, [], []
-        for lo, w, y, yp, m in zip(self._losses, self._loss_weights, ys, y_preds, masks):
+        sws = sws or [None] * len(ys)
+        for lo, w, y, yp, m, sw in zip(self._losses, self._loss_weights, ys, y_preds, masks, sws):
             if lo is None:
                 douts.append(None)
                 continue
-            value, dy = lo.value_and_grad(y, yp, mask=m)
+            value, dy = lo.value_and_grad(y, yp, sample_weight=sw, mask=m)
             parts.append(float(value))
             total += w * float(value)
             douts.append(dy if w == 1.0 else dy * np.asarray(w, dtype=dy.dtype))
@@ -267,9 +278,10 @@ class Trainer:
         for w in self.weights:  # type: ignore[attr-defined]
             w.grad = None
 
-    def _train_batch(self, xb: Arrays, yb: Arrays, trackers: List[metrics_mod.Mean]) -> None:
+    def _train_batch(self, xb: Arrays, yb: Arrays, trackers: List[metrics_mod.Mean],
+                     sws: Optional[List[Optional[np.ndarray]]] = None) -> None:
         y_preds, masks = self._forward_lists(xb, True, True)
-        total, parts, douts = self._losses_and_grads(yb, y_preds, masks)
+        total, parts, douts = self._losses_and_grads(yb, y_preds, masks, sws)
         self._clear_grads()
         self._backward_lists(douts)
         tw = self.trainable_weights  # type: ignore[attr-defined]
@@ -313,53 +325,179 @@ class Trainer:
         return float(total), [w.grad if w.grad is not None else np.zeros_like(w.value)
                               for w in self.trainable_weights]  # type: ignore[attr-defined]
 
+    # -- data sources -------------------------------------------------------------------
+    def _check_batch_size(self, batch_size: Any, where: str, default: int = 32) -> int:
+        batch_size = default if batch_size is None else batch_size
+        if (not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool)
+                or batch_size <= 0):
+            raise ValueError(f"{where}: `batch_size` must be a positive int, got {batch_size!r}")
+        return int(batch_size)
+
+    @staticmethod
+    def _check_steps(steps: Any, name: str, where: str) -> Optional[int]:
+        if steps is None:
+            return None
+        if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps <= 0:
+            raise ValueError(f"{where}: `{name}` must be a positive int or None, got {steps!r}")
+        return int(steps)
+
+    def _source(self, x: Any, y: Any, sample_weight: Any, class_weight: Any, batch_size: int,
+                shuffle: Any, where: str, need_y: bool) -> Any:
+        """An adapter over arrays (checked here once) or over a dataset/generator (each of
+        its batches is checked as it arrives)."""
+        if x is None:
+            raise ValueError(f"{where}: `x` is required")
+        if data_adapter.is_array_like(x):
+            xs = self._check_x(x, where)
+            ys = self._check_xy(xs, y, where) if (need_y or y is not None) else None
+            sws = self._sample_weights(sample_weight, class_weight, ys, where)
+            return data_adapter.ArrayAdapter(xs, ys, sws, batch_size, shuffle)
+        for arg, value in (("y", y), ("sample_weight", sample_weight)):
+            if value is not None:
+                raise ValueError(f"{where}: `{arg}` must not be given when `x` is a dataset or "
+                                 "generator (its batches carry the targets and weights)")
+        return data_adapter.get_adapter(x, where, shuffle)
+
+    def _batch(self, batch: Any, class_weight: Any, where: str, need_y: bool, checked: bool
+               ) -> Tuple[Arrays, Optional[Arrays], Optional[List[Optional[np.ndarray]]]]:
+        xb, yb, swb = batch
+        if checked:  # an ArrayAdapter batch: lists already checked as a whole
+            return xb, yb, swb
+        xs = self._check_x(xb, where)
+        if yb is None and need_y:
+            raise ValueError(f"{where}: the dataset's batches must be (x, y) or (x, y, "
+                             "sample_weight); got a batch without targets")
+        ys = None if yb is None else self._check_xy(xs, yb, where)
+        return xs, ys, self._sample_weights(swb, class_weight, ys, where)
+
+    def _sample_weights(self, sample_weight: Any, class_weight: Any, ys: Optional[Arrays],
+                        where: str) -> Optional[List[Optional[np.ndarray]]]:
+        """One weight array (or None) per output: ``(N,)`` per sample, or ``(N, T)`` per
+        timestep for sequence outputs; ``class_weight`` becomes per-sample weights."""
+        if class_weight is not None:
+            if sample_weight is not None:
+                raise ValueError(f"{where}: you cannot use `class_weight` and `sample_weight` "
+                                 "at the same time")
+            if ys is None or len(ys) != 1:
+                raise ValueError(f"{where}: `class_weight` is only supported for models with "
+                                 "a single output")
+            return [data_adapter.class_weight_to_sample_weights(ys[0], class_weight)]
+        if sample_weight is None:
+            return None
+        if ys is None:
+            raise ValueError(f"{where}: `sample_weight` needs targets `y`")
+        names = self.output_names
+        if isinstance(sample_weight, dict):
+            unknown = sorted(set(map(str, sample_weight)) - set(names))
+            if unknown:
+                raise ValueError(f"{where}: `sample_weight` has keys {unknown} that are not "
+                                 f"outputs of the model ({list(names)})")
+            per = [sample_weight.get(n) for n in names]
+        elif isinstance(sample_weight, (list, tuple)) and len(names) > 1:
+            if len(sample_weight) != len(names):
+                raise ValueError(f"{where}: `sample_weight` has {len(sample_weight)} entries but "
+                                 f"the model has {len(names)} outputs {list(names)}")
+            per = list(sample_weight)
+        else:
+            per = [sample_weight] * len(names)  # one array weighs every output (Keras)
+        out: List[Optional[np.ndarray]] = []
+        for name, sw, y in zip(names, per, ys):
+            if sw is None:
+                out.append(None)
+                continue
+            a = np.asarray(sw)
+            if a.dtype == object or not (np.issubdtype(a.dtype, np.floating)
+                                         or np.issubdtype(a.dtype, np.integer)
+                                         or a.dtype == bool):
+                raise TypeError(f"{where}: `sample_weight` for {name!r} must be numeric")
+            a = a.astype(backend.floatx())
+            if a.ndim == 0 or a.ndim > y.ndim or a.shape != y.shape[:a.ndim]:
+                raise ValueError(f"{where}: `sample_weight` for {name!r} has shape {a.shape}; "
+                                 f"expected (samples,) = {y.shape[:1]} or per timestep "
+                                 f"{y.shape[:2]} (targets have shape {y.shape})")
+            if not np.all(np.isfinite(a)):
+                raise ValueError(f"{where}: `sample_weight` for {name!r} holds NaN or inf")
+            out.append(a)
+        return out
+
     # -- fit ----------------------------------------------------------------------------
     def fit(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None, epochs: int = 1,
             verbose: Union[int, str] = "auto", callbacks: Optional[Sequence[Any]] = None,
-            validation_split: float = 0.0, validation_data: Optional[Tuple[Any, Any]] = None,
-            shuffle: Union[bool, str] = True, initial_epoch: int = 0,
-            validation_batch_size: Optional[int] = None, **kwargs: Any) -> callbacks_mod.History:
+            validation_split: float = 0.0, validation_data: Optional[Any] = None,
+            shuffle: Union[bool, str] = True, class_weight: Optional[Dict[int, float]] = None,
+            sample_weight: Any = None, initial_epoch: int = 0,
+            steps_per_epoch: Optional[int] = None, validation_steps: Optional[int] = None,
+            validation_batch_size: Optional[int] = None, validation_freq: int = 1,
+            **kwargs: Any) -> callbacks_mod.History:
         """Train for ``epochs`` epochs; returns the :class:`~rnnkit.callbacks.History`.
 
-        ``x``/``y``: arrays, or lists / dicts keyed by input / output name for models with
-        several. ``validation_split`` holds out the last fraction before shuffling (Keras);
-        the reported epoch loss is the batch-size-weighted mean of batch losses.
+        ``x``/``y``: arrays (lists / dicts keyed by input / output name for models with
+        several), or ``x`` a ``PyDataset``, generator or iterable of ``(x, y[, sample_weight])``
+        batches. ``sample_weight`` per sample ``(N,)`` or per timestep ``(N, T)``;
+        ``class_weight`` ``{class: weight}`` (single output). ``validation_split`` holds out
+        the last fraction of arrays before shuffling (Keras); ``validation_data`` is
+        ``(x, y)``, ``(x, y, sample_weight)`` or a dataset, evaluated every
+        ``validation_freq`` epochs. ``steps_per_epoch`` batches make an epoch (the next epoch
+        continues the same pass, as Keras). The reported epoch loss is the
+        batch-size-weighted mean of batch losses.
         """
         if kwargs:
             raise ValueError(f"fit: unsupported argument(s) {sorted(kwargs)}")
         self._require_compiled("fit")
-        xs = self._check_x(x, "fit")
-        ys = self._check_xy(xs, y, "fit")
-        batch_size = 32 if batch_size is None else batch_size
-        if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-            raise ValueError(f"fit: `batch_size` must be a positive int, got {batch_size!r}")
+        batch_size = self._check_batch_size(batch_size, "fit")
         if not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"fit: `epochs` must be a non-negative int, got {epochs!r}")
+        steps_per_epoch = self._check_steps(steps_per_epoch, "steps_per_epoch", "fit")
+        validation_steps = self._check_steps(validation_steps, "validation_steps", "fit")
+        if (not isinstance(validation_freq, (int, np.integer)) or isinstance(validation_freq, bool)
+                or validation_freq <= 0):
+            raise ValueError(f"fit: `validation_freq` must be a positive int, got "
+                             f"{validation_freq!r}")
         verbose = 1 if verbose == "auto" else int(verbose)
-        val: Optional[Tuple[Arrays, Arrays]] = None
+        source = self._source(x, y, sample_weight, class_weight, batch_size, shuffle, "fit",
+                              need_y=True)
+        arrays = isinstance(source, data_adapter.ArrayAdapter)
+        val: Any = None
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("fit: `validation_data` must be a tuple (x_val, y_val)")
-            vx = self._check_x(validation_data[0], "fit (validation_data)")
-            val = (vx, self._check_xy(vx, validation_data[1], "fit (validation_data)"))
+            if isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3) \
+                    and data_adapter.is_array_like(validation_data[0]):
+                vx, vy = validation_data[0], validation_data[1]
+                vsw = validation_data[2] if len(validation_data) == 3 else None
+                val = self._source(vx, vy, vsw, None, validation_batch_size or batch_size, False,
+                                   "fit (validation_data)", need_y=True)
+            elif isinstance(validation_data, (tuple, list)):
+                raise ValueError("fit: `validation_data` must be (x_val, y_val), (x_val, y_val, "
+                                 "sample_weight_val) or a dataset")
+            else:
+                val = self._source(validation_data, None, None, None, 1, False,
+                                   "fit (validation_data)", need_y=True)
         elif validation_split:
+            if not arrays:
+                raise ValueError("fit: `validation_split` is only supported for arrays; pass "
+                                 "`validation_data` with a dataset or generator")
             if not 0 < validation_split < 1:
                 raise ValueError(f"fit: `validation_split` must be in (0, 1), got {validation_split}")
-            n_all = len(xs[0])
+            n_all = source.num_samples
             split = int(math.floor(n_all * (1.0 - validation_split)))
             if split == 0 or split == n_all:
                 raise ValueError(f"fit: validation_split={validation_split} leaves an empty "
                                  f"training or validation set for {n_all} samples")
-            val = (self._take(xs, slice(split, None)), self._take(ys, slice(split, None)))
-            xs, ys = self._take(xs, slice(None, split)), self._take(ys, slice(None, split))
-        n = len(xs[0])
-        steps = int(math.ceil(n / batch_size))
+            cut = (lambda arrs, sl: None if arrs is None else
+                   [None if a is None else a[sl] for a in arrs])
+            head, tail = slice(None, split), slice(split, None)
+            val = data_adapter.ArrayAdapter(cut(source.xs, tail), cut(source.ys, tail),
+                                            cut(source.sws, tail),
+                                            validation_batch_size or batch_size, False)
+            source = data_adapter.ArrayAdapter(cut(source.xs, head), cut(source.ys, head),
+                                               cut(source.sws, head), batch_size, shuffle)
+        epoch_iter = data_adapter.EpochIterator(source, steps_per_epoch)
         history = callbacks_mod.History()
         cbs: List[callbacks_mod.Callback] = []
         if verbose:
             cbs.append(callbacks_mod.ProgbarLogger())
         cbs += list(callbacks or []) + [history]
-        cblist = callbacks_mod.CallbackList(cbs, self, {"epochs": epochs, "steps": steps,
+        cblist = callbacks_mod.CallbackList(cbs, self, {"epochs": epochs,
+                                                         "steps": epoch_iter.steps,
                                                          "verbose": verbose})
         self.stop_training = False
         cblist.on_train_begin()
@@ -368,57 +506,63 @@ class Trainer:
             for _, m, _ in self._metrics or []:
                 m.reset_state()
             trackers = self._new_trackers()
-            order = backend.rng().permutation(n) if shuffle else np.arange(n)
-            for step in range(steps):
-                idx = order[step * batch_size:(step + 1) * batch_size]
+            for step, batch in enumerate(epoch_iter.epoch()):
+                xb, yb, swb = self._batch(batch, class_weight, "fit", True, arrays)
                 cblist.on_train_batch_begin(step)
-                self._train_batch(self._take(xs, idx), self._take(ys, idx), trackers)
+                self._train_batch(xb, yb, trackers, swb)  # type: ignore[arg-type]
                 cblist.on_train_batch_end(step, self._logs(trackers))
             logs = self._logs(trackers)
-            if val is not None:
-                vlogs = self._evaluate_arrays(val[0], val[1], validation_batch_size or batch_size)
+            if val is not None and (epoch + 1) % validation_freq == 0:
+                vlogs = self._evaluate_source(val, validation_steps, "fit (validation_data)")
                 logs.update({"val_" + k: v for k, v in vlogs.items()})
             cblist.on_epoch_end(epoch, logs)
-            if self.stop_training:
+            if self.stop_training or epoch_iter.exhausted:
                 break
         cblist.on_train_end()
         return history
 
-    def train_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Any:
+    def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
+                       class_weight: Optional[Dict[int, float]] = None,
+                       return_dict: bool = False) -> Any:
         """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("train_on_batch")
         xs = self._check_x(x, "train_on_batch")
         ys = self._check_xy(xs, y, "train_on_batch")
+        sws = self._sample_weights(sample_weight, class_weight, ys, "train_on_batch")
         for _, m, _ in self._metrics or []:
             m.reset_state()
         trackers = self._new_trackers()
-        self._train_batch(xs, ys, trackers)
+        self._train_batch(xs, ys, trackers, sws)
         return self._format_result(self._logs(trackers), return_dict)
 
     # -- evaluate / predict -------------------------------------------------------------
-    def _evaluate_arrays(self, xs: Arrays, ys: Arrays, batch_size: int) -> Dict[str, float]:
+    def _evaluate_source(self, source: Any, steps: Optional[int], where: str,
+                         progbar: Any = None) -> Dict[str, float]:
         trackers = self._new_trackers()
         # Evaluation metrics are fresh copies so the training metrics are untouched.
         metrics: Optional[List[Tuple[int, metrics_mod.Metric, str]]] = None
-        n = len(xs[0])
-        for start in range(0, n, batch_size):
-            sl = slice(start, start + batch_size)
-            xb, yb = self._take(xs, sl), self._take(ys, sl)
+        arrays = isinstance(source, data_adapter.ArrayAdapter)
+        for step, batch in enumerate(data_adapter.EpochIterator(source, steps).epoch()):
+            xb, yb, swb = self._batch(batch, None, where, True, arrays)
             y_preds, masks = self._forward_lists(xb, False, False)
             if metrics is None:
-                metrics = self._make_metrics(yb, y_preds)
+                metrics = self._make_metrics(yb, y_preds)  # type: ignore[arg-type]
                 if self._metrics is None:
-                    self._metrics = self._make_metrics(yb, y_preds)
+                    self._metrics = self._make_metrics(yb, y_preds)  # type: ignore[arg-type]
+            sws = swb or [None] * len(y_preds)
             parts = []
             total = 0.0
-            for lo, w, y, yp, m in zip(self._losses, self._loss_weights, yb, y_preds, masks):
+            for lo, w, y, yp, m, sw in zip(self._losses, self._loss_weights, yb,  # type: ignore
+                                           y_preds, masks, sws):
                 if lo is not None:
-                    v = float(lo(y, yp, mask=m))
+                    v = float(lo(y, yp, sample_weight=sw, mask=m))
                     parts.append(v)
                     total += w * v
             self._update_trackers(trackers, total, parts, len(xb[0]))
             for i, m, _ in metrics:
-                m.update_state(yb[i], y_preds[i], masks[i])
+                m.update_state(yb[i], y_preds[i], masks[i])  # type: ignore[index]
+            if progbar is not None:
+                progbar.update(step + 1, [])
         return self._logs(trackers, metrics or [])
 
     def _format_result(self, logs: Dict[str, float], return_dict: bool) -> Any:
@@ -429,46 +573,57 @@ class Trainer:
         return values[0] if len(values) == 1 else values
 
     def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None,
-                 verbose: Union[int, str] = "auto", return_dict: bool = False,
-                 **kwargs: Any) -> Any:
-        """Loss (and metrics) on ``(x, y)`` in inference mode: a float, or a list in
-        :attr:`metrics_names` order."""
+                 verbose: Union[int, str] = "auto", sample_weight: Any = None,
+                 steps: Optional[int] = None, callbacks: Optional[Sequence[Any]] = None,
+                 return_dict: bool = False, **kwargs: Any) -> Any:
+        """Loss (and metrics) on ``(x, y)`` (or a dataset) in inference mode: a float, or a
+        list in :attr:`metrics_names` order (a dict with ``return_dict=True``)."""
         if kwargs:
             raise ValueError(f"evaluate: unsupported argument(s) {sorted(kwargs)}")
         self._require_compiled("evaluate")
-        xs = self._check_x(x, "evaluate")
-        ys = self._check_xy(xs, y, "evaluate")
-        batch_size = batch_size or 32
+        batch_size = self._check_batch_size(batch_size, "evaluate")
+        steps = self._check_steps(steps, "steps", "evaluate")
         verbose = 1 if verbose == "auto" else int(verbose)
-        steps = int(math.ceil(len(xs[0]) / batch_size))
-        bar = callbacks_mod.Progbar(steps, verbose=verbose) if verbose else None
-        logs = self._evaluate_arrays(xs, ys, batch_size)
+        source = self._source(x, y, sample_weight, None, batch_size, False, "evaluate",
+                              need_y=True)
+        n_steps = steps or source.num_batches
+        bar = callbacks_mod.Progbar(n_steps, verbose=verbose) if verbose and n_steps else None
+        logs = self._evaluate_source(source, steps, "evaluate")
         if bar is not None:
-            bar.update(steps, [(k, v) for k, v in logs.items()])
+            bar.update(n_steps, [(k, v) for k, v in logs.items()])
         return self._format_result(logs, return_dict)
 
-    def test_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Any:
+    def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
+                      return_dict: bool = False) -> Any:
         """Loss (and metrics) of one batch in inference mode."""
         xs = self._check_x(x, "test_on_batch")
         return self.evaluate(xs if len(xs) > 1 else xs[0], y, batch_size=max(len(xs[0]), 1),
-                             verbose=0, return_dict=return_dict)
+                             sample_weight=sample_weight, verbose=0, return_dict=return_dict)
 
     def predict(self, x: Any, batch_size: Optional[int] = None,
-                verbose: Union[int, str] = "auto", **kwargs: Any) -> Any:
-        """Outputs for ``x`` in inference mode, computed ``batch_size`` (default 32) at a time:
-        one array, or a list / dict of arrays for a model with several outputs."""
+                verbose: Union[int, str] = "auto", steps: Optional[int] = None,
+                callbacks: Optional[Sequence[Any]] = None, **kwargs: Any) -> Any:
+        """Outputs for ``x`` (arrays, or a dataset / generator of ``x`` or ``(x, ...)``
+        batches) in inference mode, ``batch_size`` (default 32) at a time: one array, or a
+        list / dict of arrays for a model with several outputs."""
         if kwargs:
             raise ValueError(f"predict: unsupported argument(s) {sorted(kwargs)}")
-        xs = self._check_x(x, "predict")
-        batch_size = batch_size or 32
+        batch_size = self._check_batch_size(batch_size, "predict")
+        steps = self._check_steps(steps, "steps", "predict")
         verbose = 1 if verbose == "auto" else int(verbose)
-        n = len(xs[0])
-        steps = max(int(math.ceil(n / batch_size)), 1)
-        bar = callbacks_mod.Progbar(steps, verbose=verbose) if verbose else None
-        chunks = [self._forward_lists(self._take(xs, slice(i, i + batch_size)), False, False)[0]
-                  for i in range(0, max(n, 1), batch_size)]
-        if bar is not None:
-            bar.update(steps, [])
+        source = self._source(x, None, None, None, batch_size, False, "predict", need_y=False)
+        arrays = isinstance(source, data_adapter.ArrayAdapter)
+        chunks = []
+        if arrays and source.num_samples == 0:
+            chunks.append(self._forward_lists(source.xs, False, False)[0])
+        for batch in data_adapter.EpochIterator(source, steps).epoch():
+            xb, _, _ = self._batch(batch, None, "predict", False, arrays)
+            chunks.append(self._forward_lists(xb, False, False)[0])
+        if not chunks:
+            raise ValueError("predict: the dataset or generator gave no batches")
+        n_steps = len(chunks)
+        if verbose:
+            callbacks_mod.Progbar(n_steps, verbose=verbose).update(n_steps, [])
         outs = [np.concatenate([c[j] for c in chunks], axis=0) for j in range(len(chunks[0]))]
         return self._structure_outputs(outs)
 
