@@ -40,3 +40,10 @@ def test_classify_sequences_beats_chance(tmp_path: Path) -> None:
     out = _run("classify_sequences.py", cwd=tmp_path)
     acc = float(re.search(r"held-out accuracy: ([0-9.]+)", out).group(1))
     assert acc > 0.8  # three classes: chance is 0.333
+
+
+def test_seq2seq_addition_learns_held_out_sums(tmp_path: Path) -> None:
+    """The functional encoder-decoder reaches >= 95% exact match on unseen questions."""
+    out = _run("seq2seq_addition.py", cwd=tmp_path)
+    exact = float(re.search(r"held-out exact match: ([0-9.]+)%", out).group(1))
+    assert exact >= 95.0, out[-2000:]

@@ -332,7 +332,8 @@ def test_config_member_not_bytes(saved: Dict[str, Any], tmp_path: Path) -> None:
     (lambda m: m["model"].update(build_input_shape="(None, 5, 3)"), "build_input_shape"),
     (lambda m: m["model"].update(build_input_shape=None), "no input shape"),
     (lambda m: m.update(kind="weights"), "not a saved model"),
-    (lambda m: m.update(class_name="Functional"), "not a saved model"),
+    (lambda m: m.update(class_name="Functional"), "unknown field"),  # a Sequential config
+    (lambda m: m.update(class_name="Dense"), "not a saved model"),
     (lambda m: m.update(extra=1), "unknown field"),
     (lambda m: m.update(weights=None), "weights"),
     (lambda m: m["weights"].pop(), "weight arrays"),

@@ -108,7 +108,7 @@ def test_masking_embedding_timedistributed_propagation() -> None:
     m = Sequential([L.Embedding(10, 4, mask_zero=True, input_shape=(5,)),
                     L.LSTM(3, return_sequences=True), L.TimeDistributed(L.Dense(2))])
     ids = np.array([[1, 2, 3, 0, 0], [4, 5, 0, 0, 0]])
-    y, mask = m._forward(ids, False, False)
+    y, mask = m._chain_forward(ids, None, False, False)
     np.testing.assert_array_equal(mask, ids != 0)
     assert y.shape == (2, 5, 2)
     # padded steps repeat the last kept output, like Keras (zeros only inside Bidirectional)

@@ -379,3 +379,28 @@ def test_layer_states_dropout_and_reference_backend() -> None:
     with backend.use_kernels("reference"):
         got = plain.forward(x)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_layer_in_functional_model_with_states(tmp_path) -> None:
+    """Encoder LSTM(proj_size) hands [h (B, P), c (B, H)] to a decoder of the same kind."""
+    import rnnkit
+    from rnnkit import layers as L
+    from rnnkit.models import Model, load_model
+    rnnkit.backend.set_random_seed(5)
+    enc_in, dec_in = rnnkit.Input((5, 3)), rnnkit.Input((4, 2))
+    _, h, c = L.LSTM(6, proj_size=2, return_state=True)(enc_in)
+    assert (h.shape, c.shape) == ((None, 2), (None, 6))
+    seq = L.LSTM(6, proj_size=2, return_sequences=True)(dec_in, initial_state=[h, c])
+    assert seq.shape == (None, 4, 2)
+    with pytest.raises(ValueError, match=r"initial_state\[0\]"):
+        L.LSTM(6, proj_size=3)(dec_in, initial_state=[h, c])
+    m = Model([enc_in, dec_in], seq)
+    m.compile("adam", "mse")
+    rng = np.random.default_rng(0)
+    xs = [rng.normal(size=(8, 5, 3)).astype(np.float32), rng.normal(size=(8, 4, 2)).astype(np.float32)]
+    ys = rng.normal(size=(8, 4, 2)).astype(np.float32)
+    hist = m.fit(xs, ys, epochs=3, batch_size=4, verbose=0)
+    assert hist.history["loss"][-1] < hist.history["loss"][0]
+    path = str(tmp_path / "f.keras")
+    m.save(path)
+    np.testing.assert_array_equal(load_model(path).predict(xs, verbose=0), m.predict(xs, verbose=0))

@@ -191,16 +191,23 @@ class ProgbarLogger(Callback):
         if verbose:
             if self.params["epochs"] > 1:  # Keras prints no "Epoch 1/1" header
                 sys.stdout.write(f"Epoch {epoch + 1}/{self.params['epochs']}\n")
-            self.progbar = Progbar(self.params["steps"], verbose=verbose)
+            # A generator without steps_per_epoch has no known length: the bar gets its
+            # target (the batches seen) at the end of the epoch.
+            self.progbar = Progbar(self.params["steps"] or 0, verbose=verbose)
+        self._seen = 0
 
     def on_train_batch_end(self, batch: int, logs: Optional[Logs] = None) -> None:
-        if self.progbar is not None and batch + 1 < self.params["steps"]:
+        self._seen = batch + 1
+        steps = self.params["steps"]
+        if self.progbar is not None and steps and batch + 1 < steps:
             self.progbar.update(batch + 1, list((logs or {}).items()), finalize=False)
 
     def on_epoch_end(self, epoch: int, logs: Optional[Logs] = None) -> None:
         if self.progbar is not None:
             shown = [(k, v) for k, v in (logs or {}).items() if k != "learning_rate"]
-            self.progbar.update(self.params["steps"], shown, finalize=True)
+            steps = self.params["steps"] or self._seen
+            self.progbar.target = steps
+            self.progbar.update(steps, shown, finalize=True)
 
 
 class EarlyStopping(Callback):

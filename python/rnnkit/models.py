@@ -1,53 +1,387 @@
-"""``Sequential``: a linear stack of layers with Keras 3's compile/fit/evaluate/predict.
+"""Models: functional ``Model(inputs, outputs)`` and ``Sequential``, with Keras 3's
+compile/fit/evaluate/predict (:mod:`rnnkit.training`), summary, config and saving.
 
-Training step (as Keras 3 ``train_step``): forward with ``training=True`` keeping caches,
-loss and ``dL/dy_pred`` from the compiled loss (masked as Keras), backward through the layers
-in reverse (RNN layers use the kernels' BPTT), optimizer update, then the loss tracker
-(weighted by batch size) and compiled metrics on that forward's predictions.
+A functional model runs the graph of layer calls recorded from ``Input`` tensors
+(:mod:`rnnkit.graph`); ``Sequential`` is a chain of single-input layers. Both are layers
+themselves, so a model can be called inside another model (on symbolic tensors) or on arrays.
+Subclassing ``Model`` with a custom ``call()`` is not supported.
 """
 from __future__ import annotations
 
-import math
-import shutil
-import sys
-import time
+import json
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import backend
-from . import callbacks as callbacks_mod
+from . import config_schema as cs
 from . import layers as layers_mod
-from . import losses as losses_mod
-from . import metrics as metrics_mod
-from . import optimizers as optimizers_mod
 from . import saving
-from .layers.base import InputLayer, Layer, Weight
+from . import summary as summary_mod
+from .graph import Graph
+from .layers.base import InputLayer, KerasTensor, Layer, Weight
+from .layers.node import Node, is_symbolic, symbolic_call
+from .training import Trainer
 
-__all__ = ["Sequential", "load_model"]
+__all__ = ["Model", "Sequential", "load_model", "model_from_json", "clone_model"]
 
-
-def _readable_size(n_bytes: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n_bytes / 1024 < 1:
-            return f"{n_bytes:.2f} {unit}"
-        n_bytes /= 1024
-    return f"{n_bytes:.2f} PB"
+Structure = Union[None, str, List[str]]  # how the user declared inputs/outputs
 
 
-def _ratio_reduce(total: int, widths: List[int]) -> List[int]:
-    """Shrink ``widths`` by ``total`` characters in equal shares (rich's table collapse)."""
-    out, remaining, ratio = [], total, len(widths)
-    for w in widths:
-        cut = min(w, round(remaining / ratio))
-        out.append(w - cut)
-        remaining -= cut
-        ratio -= 1
+def _flatten_io(value: Any, what: str) -> Tuple[List[KerasTensor], Structure]:
+    """Tensors of ``inputs``/``outputs`` given as one tensor, a list/tuple or a dict."""
+    if isinstance(value, dict):
+        return list(value.values()), [str(k) for k in value]
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise ValueError(f"Model: `{what}` is empty")
+        return list(value), "list"
+    return [value], None
+
+
+def _unique(names: List[str]) -> List[str]:
+    """Repeated names (two outputs of one layer) get ``_1``, ``_2``, ... so losses, metrics
+    and dict keys stay apart."""
+    seen: Dict[str, int] = {}
+    out = []
+    for n in names:
+        if n in seen:
+            seen[n] += 1
+            out.append(f"{n}_{seen[n]}")
+        else:
+            seen[n] = 0
+            out.append(n)
     return out
 
 
 @saving.register_model_class
-class Sequential(Layer):
+class Model(Trainer, Layer):
+    """A functional model (Keras ``keras.Model(inputs, outputs)``).
+
+    Example::
+
+        enc_in = rnnkit.Input((None, 8))
+        _, h, c = rnnkit.layers.LSTM(32, return_state=True)(enc_in)
+        dec_in = rnnkit.Input((None, 8))
+        dec = rnnkit.layers.LSTM(32, return_sequences=True)(dec_in, initial_state=[h, c])
+        out = rnnkit.layers.Dense(8, activation="softmax")(dec)
+        model = rnnkit.Model([enc_in, dec_in], out)
+        model.compile("adam", "categorical_crossentropy")
+    """
+
+    CONFIG_REQUIRED: Tuple[str, ...] = ()
+    #: The config is a graph (saving validates it with its graph schema).
+    GRAPH_CONFIG = True
+
+    def __init__(self, inputs: Any = None, outputs: Any = None, name: Optional[str] = None,
+                 trainable: bool = True, **kwargs: Any) -> None:
+        if kwargs:
+            raise TypeError(f"Model: unrecognized keyword argument(s) {sorted(kwargs)}")
+        if inputs is None or outputs is None:
+            raise TypeError("Model needs `inputs` and `outputs` (the functional API); "
+                            "subclassing Model with call() is not supported by rnnkit -- "
+                            "use Sequential or the functional API")
+        super().__init__(name=name or backend.unique_name("functional"), trainable=trainable)
+        self._init_trainer()
+        ins, self._input_structure = _flatten_io(inputs, "inputs")
+        outs, self._output_structure = _flatten_io(outputs, "outputs")
+        self._graph = Graph(ins, outs)
+        self.inputs: List[KerasTensor] = ins
+        self.outputs: List[KerasTensor] = outs
+        self.input_names = (list(self._input_structure) if isinstance(self._input_structure, list)
+                            else [t.layer.name for t in ins])
+        self.output_names = (list(self._output_structure)
+                             if isinstance(self._output_structure, list)
+                             else _unique([t.node.layer.name for t in outs]))
+        self.built = True
+        self.input_shape = ins[0].shape if len(ins) == 1 else [t.shape for t in ins]
+        self.output_shape = outs[0].shape if len(outs) == 1 else [t.shape for t in outs]
+
+    # -- structure ----------------------------------------------------------------------
+    @property
+    def layers(self) -> List[Layer]:
+        """Every layer, Input layers included, in Keras's order (by depth from the inputs)."""
+        return list(self._graph.layers)
+
+    def get_layer(self, name: Optional[str] = None, index: Optional[int] = None) -> Layer:
+        """The layer called ``name``, or at position ``index`` of :attr:`layers`."""
+        if (name is None) == (index is None):
+            raise ValueError("get_layer: pass exactly one of `name` or `index`")
+        if index is not None:
+            if not isinstance(index, (int, np.integer)) or not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(f"get_layer: was asked for index {index} but the model has "
+                                 f"{len(self.layers)} layers")
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"get_layer: no layer named {name!r}; layers: "
+                         f"{[layer.name for layer in self.layers]}")
+
+    @property
+    def weights(self) -> List[Weight]:
+        """All weights in Keras order (layer by layer, each weight once)."""
+        return self._graph.weights
+
+    @property
+    def trainable_weights(self) -> List[Weight]:
+        if not self.trainable:
+            return []
+        seen, out = set(), []
+        for layer in self.layers:
+            for w in layer.trainable_weights:
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    out.append(w)
+        return out
+
+    @property
+    def non_trainable_weights(self) -> List[Weight]:
+        if not self.trainable:
+            return self.weights
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Set all weights, Keras order; count and every shape are checked first."""
+        mine = self.weights
+        weights = list(weights)
+        if len(weights) != len(mine):
+            raise ValueError(f"set_weights: the model has {len(mine)} weight arrays, got "
+                             f"{len(weights)}")
+        for i, (w, v) in enumerate(zip(mine, weights)):
+            if np.shape(v) != w.shape:
+                raise ValueError(f"set_weights: weights[{i}] ({w.name}) has shape {w.shape}, "
+                                 f"got {np.shape(v)}")
+        for w, v in zip(mine, weights):
+            w.assign(v)
+
+    def reset_states(self) -> None:
+        """Reset the states of every stateful layer."""
+        for layer in self.layers:
+            if getattr(layer, "stateful", False):
+                layer.reset_state()
+            elif isinstance(layer, Model):
+                layer.reset_states()
+
+    reset_state = reset_states
+
+    # -- the Trainer hooks --------------------------------------------------------------
+    def _input_specs(self) -> List[Tuple[Tuple[Optional[int], ...], Optional[str]]]:
+        return [(t.shape, t.dtype) for t in self.inputs]
+
+    def _forward_lists(self, xs: List[np.ndarray], training: bool, need_grad: bool
+                       ) -> Tuple[List[np.ndarray], List[Optional[np.ndarray]]]:
+        return self._graph.forward(xs, training, need_grad)
+
+    def _backward_lists(self, douts: List[Optional[np.ndarray]]) -> List[Optional[np.ndarray]]:
+        return self._graph.backward(douts, input_grads=False)
+
+    def _structure_outputs(self, outs: List[np.ndarray]) -> Any:
+        if isinstance(self._output_structure, list):
+            return dict(zip(self._output_structure, outs))
+        if self._output_structure is None:
+            return outs[0]
+        return list(outs)
+
+    # -- as a layer -----------------------------------------------------------------------
+    def _split_call(self, args: Sequence[Any], kwargs: Dict[str, Any]) -> Tuple[Any, Dict[str, Any]]:
+        inputs, kwargs = super()._split_call(args, kwargs)
+        if isinstance(inputs, dict):
+            inputs = [inputs[k] for k in self.input_names]
+        return inputs, kwargs
+
+    def build(self, input_shape: Any = None) -> None:
+        """A functional model is built when it is created."""
+        self.built = True
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shapes = [input_shape] if not isinstance(input_shape, list) else input_shape
+        if len(shapes) != len(self.inputs):
+            raise ValueError(f"model {self.name!r} takes {len(self.inputs)} input(s), got "
+                             f"{len(shapes)}")
+        for s, t in zip(shapes, self.inputs):
+            if len(s) != len(t.shape) or any(a is not None and b is not None and a != b
+                                             for a, b in zip(s[1:], t.shape[1:])):
+                raise ValueError(f"input {t.layer.name!r} expects shape {t.shape}, got {tuple(s)}")
+        batch = shapes[0][0]
+        outs = [(batch,) + tuple(t.shape[1:]) for t in self.outputs]
+        return outs[0] if len(outs) == 1 else outs
+
+    def compute_mask(self, x: Any, mask: Any) -> Any:
+        masks = self._last_masks if hasattr(self, "_last_masks") else None
+        if masks is None:
+            return None
+        return masks[0] if len(masks) == 1 else masks
+
+    def _check_symbolic_input(self, input_shape: Any) -> None:
+        self.compute_output_shape(input_shape)
+
+    def forward(self, x: Any, mask: Any = None, training: bool = False,
+                need_grad: bool = False) -> Any:
+        xs = list(x) if isinstance(x, list) else [x]
+        ms = (list(mask) if isinstance(mask, list) else [mask]) if mask is not None else None
+        outs, masks = self._graph.forward(xs, training, need_grad, masks=ms)
+        self._last_masks = masks
+        return outs[0] if len(outs) == 1 else outs
+
+    def backward(self, dy: Any) -> Any:
+        grads = self._graph.backward(list(dy) if isinstance(dy, list) else [dy])
+        return grads[0] if len(grads) == 1 else grads
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """On symbolic tensors: a node of an enclosing model. On arrays: the outputs
+        (inference unless ``training=True``)."""
+        inputs, kw = self._split_call(args, dict(kwargs))
+        if is_symbolic(inputs):
+            return Layer.__call__(self, *args, **kwargs)
+        training = bool(kw.pop("training", False) or False)
+        kw.pop("mask", None)
+        if kw:
+            raise TypeError(f"model {self.name!r}: unexpected argument(s) {sorted(kw)}")
+        xs = self._check_x(inputs, "call")
+        return self._structure_outputs(self._forward_lists(xs, training, False)[0])
+
+    # -- summary ------------------------------------------------------------------------
+    def _is_chain(self) -> bool:
+        nodes = self._graph.nodes
+        counts: Dict[int, int] = {}
+        for n in nodes:
+            counts[id(n.layer)] = counts.get(id(n.layer), 0) + 1
+        return (len(self.inputs) == 1 and len(self.outputs) == 1
+                and all(len(n.inputs) == 1 and n.single_output for n in nodes)
+                and all(c == 1 for c in counts.values())
+                and all(n.inputs[0].node is (nodes[i - 1] if i else self.inputs[0].node)
+                        for i, n in enumerate(nodes)))
+
+    def summary(self, line_length: Optional[int] = None,
+                positions: Optional[Sequence[float]] = None, print_fn: Any = None,
+                **kwargs: Any) -> None:
+        """Print Keras 3's summary table (with "Connected to" unless the graph is a chain)."""
+        connected = not self._is_chain()
+        mine = set(map(id, self._graph._node_set))
+        rows = []
+        for layer in self.layers:
+            nodes = [n for n in layer._inbound_nodes if id(n) in mine]
+            shapes = [t.shape for n in nodes[:1] for t in n.outputs]
+            shape: Any = shapes[0] if len(shapes) == 1 else shapes
+            row = [f"{layer.name} ({type(layer).__name__})", summary_mod.shape_str(shape),
+                   f"{layer.count_params():,}"]
+            if connected:
+                conns = []
+                for n in nodes:
+                    for t in n.inputs:
+                        conns.append(f"{t.node.layer.name}[{self._graph.node_index(t.node)}]"
+                                     f"[{t.index}]")
+                row.append(", ".join(conns) or "-")
+            rows.append(row)
+        summary_mod.print_summary(self, rows, connected, line_length, positions, print_fn)
+
+    # -- config -------------------------------------------------------------------------
+    def get_config(self) -> Dict[str, Any]:
+        """The graph as JSON-serialisable data: every layer's config and, per call, which
+        tensors it was called on (``[layer name, node index, tensor index]``)."""
+        g = self._graph
+
+        def ref(t: KerasTensor) -> List[Any]:
+            return [t.node.layer.name, g.node_index(t.node), t.index]
+
+        layer_cfgs = []
+        mine = set(map(id, g._node_set))
+        for layer in self.layers:
+            nodes = [n for n in layer._inbound_nodes
+                     if id(n) in mine and not isinstance(layer, InputLayer)]
+            layer_cfgs.append({
+                **layers_mod.serialize(layer), "name": layer.name,
+                "inbound_nodes": [{"args": [ref(t) for t in n.inputs],
+                                   "single": n.single_input, "kwargs": dict(n.kwargs)}
+                                  for n in nodes]})
+        return {"name": self.name, "trainable": self.trainable, "layers": layer_cfgs,
+                "input_layers": [ref(t) for t in self.inputs],
+                "output_layers": [ref(t) for t in self.outputs],
+                "input_structure": self._input_structure,
+                "output_structure": self._output_structure}
+
+    @classmethod
+    def from_config(cls, config: Dict[str, Any]) -> "Model":
+        """Rebuild the graph (fresh weights) from :meth:`get_config`."""
+        created: Dict[str, Layer] = {}
+        pending: List[Tuple[Layer, List[Dict[str, Any]]]] = []
+        for lc in config["layers"]:
+            layer = layers_mod.deserialize({"class_name": lc["class_name"],
+                                            "config": lc["config"]})
+            if lc["name"] in created:
+                raise ValueError(f"duplicate layer name {lc['name']!r}")
+            created[lc["name"]] = layer
+            pending.append((layer, list(lc.get("inbound_nodes", []))))
+        produced: Dict[Tuple[str, int], List[KerasTensor]] = {}
+        for name, layer in created.items():
+            if isinstance(layer, InputLayer):
+                produced[(name, 0)] = layer._inbound_nodes[0].outputs
+        made: Dict[str, int] = {name: 0 for name in created}
+
+        def tensor(r: Sequence[Any]) -> Optional[KerasTensor]:
+            outs = produced.get((r[0], r[1]))
+            if outs is None:
+                return None
+            if not 0 <= r[2] < len(outs):
+                raise ValueError(f"tensor index {r[2]} out of range for {r[0]!r}")
+            return outs[r[2]]
+
+        while any(nodes for _, nodes in pending):
+            progress = False
+            for layer, nodes in pending:
+                while nodes:
+                    spec = nodes[0]
+                    args = [tensor(r) for r in spec["args"]]
+                    if any(a is None for a in args):
+                        break
+                    if spec.get("single", True) and len(args) != 1:
+                        raise ValueError(f"a single-input call of {layer.name!r} lists "
+                                         f"{len(args)} inputs")
+                    out = symbolic_call(layer, args[0] if spec.get("single", True) else args,
+                                        dict(spec.get("kwargs", {})))
+                    produced[(layer.name, made[layer.name])] = out if isinstance(out, list) else [out]
+                    made[layer.name] += 1
+                    nodes.pop(0)
+                    progress = True
+            if not progress:
+                raise ValueError("the graph refers to tensors no layer call produces "
+                                 "(a cycle or a missing node)")
+        ins = [tensor(r) for r in config["input_layers"]]
+        outs = [tensor(r) for r in config["output_layers"]]
+        if any(t is None for t in ins + outs):
+            raise ValueError("`input_layers`/`output_layers` name a tensor the graph lacks")
+
+        def restructure(ts: List[Any], structure: Any) -> Any:
+            if isinstance(structure, list):
+                return dict(zip(structure, ts))
+            return ts[0] if structure is None and len(ts) == 1 else ts
+
+        return cls(restructure(ins, config.get("input_structure")),
+                   restructure(outs, config.get("output_structure")),
+                   name=config.get("name"), trainable=config.get("trainable", True))
+
+    def to_json(self, **kwargs: Any) -> str:
+        """``{"class_name": ..., "config": get_config()}`` as JSON (Keras ``to_json``)."""
+        return json.dumps({"class_name": type(self).__name__, "config": self.get_config()},
+                          **kwargs)
+
+    def save(self, filepath: str, overwrite: bool = True) -> None:
+        """Save architecture, weights, compile settings and optimizer state (one file, atomic)."""
+        saving.save_model(self, filepath, overwrite=overwrite)
+
+    def save_weights(self, filepath: str, overwrite: bool = True) -> None:
+        """Save only the weights (``.npz``, atomic)."""
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath: str) -> None:
+        """Load weights saved by :meth:`save_weights` (or :meth:`save`); shapes are checked."""
+        saving.load_weights(self, filepath)
+
+
+@saving.register_model_class
+class Sequential(Model):
     """A linear stack of layers (Keras ``keras.Sequential``).
 
     Example::
@@ -59,18 +393,16 @@ class Sequential(Layer):
         history = model.fit(x, y, epochs=20, batch_size=8, validation_split=0.1)
     """
 
+    GRAPH_CONFIG = False
+
     def __init__(self, layers: Optional[Sequence[Layer]] = None, name: Optional[str] = None,
                  trainable: bool = True) -> None:
-        super().__init__(name=name or backend.unique_name("sequential"), trainable=trainable)
+        Layer.__init__(self, name=name or backend.unique_name("sequential"), trainable=trainable)
+        self._init_trainer()
         self._layers: List[Layer] = []
         self._input_shape: Optional[Tuple[Optional[int], ...]] = None
-        self.optimizer: Optional[optimizers_mod.Optimizer] = None
-        self.loss: Optional[losses_mod.Loss] = None
-        self.compiled = False
-        self.stop_training = False
-        self.history: Optional[callbacks_mod.History] = None
-        self._metric_ids: List[Any] = []
-        self._metrics: Optional[List[metrics_mod.Metric]] = None
+        self._input_dtype: Optional[str] = None
+        self._input_name = "input_layer"
         for layer in layers or []:
             self.add(layer)
 
@@ -80,19 +412,39 @@ class Sequential(Layer):
         """The layers, in order (the input layer is not listed, as in Keras)."""
         return list(self._layers)
 
-    def add(self, layer: Layer) -> None:
+    @property
+    def input_names(self) -> List[str]:  # type: ignore[override]
+        return [self._input_name]
+
+    @input_names.setter
+    def input_names(self, value: Any) -> None:
+        pass
+
+    @property
+    def output_names(self) -> List[str]:  # type: ignore[override]
+        return [self._layers[-1].name] if self._layers else ["output"]
+
+    @output_names.setter
+    def output_names(self, value: Any) -> None:
+        pass
+
+    def add(self, layer: Any) -> None:
         """Append a layer (an ``Input(...)`` sets the input shape instead)."""
+        if isinstance(layer, KerasTensor) and isinstance(layer.layer, InputLayer):
+            layer = layer.layer
         if isinstance(layer, InputLayer):
             if self._layers:
                 raise ValueError("Sequential.add: an Input must come before any layer")
             self._input_shape = tuple(layer.batch_shape)
+            self._input_dtype = layer.input_dtype
+            self._input_name = layer.name
             return
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add: `layer` must be a Layer, got {type(layer).__name__}")
         if getattr(layer, "return_state", False):
             raise ValueError(f"Sequential.add: layer {layer.name!r} has return_state=True; a "
-                             "Sequential model needs single-output layers (call the layer "
-                             "directly to get its states)")
+                             "Sequential model needs single-output layers (use the functional "
+                             "API: rnnkit.Model(inputs, outputs))")
         if getattr(layer, "merge_mode", "concat") is None:
             raise ValueError("Sequential.add: Bidirectional(merge_mode=None) has two outputs")
         if not self._layers and self._input_shape is None and layer.input_shape_arg is not None:
@@ -107,14 +459,20 @@ class Sequential(Layer):
             raise TypeError("There are no layers in the model.")
         return self._layers.pop()
 
-    def _build_layers(self, input_shape: Tuple[Optional[int], ...]) -> None:
+    def _build_layers(self, input_shape: Tuple[Optional[int], ...]) -> Any:
         shape: Any = tuple(input_shape)
         for layer in self._layers:
-            layer._ensure_built(shape)
+            try:
+                layer._ensure_built(shape)
+                layer._check_symbolic_input(shape)
+            except ValueError as exc:
+                raise ValueError(f"Layer {layer.name!r} ({type(layer).__name__}) cannot take "
+                                 f"input shape {summary_mod.shape_str(shape)}: {exc}") from None
             layer.input_shape = shape
             shape = layer.compute_output_shape(shape)
             layer.output_shape = shape
         self.built = bool(self._layers)
+        return shape
 
     def build(self, input_shape: Optional[Sequence[Optional[int]]] = None) -> None:
         """Create all weights for ``input_shape`` (batch axis included, e.g. ``(None, 10, 1)``)."""
@@ -144,6 +502,18 @@ class Sequential(Layer):
         pass
 
     @property
+    def inputs(self) -> List[KerasTensor]:  # type: ignore[override]
+        """One symbolic input of the declared shape (Keras ``model.inputs``)."""
+        if self._input_shape is None:
+            raise AttributeError(f"Sequential {self.name!r} has no input shape yet")
+        return [KerasTensor(self._input_shape, self._input_dtype or backend.floatx(),
+                            name=self._input_name)]
+
+    @inputs.setter
+    def inputs(self, value: Any) -> None:
+        pass
+
+    @property
     def weights(self) -> List[Weight]:
         """All weights in Keras order (layer by layer)."""
         return [w for layer in self._layers for w in layer.weights]
@@ -158,372 +528,90 @@ class Sequential(Layer):
             return self.weights
         return [w for layer in self._layers for w in layer.non_trainable_weights]
 
-    def set_weights(self, weights: Sequence[Any]) -> None:
-        """Set all weights, Keras order; count and every shape are checked first."""
-        mine = self.weights
-        weights = list(weights)
-        if len(weights) != len(mine):
-            raise ValueError(f"set_weights: the model has {len(mine)} weight arrays, got "
-                             f"{len(weights)}")
-        for i, (w, v) in enumerate(zip(mine, weights)):
-            if np.shape(v) != w.shape:
-                raise ValueError(f"set_weights: weights[{i}] ({w.name}) has shape {w.shape}, "
-                                 f"got {np.shape(v)}")
-        for w, v in zip(mine, weights):
-            w.assign(v)
+    # -- the Trainer hooks --------------------------------------------------------------
+    def _input_specs(self) -> List[Tuple[Tuple[Optional[int], ...], Optional[str]]]:
+        return [(self._input_shape, self._input_dtype)]  # type: ignore[list-item]
 
-    def reset_states(self) -> None:
-        """Reset the states of every stateful layer."""
-        for layer in self._layers:
-            if getattr(layer, "stateful", False):
-                layer.reset_state()
+    def _check_x(self, x: Any, where: str) -> List[np.ndarray]:
+        if self._input_shape is None and x is not None:
+            xs = self._as_list(x, self.input_names, "x", where)
+            self.build((None,) + xs[0].shape[1:])
+        return super()._check_x(x, where)
 
-    reset_state = reset_states
+    def _forward_lists(self, xs: List[np.ndarray], training: bool, need_grad: bool
+                       ) -> Tuple[List[np.ndarray], List[Optional[np.ndarray]]]:
+        y, mask = self._chain_forward(xs[0], None, training, need_grad)
+        return [y], [mask]
 
-    # -- forward / backward -------------------------------------------------------------
-    def _check_x(self, x: Any, where: str) -> np.ndarray:
-        if isinstance(x, (list, tuple)) and x and isinstance(x[0], np.ndarray) and len(x) > 1:
-            raise ValueError(f"{where}: a Sequential model takes a single input array")
-        arr = np.asarray(x)
-        if arr.dtype == object:
-            raise TypeError(f"{where}: `x` must be a numeric array")
-        if self._input_shape is None:
-            self.build((None,) + arr.shape[1:])
-        exp = self._input_shape
-        ok = arr.ndim == len(exp) and all(e is None or e == a for e, a in zip(exp[1:], arr.shape[1:]))
-        if not ok:
-            raise ValueError(f"{where}: `x` has shape {arr.shape}, but the model expects "
-                             f"{tuple(exp)} (None = any size)")
-        return arr
-
-    def _forward(self, x: np.ndarray, training: bool, need_grad: bool
-                 ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-        mask: Optional[np.ndarray] = None
+    def _chain_forward(self, x: Any, mask: Optional[np.ndarray], training: bool,
+                       need_grad: bool) -> Tuple[Any, Optional[np.ndarray]]:
         for layer in self._layers:
             x_in = x
             x = layer.forward(x_in, mask=mask, training=training, need_grad=need_grad)
             mask = layer.compute_mask(x_in, mask)
+        self._last_masks = [mask]
         return x, mask
 
-    def _backward(self, dy: np.ndarray) -> None:
+    def _backward_lists(self, douts: List[Optional[np.ndarray]]) -> List[Optional[np.ndarray]]:
+        return [self.backward(douts[0])]
+
+    def _structure_outputs(self, outs: List[np.ndarray]) -> Any:
+        return outs[0]
+
+    # -- as a layer -----------------------------------------------------------------------
+    def _split_call(self, args: Sequence[Any], kwargs: Dict[str, Any]) -> Tuple[Any, Dict[str, Any]]:
+        return Layer._split_call(self, args, kwargs)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return self._build_layers(tuple(input_shape))
+
+    def _check_symbolic_input(self, input_shape: Any) -> None:
+        if not isinstance(input_shape, tuple):
+            raise ValueError("a Sequential model takes one input")
+        if self._input_shape is not None:
+            want = self._input_shape
+            if len(input_shape) != len(want) or any(
+                    a is not None and b is not None and a != b
+                    for a, b in zip(input_shape[1:], want[1:])):
+                raise ValueError(f"expected input shape {want}, got {input_shape}")
+
+    def forward(self, x: Any, mask: Optional[np.ndarray] = None, training: bool = False,
+                need_grad: bool = False) -> Any:
+        return self._chain_forward(np.asarray(x) if not isinstance(x, list) else x, mask,
+                                   training, need_grad)[0]
+
+    def backward(self, dy: Any) -> Optional[np.ndarray]:
         for layer in reversed(self._layers):
             dy = layer.backward(dy)
             if dy is None:  # e.g. Embedding: integer input, nothing further to propagate
-                break
+                return None
+        return dy
 
-    def __call__(self, x: Any, mask: Any = None, training: bool = False, **kwargs: Any) -> np.ndarray:
-        """Eager forward pass on an array."""
-        return self._forward(self._check_x(x, "call"), training, False)[0]
-
-    def forward(self, x: Any, mask: Optional[np.ndarray] = None, training: bool = False,
-                need_grad: bool = False) -> np.ndarray:
-        return self._forward(np.asarray(x), training, need_grad)[0]
-
-    def loss_and_gradients(self, x: Any, y: Any, training: bool = False
-                           ) -> Tuple[float, List[np.ndarray]]:
-        """rnnkit extension: the compiled loss on ``(x, y)`` and its gradient w.r.t. every
-        trainable weight (same order as ``trainable_weights``); weights are not changed."""
-        self._require_compiled("loss_and_gradients")
-        x = self._check_x(x, "loss_and_gradients")
-        y_pred, mask = self._forward(x, training, True)
-        loss, dy = self.loss.value_and_grad(y, y_pred, mask=mask)  # type: ignore[union-attr]
-        for w in self.weights:
-            w.grad = None
-        self._backward(dy)
-        return float(loss), [w.grad if w.grad is not None else np.zeros_like(w.value)
-                             for w in self.trainable_weights]
-
-    # -- compile / train ----------------------------------------------------------------
-    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None,
+    def summary(self, line_length: Optional[int] = None,
+                positions: Optional[Sequence[float]] = None, print_fn: Any = None,
                 **kwargs: Any) -> None:
-        """Configure training: optimizer (name or object), loss (name or Loss), metrics."""
-        unsupported = {k for k, v in kwargs.items() if v not in (None, False, "auto")}
-        if unsupported:
-            raise ValueError(f"compile: unsupported argument(s) {sorted(unsupported)}")
-        if loss is None:
-            raise ValueError("compile: `loss` is required (e.g. 'mse')")
-        self.optimizer = optimizers_mod.get(optimizer)
-        self.loss = losses_mod.get(loss)
-        if metrics is None:
-            metrics = []
-        if isinstance(metrics, (str, metrics_mod.Metric)):
-            metrics = [metrics]
-        self._metric_ids = list(metrics)
-        for m in self._metric_ids:
-            if isinstance(m, str):
-                metrics_mod.get(m)  # fail early on unknown names
-        self._metrics = None
-        self.compiled = True
-
-    def _require_compiled(self, where: str) -> None:
-        if not self.compiled:
-            raise RuntimeError(f"{where}: you must compile() the model first")
-
-    def _get_metrics(self, y: Any, y_pred: np.ndarray) -> List[metrics_mod.Metric]:
-        if self._metrics is None:
-            self._metrics = [metrics_mod.get(m, y, y_pred, self.loss) for m in self._metric_ids]
-        return self._metrics
-
-    @property
-    def metrics_names(self) -> List[str]:
-        """``["loss", <metric names>...]``."""
-        return ["loss"] + [m.name for m in (self._metrics or [])]
-
-    def _train_batch(self, xb: np.ndarray, yb: np.ndarray, loss_tracker: metrics_mod.Mean) -> None:
-        y_pred, mask = self._forward(xb, True, True)
-        loss, dy = self.loss.value_and_grad(yb, y_pred, mask=mask)  # type: ignore[union-attr]
-        for w in self.weights:
-            w.grad = None
-        self._backward(dy)
-        tw = self.trainable_weights
-        grads = [w.grad if w.grad is not None else np.zeros_like(w.value) for w in tw]
-        self.optimizer.apply(grads, [w.value for w in tw])  # type: ignore[union-attr]
-        loss_tracker.update_state(float(loss), sample_weight=len(xb))
-        for m in self._get_metrics(yb, y_pred):
-            m.update_state(yb, y_pred, mask)
-
-    def _logs(self, loss_tracker: metrics_mod.Mean, prefix: str = "") -> Dict[str, float]:
-        logs = {prefix + m.name: m.result() for m in (self._metrics or [])}
-        logs[prefix + "loss"] = loss_tracker.result()
-        # Keras 3 (utils.python_utils.pythonify_logs) hands logs over in sorted key order:
-        # History keys and the progress-bar columns read e.g. loss, mse, val_loss, val_mse.
-        return dict(sorted(logs.items()))
-
-    @staticmethod
-    def _check_xy(x: np.ndarray, y: Any, where: str) -> np.ndarray:
-        if y is None:
-            raise ValueError(f"{where}: `y` is required")
-        y = np.asarray(y)
-        if y.ndim == 0 or y.shape[0] != x.shape[0]:
-            raise ValueError(f"{where}: `x` has {x.shape[0]} samples but `y` has shape {y.shape}")
-        return y
-
-    def fit(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None, epochs: int = 1,
-            verbose: Union[int, str] = "auto", callbacks: Optional[Sequence[Any]] = None,
-            validation_split: float = 0.0, validation_data: Optional[Tuple[Any, Any]] = None,
-            shuffle: Union[bool, str] = True, initial_epoch: int = 0,
-            validation_batch_size: Optional[int] = None, **kwargs: Any) -> callbacks_mod.History:
-        """Train for ``epochs`` epochs; returns the :class:`~rnnkit.callbacks.History`.
-
-        ``validation_split`` holds out the last fraction of ``x``/``y`` before shuffling
-        (Keras); the reported epoch loss is the batch-size-weighted mean of batch losses.
-        """
-        if kwargs:
-            raise ValueError(f"fit: unsupported argument(s) {sorted(kwargs)}")
-        self._require_compiled("fit")
-        x = self._check_x(x, "fit")
-        y = self._check_xy(x, y, "fit")
-        batch_size = 32 if batch_size is None else batch_size
-        if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-            raise ValueError(f"fit: `batch_size` must be a positive int, got {batch_size!r}")
-        if not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise ValueError(f"fit: `epochs` must be a non-negative int, got {epochs!r}")
-        verbose = 1 if verbose == "auto" else int(verbose)
-        val: Optional[Tuple[np.ndarray, np.ndarray]] = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("fit: `validation_data` must be a tuple (x_val, y_val)")
-            vx = self._check_x(validation_data[0], "fit (validation_data)")
-            val = (vx, self._check_xy(vx, validation_data[1], "fit (validation_data)"))
-        elif validation_split:
-            if not 0 < validation_split < 1:
-                raise ValueError(f"fit: `validation_split` must be in (0, 1), got {validation_split}")
-            split = int(math.floor(len(x) * (1.0 - validation_split)))
-            if split == 0 or split == len(x):
-                raise ValueError(f"fit: validation_split={validation_split} leaves an empty "
-                                 f"training or validation set for {len(x)} samples")
-            x, y, val = x[:split], y[:split], (x[split:], y[split:])
-        n = len(x)
-        steps = int(math.ceil(n / batch_size))
-        history = callbacks_mod.History()
-        cbs: List[callbacks_mod.Callback] = []
-        if verbose:
-            cbs.append(callbacks_mod.ProgbarLogger())
-        cbs += list(callbacks or []) + [history]
-        cblist = callbacks_mod.CallbackList(cbs, self, {"epochs": epochs, "steps": steps,
-                                                         "verbose": verbose})
-        self.stop_training = False
-        cblist.on_train_begin()
-        for epoch in range(initial_epoch, epochs):
-            cblist.on_epoch_begin(epoch)
-            for m in self._metrics or []:
-                m.reset_state()
-            tracker = metrics_mod.Mean("loss")
-            order = backend.rng().permutation(n) if shuffle else np.arange(n)
-            for step in range(steps):
-                idx = order[step * batch_size:(step + 1) * batch_size]
-                cblist.on_train_batch_begin(step)
-                self._train_batch(x[idx], y[idx], tracker)
-                cblist.on_train_batch_end(step, self._logs(tracker))
-            logs = self._logs(tracker)
-            if val is not None:
-                vlogs = self._evaluate_arrays(val[0], val[1], validation_batch_size or batch_size)
-                logs.update({"val_" + k: v for k, v in vlogs.items()})
-            cblist.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
-        cblist.on_train_end()
-        return history
-
-    def train_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Any:
-        """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
-        self._require_compiled("train_on_batch")
-        x = self._check_x(x, "train_on_batch")
-        y = self._check_xy(x, y, "train_on_batch")
-        for m in self._metrics or []:
-            m.reset_state()
-        tracker = metrics_mod.Mean("loss")
-        self._train_batch(x, y, tracker)
-        return self._format_result(self._logs(tracker), return_dict)
-
-    # -- evaluate / predict -------------------------------------------------------------
-    def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, batch_size: int,
-                         progbar: Optional[callbacks_mod.Progbar] = None) -> Dict[str, float]:
-        tracker = metrics_mod.Mean("loss")
-        # Validation/evaluation metrics are fresh copies so training metrics are untouched.
-        y_pred0 = None
-        metrics: List[metrics_mod.Metric] = []
-        steps = int(math.ceil(len(x) / batch_size))
-        for step in range(steps):
-            xb, yb = x[step * batch_size:(step + 1) * batch_size], y[step * batch_size:(step + 1) * batch_size]
-            y_pred, mask = self._forward(xb, False, False)
-            if y_pred0 is None:
-                y_pred0 = y_pred
-                metrics = [metrics_mod.get(m, yb, y_pred, self.loss) for m in self._metric_ids]
-                if self._metrics is None:
-                    self._metrics = [metrics_mod.get(m, yb, y_pred, self.loss)
-                                     for m in self._metric_ids]
-            tracker.update_state(float(self.loss(yb, y_pred, mask=mask)),  # type: ignore[misc]
-                                 sample_weight=len(xb))
-            for m in metrics:
-                m.update_state(yb, y_pred, mask)
-            if progbar is not None:
-                progbar.update(step + 1, [])
-        logs = {m.name: m.result() for m in metrics}
-        logs["loss"] = tracker.result()
-        return dict(sorted(logs.items()))  # Keras order (see _logs)
-
-    def _format_result(self, logs: Dict[str, float], return_dict: bool) -> Any:
-        if return_dict:
-            return logs
-        names = [m.name for m in (self._metrics or [])]
-        if not names:
-            return logs["loss"]
-        return [logs["loss"]] + [logs[n] for n in names]
-
-    def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None,
-                 verbose: Union[int, str] = "auto", return_dict: bool = False,
-                 **kwargs: Any) -> Any:
-        """Loss (and metrics) on ``(x, y)`` in inference mode: a float, or a list with metrics."""
-        if kwargs:
-            raise ValueError(f"evaluate: unsupported argument(s) {sorted(kwargs)}")
-        self._require_compiled("evaluate")
-        x = self._check_x(x, "evaluate")
-        y = self._check_xy(x, y, "evaluate")
-        batch_size = batch_size or 32
-        verbose = 1 if verbose == "auto" else int(verbose)
-        steps = int(math.ceil(len(x) / batch_size))
-        bar = callbacks_mod.Progbar(steps, verbose=verbose) if verbose else None
-        logs = self._evaluate_arrays(x, y, batch_size)
-        if bar is not None:
-            bar.update(steps, [(k, v) for k, v in logs.items()])
-        return self._format_result(logs, return_dict)
-
-    def test_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Any:
-        """Loss (and metrics) of one batch in inference mode."""
-        return self.evaluate(x, y, batch_size=len(np.asarray(x)), verbose=0,
-                             return_dict=return_dict)
-
-    def predict(self, x: Any, batch_size: Optional[int] = None,
-                verbose: Union[int, str] = "auto", **kwargs: Any) -> np.ndarray:
-        """Outputs for ``x`` in inference mode, computed ``batch_size`` (default 32) at a time."""
-        if kwargs:
-            raise ValueError(f"predict: unsupported argument(s) {sorted(kwargs)}")
-        x = self._check_x(x, "predict")
-        batch_size = batch_size or 32
-        verbose = 1 if verbose == "auto" else int(verbose)
-        steps = max(int(math.ceil(len(x) / batch_size)), 1)
-        bar = callbacks_mod.Progbar(steps, verbose=verbose) if verbose else None
-        outs = [self._forward(x[i:i + batch_size], False, False)[0]
-                for i in range(0, max(len(x), 1), batch_size)]
-        if bar is not None:
-            bar.update(steps, [])
-        return np.concatenate(outs, axis=0)
-
-    def predict_on_batch(self, x: Any) -> np.ndarray:
-        """Outputs for one batch, no progress bar."""
-        return self._forward(self._check_x(x, "predict_on_batch"), False, False)[0]
-
-    # -- summary ------------------------------------------------------------------------
-    def summary(self, line_length: Optional[int] = None, positions: Optional[Sequence[float]] = None,
-                print_fn: Any = None, **kwargs: Any) -> None:
         """Print the Keras 3 summary table (layer, output shape, parameter count, totals)."""
-        # Keras hands print_fn the whole captured table at once, ending with a newline.
-        print_fn = print_fn or sys.stdout.write
-        line_length = line_length or min(88, shutil.get_terminal_size().columns - 4)
-        positions = list(positions or [0.45, 0.80, 1.0])
-        widths, cur = [], 0
-        for p in positions:
-            w = int(p * line_length) if p <= 1 else int(p)
-            widths.append(w - cur)
-            cur = w
-        cells = [w + 2 for w in widths]  # content + one space of padding each side
-        room = line_length - (len(cells) + 1)
-        if sum(cells) > room:
-            cells = _ratio_reduce(sum(cells) - room, cells)
         rows = []
         for layer in self._layers:
             shape = layer.output_shape if layer.built else None
-            shape_s = "?" if shape is None else str(tuple(shape)).replace(",)", ")") \
-                if not isinstance(shape, list) else str([tuple(s) for s in shape])
             params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
-            rows.append([f"{layer.name} ({type(layer).__name__})", shape_s, params])
-        header = ["Layer (type)", "Output Shape", "Param #"]
-        for r in rows + [header]:
-            for i, c in enumerate(r):
-                cells[i] = max(cells[i], len(c) + 2)
+            rows.append([f"{layer.name} ({type(layer).__name__})",
+                         summary_mod.shape_str(shape), params])
+        summary_mod.print_summary(self, rows, False, line_length, positions, print_fn)
 
-        def line(l: str, mid: str, r: str, fill: str) -> str:
-            return l + mid.join(fill * c for c in cells) + r
+    def get_layer(self, name: Optional[str] = None, index: Optional[int] = None) -> Layer:
+        """The layer called ``name``, or at position ``index`` of :attr:`layers`."""
+        return Model.get_layer(self, name=name, index=index)
 
-        def row(vals: Sequence[str], v: str) -> str:
-            parts = [" " + (vals[i].rjust(cells[i] - 2) if i == 2 else vals[i].ljust(cells[i] - 2))
-                     + " " for i in range(3)]
-            return v + v.join(parts) + v
-
-        out = [f'Model: "{self.name}"', line("┏", "┳", "┓", "━"), row(header, "┃"),
-               line("┡", "╇", "┩", "━")]
-        for i, r in enumerate(rows):
-            out.append(row(r, "│"))
-            if i < len(rows) - 1:
-                out.append(line("├", "┼", "┤", "─"))
-        out.append(line("└", "┴", "┘", "─"))
-        tw, ntw = self.trainable_weights, self.non_trainable_weights
-        t_n, t_b = sum(w.value.size for w in tw), sum(w.value.nbytes for w in tw)
-        n_n, n_b = sum(w.value.size for w in ntw), sum(w.value.nbytes for w in ntw)
-        o_n = o_b = 0
-        if self.optimizer is not None and self.optimizer.built:
-            # Keras counts its optimizer variables: ``iteration`` (int32 on the torch/JAX
-            # backends -> 4 bytes; TensorFlow uses int64), ``learning_rate`` (a floatx
-            # variable, absent for a callable rate) and the slots. rnnkit keeps iterations as
-            # a Python int and the rate as a float, so count them as Keras stores them.
-            slots = self.optimizer.variables[1:]
-            o_n, o_b = 1 + sum(a.size for a in slots), 4 + sum(a.nbytes for a in slots)
-            if not callable(self.optimizer._learning_rate):
-                o_n, o_b = o_n + 1, o_b + np.dtype(backend.floatx()).itemsize
-        out.append(f" Total params: {t_n + n_n + o_n:,} ({_readable_size(t_b + n_b + o_b)})")
-        out.append(f" Trainable params: {t_n:,} ({_readable_size(t_b)})")
-        out.append(f" Non-trainable params: {n_n:,} ({_readable_size(n_b)})")
-        if self.optimizer is not None and self.optimizer.built:
-            out.append(f" Optimizer params: {o_n:,} ({_readable_size(o_b)})")
-        print_fn("\n".join(out) + "\n")
-
-    # -- config and saving --------------------------------------------------------------
+    # -- config -------------------------------------------------------------------------
     def get_config(self) -> Dict[str, Any]:
         """``{"name", "layers": [...], "build_input_shape"}`` (JSON-serialisable)."""
-        return {"name": self.name, "trainable": self.trainable,
-                "build_input_shape": None if self._input_shape is None else list(self._input_shape),
-                "layers": [layers_mod.serialize(layer) for layer in self._layers]}
+        cfg = {"name": self.name, "trainable": self.trainable,
+               "build_input_shape": None if self._input_shape is None else list(self._input_shape),
+               "layers": [layers_mod.serialize(layer) for layer in self._layers]}
+        if self._input_dtype is not None:
+            cfg["input_dtype"] = self._input_dtype
+        return cfg
 
     @classmethod
     def from_config(cls, config: Dict[str, Any]) -> "Sequential":
@@ -533,23 +621,35 @@ class Sequential(Layer):
         model = cls(name=config.get("name"), trainable=config.get("trainable", True))
         if config.get("build_input_shape") is not None:
             model._input_shape = tuple(config["build_input_shape"])
+        model._input_dtype = config.get("input_dtype")
         for lc in config["layers"]:
             model.add(layers_mod.deserialize(lc))
         return model
 
-    def save(self, filepath: str, overwrite: bool = True) -> None:
-        """Save architecture, weights, compile settings and optimizer state (one file, atomic)."""
-        saving.save_model(self, filepath, overwrite=overwrite)
 
-    def save_weights(self, filepath: str, overwrite: bool = True) -> None:
-        """Save only the weights (``.npz``, atomic)."""
-        saving.save_weights(self, filepath, overwrite=overwrite)
-
-    def load_weights(self, filepath: str) -> None:
-        """Load weights saved by :meth:`save_weights` (or :meth:`save`); shapes are checked."""
-        saving.load_weights(self, filepath)
+# Keras 3 calls a functional model's class "Functional" in configs.
+saving._MODEL_CLASSES["Functional"] = Model
+Model.CONFIG_FIELDS = {**cs.BASE_FIELDS, "layers": cs.v_layer_refs}
+Sequential.CONFIG_FIELDS = {**cs.BASE_FIELDS, "layers": cs.v_layer_refs,
+                            "build_input_shape": cs.v_shape, "input_dtype": cs.v_opt_str}
+layers_mod.registry.register(Sequential)
+layers_mod.registry.register(Model)
+layers_mod.registry.REGISTRY["Functional"] = Model
 
 
-def load_model(filepath: str, compile: bool = True) -> Sequential:
-    """Load a model saved by :meth:`Sequential.save` (never executes code from the file)."""
+def load_model(filepath: str, compile: bool = True) -> Model:
+    """Load a model saved by ``model.save`` (never executes code from the file)."""
     return saving.load_model(filepath, compile=compile)
+
+
+def model_from_json(json_string: str) -> Model:
+    """Rebuild a model (fresh weights) from :meth:`Model.to_json`; the config is checked
+    against the same schema as a saved file's, so untrusted JSON runs no code."""
+    return saving.model_from_json(json_string)
+
+
+def clone_model(model: Model) -> Model:
+    """A new model with the same architecture and freshly initialised weights (Keras)."""
+    if not isinstance(model, Model):
+        raise TypeError(f"clone_model: expected a Model or Sequential, got {type(model).__name__}")
+    return type(model).from_config(model.get_config())

@@ -51,9 +51,12 @@ import numpy as np
 
 from . import activations, cells, initializers, losses, metrics, optimizers
 from .layers import registry as _layer_registry
+from .config_schema import (MAX_DIM, SchemaError, fail, is_int, is_num, short, v_bool,
+                            v_layer_ref, v_layer_refs, v_object, v_opt_str, v_shape, v_str)
 from .layers.base import deferred_weights
 
-__all__ = ["save_model", "load_model", "save_weights", "load_weights", "FORMAT_VERSION",
+__all__ = ["save_model", "load_model", "save_weights", "load_weights", "model_from_json",
+           "FORMAT_VERSION",
            "MAX_CONFIG_BYTES", "MAX_JSON_DEPTH", "MAX_DIM", "MAX_LAYERS", "MAX_WEIGHT_BYTES"]
 
 FORMAT_VERSION = 1
@@ -63,13 +66,10 @@ _CONFIG_KEY = "__rnnkit_config__"
 MAX_CONFIG_BYTES = 4 << 20
 #: Deepest accepted nesting of JSON arrays/objects. Real configs nest ~10 deep.
 MAX_JSON_DEPTH = 64
-#: Largest accepted size argument (units, input_dim, output_dim, shape entries).
-MAX_DIM = 1 << 26
 #: Most layers (nested ones included) a config may declare.
 MAX_LAYERS = 4096
 #: Most bytes all stored arrays together may declare (weights + optimizer state).
 MAX_WEIGHT_BYTES = 1 << 36
-_MAX_NAME = 1024            # longest accepted name string
 _MAX_LIST = 4096            # longest accepted list in a config (shapes, metrics...)
 _MAX_NPY_HEADER = 10000     # numpy's own default limit for .npy headers
 # numpy >= 1.24 takes the limit itself; _Limited enforces it (+ magic) for older ones too.
@@ -418,226 +418,138 @@ def _parse_json(raw: bytes, path: str) -> Dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------
-# Config schema
+# Config schema (the field checkers live in config_schema; each layer class lists its fields)
 # --------------------------------------------------------------------------------------------
-class _SchemaError(ValueError):
-    pass
-
-
-def _fail(where: str, msg: str) -> None:
-    raise _SchemaError(f"{where}: {msg}")
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _v_str(v: Any, w: str) -> None:
-    if not isinstance(v, str) or len(v) > _MAX_NAME:
-        _fail(w, f"expected a string (at most {_MAX_NAME} characters), got {_short(v)}")
-
-
-def _v_opt_str(v: Any, w: str) -> None:
-    if v is not None:
-        _v_str(v, w)
-
-
-def _v_bool(v: Any, w: str) -> None:
-    if not isinstance(v, bool):
-        _fail(w, f"expected true/false, got {_short(v)}")
-
-
-def _v_opt_bool(v: Any, w: str) -> None:
-    if v is not None:
-        _v_bool(v, w)
-
-
-def _v_num(v: Any, w: str) -> None:
-    if not _is_num(v):
-        _fail(w, f"expected a finite number, got {_short(v)}")
-
-
-def _v_opt_num(v: Any, w: str) -> None:
-    if v is not None:
-        _v_num(v, w)
-
-
-def _v_dim(v: Any, w: str) -> None:
-    if not _is_int(v) or not 0 < v <= MAX_DIM:
-        _fail(w, f"expected an int in [1, {MAX_DIM}], got {_short(v)}")
-
-
-def _v_opt_dim(v: Any, w: str) -> None:
-    if v is not None:
-        _v_dim(v, w)
-
-
-def _v_seed(v: Any, w: str) -> None:
-    if v is not None and (not _is_int(v) or not 0 <= v < 2 ** 63):
-        _fail(w, f"expected null or an int in [0, 2**63), got {_short(v)}")
-
-
-def _v_shape(v: Any, w: str) -> None:
-    if v is None:
-        return
-    if not isinstance(v, list) or len(v) > 8:
-        _fail(w, f"expected a list of at most 8 sizes, got {_short(v)}")
-    for i, d in enumerate(v):
-        _v_opt_dim(d, f"{w}[{i}]")
-
-
-def _v_float_dtype(v: Any, w: str) -> None:
-    if not (v is None or (isinstance(v, str) and v in ("float32", "float64"))):
-        _fail(w, f"expected 'float32', 'float64' or null, got {_short(v)}")
-
-
-def _v_reduction(v: Any, w: str) -> None:
-    if v not in (None, "sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none"):
-        _fail(w, f"unknown reduction {_short(v)}")
-
-
-# The fields of initializer, loss and optimizer configs, with their types.
-_SCALAR_FIELDS = {
-    "seed": _v_seed, "gain": _v_num, "minval": _v_num, "maxval": _v_num, "mean": _v_num,
-    "stddev": _v_num, "value": _v_num,                                      # initializers
-    "name": _v_str, "reduction": _v_reduction, "from_logits": _v_bool,
-    "dtype": _v_float_dtype, "ignore_class": lambda v, w: None if v is None
-    else _fail(w, "not supported"),                                         # losses
-    "learning_rate": _v_num, "weight_decay": _v_opt_num, "clipnorm": _v_opt_num,
-    "clipvalue": _v_opt_num, "global_clipnorm": _v_opt_num, "momentum": _v_num,
-    "nesterov": _v_bool, "beta_1": _v_num, "beta_2": _v_num, "epsilon": _v_num,
-    "amsgrad": _v_bool, "rho": _v_num, "centered": _v_bool,
-    "initial_accumulator_value": _v_num,                                    # optimizers
-}
-
-
-def _v_scalars(v: Any, w: str) -> None:
-    """A flat config object: known field names with typed values (the constructor then
-    rejects fields its class does not take)."""
-    if not isinstance(v, dict) or len(v) > 64:
-        _fail(w, f"expected an object, got {_short(v)}")
-    for k, x in v.items():
-        check = _SCALAR_FIELDS.get(k)
-        if check is None:
-            _fail(w, f"unknown field {_short(k)}")
-        check(x, f"{w}.{k}")
-
-
-def _v_object(v: Any, w: str, classes: Sequence[str], names: Sequence[str]) -> None:
-    """A name, or ``{"class_name": known, "config": {scalars}}`` (initializers, losses...)."""
-    if isinstance(v, str):
-        if v not in names:
-            _fail(w, f"unknown name {_short(v)}")
-        return
-    if not isinstance(v, dict) or set(v) - {"class_name", "config"}:
-        _fail(w, f"expected a name or {{'class_name', 'config'}}, got {_short(v)}")
-    if not isinstance(v.get("class_name"), str) or v["class_name"] not in classes:
-        _fail(w, f"unknown class {_short(v.get('class_name'))}; known: {sorted(classes)}")
-    _v_scalars(v.get("config", {}), f"{w}.config")
-
-
-def _v_initializer(v: Any, w: str) -> None:
-    _v_object(v, w, list(initializers._CLASSES), list(initializers._BY_NAME))
-
-
-def _v_activation(v: Any, w: str) -> None:
-    # Dense's names, plus every name the RNN kernels take (a layer rejects what it lacks).
-    if v is not None and (not isinstance(v, str)
-                          or (v not in activations._ALL and v not in cells.ACTIVATIONS)):
-        _fail(w, f"unknown activation {_short(v)}")
-
-
-def _v_regularizer(v: Any, w: str) -> None:
-    if v is not None:
-        _fail(w, "regularizers/constraints are not supported")
-
-
-_BASE = {"name": _v_opt_str, "trainable": _v_bool, "dtype": _v_float_dtype,
-         "batch_input_shape": _v_shape, "input_shape": _v_shape, "batch_size": _v_opt_dim,
-         "input_dim": _v_opt_dim}
-_RNN_FIELDS = {**_BASE, "units": _v_dim, "activation": _v_activation,
-               "recurrent_activation": _v_activation, "use_bias": _v_bool,
-               "kernel_initializer": _v_initializer, "recurrent_initializer": _v_initializer,
-               "bias_initializer": _v_initializer, "dropout": _v_num,
-               "recurrent_dropout": _v_num, "return_sequences": _v_bool,
-               "return_state": _v_bool, "go_backwards": _v_bool, "stateful": _v_bool,
-               "unroll": _v_bool, "seed": _v_seed, "zero_output_for_mask": _v_bool,
-               "use_cudnn": lambda v, w: None if v in (None, True, False, "auto")
-               else _fail(w, f"unexpected {_short(v)}"),
-               "implementation": lambda v, w: None if v is None or (_is_int(v) and 0 <= v <= 2)
-               else _fail(w, f"unexpected {_short(v)}"),
-               **{k: _v_regularizer for k in (
-                   "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
-                   "activity_regularizer", "kernel_constraint", "recurrent_constraint",
-                   "bias_constraint")}}
-
-
-def _v_layer_ref(v: Any, w: str, counter: List[int]) -> None:
-    _validate_layer(v, w, counter)
-
-
-_LAYER_FIELDS: Dict[str, Dict[str, Any]] = {
-    "InputLayer": {"name": _v_opt_str, "batch_shape": _v_shape, "shape": _v_shape,
-                   "input_shape": _v_shape, "batch_size": _v_opt_dim, "sparse": _v_opt_bool,
-                   "dtype": _v_opt_str},
-    "Dense": {**_BASE, "units": _v_dim, "activation": _v_activation, "use_bias": _v_bool,
-              "kernel_initializer": _v_initializer, "bias_initializer": _v_initializer},
-    "Dropout": {**_BASE, "rate": _v_num, "noise_shape": _v_shape, "seed": _v_seed},
-    "Masking": {**_BASE, "mask_value": _v_num},
-    "Embedding": {**_BASE, "input_dim": _v_dim, "output_dim": _v_dim,
-                  "embeddings_initializer": _v_initializer, "mask_zero": _v_bool,
-                  "input_length": _v_opt_dim},
-    "SimpleRNN": _RNN_FIELDS,
-    "LSTM": {**_RNN_FIELDS, "unit_forget_bias": _v_bool, "proj_size": _v_opt_dim,
-             "projection_initializer": _v_initializer},
-    "GRU": {**_RNN_FIELDS, "reset_after": _v_bool},
-    "Bidirectional": {**_BASE, "merge_mode": lambda v, w: None
-                      if v in (None, "concat", "sum", "mul", "ave")
-                      else _fail(w, f"unknown merge mode {_short(v)}"),
-                      "layer": _v_layer_ref, "backward_layer": _v_layer_ref},
-    "TimeDistributed": {**_BASE, "layer": _v_layer_ref},
-}
-_REQUIRED = {"Dense": ("units",), "Dropout": ("rate",), "Embedding": ("input_dim", "output_dim"),
-             "SimpleRNN": ("units",), "LSTM": ("units",), "GRU": ("units",),
-             "Bidirectional": ("layer",), "TimeDistributed": ("layer",)}
-
-
-def _short(v: Any) -> str:
-    r = repr(v)
-    return r if len(r) <= 60 else r[:57] + "..."
-
-
 def _validate_layer(lc: Any, where: str, counter: List[int]) -> None:
     counter[0] += 1
     if counter[0] > MAX_LAYERS:
-        _fail(where, f"more than {MAX_LAYERS} layers")
+        fail(where, f"more than {MAX_LAYERS} layers")
     if not isinstance(lc, dict) or set(lc) - {"class_name", "config"}:
-        _fail(where, f"expected {{'class_name', 'config'}}, got {_short(lc)}")
+        fail(where, f"expected {{'class_name', 'config'}}, got {short(lc)}")
     cls = lc.get("class_name")
-    if (not isinstance(cls, str) or cls not in _layer_registry.REGISTRY
-            or cls not in _LAYER_FIELDS):
-        _fail(where, f"unknown layer class {_short(cls)}; known: {sorted(_LAYER_FIELDS)}")
+    known = sorted(n for n, c in _layer_registry.REGISTRY.items() if "CONFIG_FIELDS" in vars(c))
+    if not isinstance(cls, str) or cls not in known:
+        fail(where, f"unknown layer class {short(cls)}; known: {known}")
     cfg = lc.get("config", {})
     if not isinstance(cfg, dict):
-        _fail(f"{where}.config", f"expected an object, got {_short(cfg)}")
-    fields = _LAYER_FIELDS[cls]
-    for key in _REQUIRED.get(cls, ()):
+        fail(f"{where}.config", f"expected an object, got {short(cfg)}")
+    layer_cls = _layer_registry.REGISTRY[cls]
+    if getattr(layer_cls, "GRAPH_CONFIG", False):
+        _validate_graph(cfg, f"{where}.config", counter)
+        return
+    fields = layer_cls.CONFIG_FIELDS
+    for key in layer_cls.CONFIG_REQUIRED:
         if key not in cfg:
-            _fail(f"{where}.config", f"missing field {key!r}")
+            fail(f"{where}.config", f"missing field {key!r}")
     for key, value in cfg.items():
         check = fields.get(key)
         if check is None:
-            _fail(f"{where}.config", f"unknown field {_short(key)} for {cls}")
+            fail(f"{where}.config", f"unknown field {short(key)} for {cls}")
         w = f"{where}.config.{key}"
-        if check is _v_layer_ref:
+        if check is v_layer_ref:
             if value is not None or key == "layer":
                 _validate_layer(value, w, counter)
+        elif check is v_layer_refs:
+            if not isinstance(value, list) or len(value) > MAX_LAYERS:
+                fail(w, f"expected a list of layer configs, got {short(value)}")
+            for i, item in enumerate(value):
+                _validate_layer(item, f"{w}[{i}]", counter)
         else:
             check(value, w)
+
+
+def _v_scalar_kwargs(v: Any, w: str) -> None:
+    """A call's keyword arguments: a small object of JSON scalars only."""
+    if not isinstance(v, dict) or len(v) > 64:
+        fail(w, f"expected an object, got {short(v)}")
+    for k, x in v.items():
+        v_str(k, f"{w} key")
+        if not (x is None or isinstance(x, (bool, str)) or is_num(x)):
+            fail(f"{w}.{k}", f"expected a number, string, true/false or null, got {short(x)}")
+        if isinstance(x, str):
+            v_str(x, f"{w}.{k}")
+
+
+def _v_tensor_ref(v: Any, w: str) -> None:
+    if (not isinstance(v, list) or len(v) != 3 or not isinstance(v[0], str)
+            or not is_int(v[1]) or not is_int(v[2]) or not 0 <= v[1] <= MAX_LAYERS
+            or not 0 <= v[2] <= MAX_LAYERS):
+        fail(w, f"expected [layer name, node index, tensor index], got {short(v)}")
+    v_str(v[0], f"{w}[0]")
+
+
+def _v_structure(v: Any, w: str) -> None:
+    if v is None or v == "list":
+        return
+    if not isinstance(v, list) or len(v) > MAX_LAYERS:
+        fail(w, f"expected null, 'list' or a list of names, got {short(v)}")
+    for i, k in enumerate(v):
+        v_str(k, f"{w}[{i}]")
+
+
+def _validate_graph(cfg: Any, where: str, counter: List[int]) -> None:
+    """A functional model's config: layers with their calls, inputs and outputs."""
+    if not isinstance(cfg, dict):
+        fail(where, f"expected an object, got {short(cfg)}")
+    allowed = {"name", "trainable", "layers", "input_layers", "output_layers",
+               "input_structure", "output_structure"}
+    extra = sorted(set(cfg) - allowed)
+    if extra:
+        fail(where, f"unknown field(s) {extra[:5]}")
+    v_opt_str(cfg.get("name"), f"{where}.name")
+    v_bool(cfg.get("trainable", True), f"{where}.trainable")
+    for key in ("input_structure", "output_structure"):
+        _v_structure(cfg.get(key), f"{where}.{key}")
+    layers = cfg.get("layers")
+    if not isinstance(layers, list) or len(layers) > MAX_LAYERS:
+        fail(f"{where}.layers", f"expected a list, got {short(layers)}")
+    for i, lc in enumerate(layers):
+        w = f"{where}.layers[{i}]"
+        if not isinstance(lc, dict) or set(lc) - {"class_name", "config", "name",
+                                                  "inbound_nodes"}:
+            fail(w, f"expected {{'class_name', 'config', 'name', 'inbound_nodes'}}, "
+                    f"got {short(lc)}")
+        v_str(lc.get("name"), f"{w}.name")
+        _validate_layer({"class_name": lc.get("class_name"), "config": lc.get("config", {})},
+                        w, counter)
+        nodes = lc.get("inbound_nodes", [])
+        if not isinstance(nodes, list) or len(nodes) > MAX_LAYERS:
+            fail(f"{w}.inbound_nodes", f"expected a list, got {short(nodes)}")
+        for j, node in enumerate(nodes):
+            wn = f"{w}.inbound_nodes[{j}]"
+            if not isinstance(node, dict) or set(node) - {"args", "single", "kwargs"}:
+                fail(wn, f"expected {{'args', 'single', 'kwargs'}}, got {short(node)}")
+            args = node.get("args")
+            if not isinstance(args, list) or not 0 < len(args) <= 64:
+                fail(f"{wn}.args", f"expected a list of 1 to 64 tensor references, "
+                                   f"got {short(args)}")
+            for k, a in enumerate(args):
+                _v_tensor_ref(a, f"{wn}.args[{k}]")
+            v_bool(node.get("single", True), f"{wn}.single")
+            _v_scalar_kwargs(node.get("kwargs", {}), f"{wn}.kwargs")
+    for key in ("input_layers", "output_layers"):
+        refs = cfg.get(key)
+        if not isinstance(refs, list) or not 0 < len(refs) <= MAX_LAYERS:
+            fail(f"{where}.{key}", f"expected a non-empty list, got {short(refs)}")
+        for k, r in enumerate(refs):
+            _v_tensor_ref(r, f"{where}.{key}[{k}]")
+
+
+def _v_loss_structure(v: Any, w: str) -> None:
+    """One loss, or a list with one (loss or null) per output."""
+    if isinstance(v, list):
+        if not 0 < len(v) <= MAX_LAYERS:
+            fail(w, f"expected a non-empty list, got {short(v)}")
+        for i, x in enumerate(v):
+            if x is not None:
+                v_object(x, f"{w}[{i}]", list(losses._CLASSES), list(losses._BY_NAME))
+        return
+    v_object(v, w, list(losses._CLASSES), list(losses._BY_NAME))
+
+
+def _v_metric_name(m: Any, w: str) -> None:
+    if not isinstance(m, str) or (m not in ("accuracy", "acc") and m not in metrics._FUNCS):
+        fail(w, f"unknown metric {short(m)}")
 
 
 def _validate_meta(meta: Dict[str, Any], path: str, kind: Optional[str]) -> None:
@@ -647,63 +559,62 @@ def _validate_meta(meta: Dict[str, Any], path: str, kind: Optional[str]) -> None
         allowed = {"format_version", "kind", "weights", "model", "class_name", "compile"}
         extra = set(meta) - allowed
         if extra:
-            _fail("config", f"unknown field(s) {sorted(extra)[:5]}")
+            fail("config", f"unknown field(s) {sorted(extra)[:5]}")
         if not isinstance(meta.get("kind"), str) or meta["kind"] not in ("model", "weights"):
-            _fail("config.kind", f"expected 'model' or 'weights', got {_short(meta.get('kind'))}")
+            fail("config.kind", f"expected 'model' or 'weights', got {short(meta.get('kind'))}")
         ws = meta.get("weights")
         if not isinstance(ws, list) or len(ws) > 4 * MAX_LAYERS:
-            _fail("config.weights", f"expected a list, got {_short(ws)}")
+            fail("config.weights", f"expected a list, got {short(ws)}")
         for i, e in enumerate(ws):
             w = f"config.weights[{i}]"
             if not isinstance(e, dict) or set(e) != {"name", "shape", "dtype"}:
-                _fail(w, f"expected {{'name', 'shape', 'dtype'}}, got {_short(e)}")
-            _v_str(e["name"], f"{w}.name")
+                fail(w, f"expected {{'name', 'shape', 'dtype'}}, got {short(e)}")
+            v_str(e["name"], f"{w}.name")
             if not isinstance(e["shape"], list) or len(e["shape"]) > 8 or not all(
-                    _is_int(d) and 0 <= d <= MAX_DIM * 4 for d in e["shape"]):
-                _fail(f"{w}.shape", f"expected a list of sizes, got {_short(e['shape'])}")
+                    is_int(d) and 0 <= d <= MAX_DIM * 4 for d in e["shape"]):
+                fail(f"{w}.shape", f"expected a list of sizes, got {short(e['shape'])}")
             if not isinstance(e["dtype"], str) or e["dtype"] not in ("float16", "float32",
                                                                     "float64"):
-                _fail(f"{w}.dtype", f"expected a float dtype, got {_short(e['dtype'])}")
+                fail(f"{w}.dtype", f"expected a float dtype, got {short(e['dtype'])}")
         if kind != "model":
             return
-        if meta.get("kind") != "model" or meta.get("class_name") != "Sequential":
+        if meta.get("kind") != "model" or meta.get("class_name") not in _MODEL_CLASSES:
             raise ValueError(f"{path}: not a saved model (kind={meta.get('kind')!r}, "
-                             f"class_name={_short(meta.get('class_name'))}); use "
+                             f"class_name={short(meta.get('class_name'))}); use "
                              "load_weights for weights files")
-        mc = meta.get("model")
-        if not isinstance(mc, dict) or set(mc) - {"name", "trainable", "build_input_shape",
-                                                  "layers"}:
-            _fail("config.model", f"expected {{'name', 'trainable', 'build_input_shape', "
-                                  f"'layers'}}, got {_short(mc)}")
-        _v_opt_str(mc.get("name"), "config.model.name")
-        _v_bool(mc.get("trainable", True), "config.model.trainable")
-        _v_shape(mc.get("build_input_shape"), "config.model.build_input_shape")
-        layers = mc.get("layers")
-        if not isinstance(layers, list):
-            _fail("config.model.layers", f"expected a list, got {_short(layers)}")
-        counter = [0]
-        for i, lc in enumerate(layers):
-            _validate_layer(lc, f"config.model.layers[{i}]", counter)
+        _validate_layer({"class_name": meta["class_name"], "config": meta.get("model")},
+                        "config.model", [0])
         cc = meta.get("compile")
         if cc is None:
             return
-        if not isinstance(cc, dict) or set(cc) != {"loss", "optimizer", "metrics",
-                                                   "optimizer_state"}:
-            _fail("config.compile", f"expected {{'loss', 'optimizer', 'metrics', "
-                                    f"'optimizer_state'}}, got {_short(cc)}")
-        _v_object(cc["loss"], "config.compile.loss", list(losses._CLASSES),
-                  list(losses._BY_NAME))
-        _v_object(cc["optimizer"], "config.compile.optimizer", list(optimizers._CLASSES),
-                  list(optimizers._BY_NAME))
+        if (not isinstance(cc, dict) or not {"loss", "optimizer", "metrics", "optimizer_state"}
+                <= set(cc) <= {"loss", "optimizer", "metrics", "optimizer_state",
+                               "loss_weights"}):
+            fail("config.compile", f"expected {{'loss', 'optimizer', 'metrics', "
+                                   f"'optimizer_state'(, 'loss_weights')}}, got {short(cc)}")
+        _v_loss_structure(cc["loss"], "config.compile.loss")
+        v_object(cc["optimizer"], "config.compile.optimizer", list(optimizers._CLASSES),
+                 list(optimizers._BY_NAME))
+        lw = cc.get("loss_weights")
+        if lw is not None:
+            if not isinstance(lw, list) or not 0 < len(lw) <= MAX_LAYERS:
+                fail("config.compile.loss_weights", f"expected a list, got {short(lw)}")
+            for i, x in enumerate(lw):
+                if not is_num(x):
+                    fail(f"config.compile.loss_weights[{i}]", f"expected a number, got {short(x)}")
         ms = cc["metrics"]
-        if not isinstance(ms, list) or len(ms) > 64:
-            _fail("config.compile.metrics", f"expected a list of names, got {_short(ms)}")
+        if not isinstance(ms, list) or len(ms) > MAX_LAYERS:
+            fail("config.compile.metrics", f"expected a list, got {short(ms)}")
         for i, m in enumerate(ms):
-            if not isinstance(m, str) or (m not in ("accuracy", "acc")
-                                          and m not in metrics._FUNCS):
-                _fail(f"config.compile.metrics[{i}]", f"unknown metric {_short(m)}")
-        _v_bool(cc["optimizer_state"], "config.compile.optimizer_state")
-    except _SchemaError as exc:
+            if isinstance(m, list):  # one list of names per output
+                if len(m) > 64:
+                    fail(f"config.compile.metrics[{i}]", "more than 64 metrics")
+                for j, name in enumerate(m):
+                    _v_metric_name(name, f"config.compile.metrics[{i}][{j}]")
+            else:
+                _v_metric_name(m, f"config.compile.metrics[{i}]")
+        v_bool(cc["optimizer_state"], "config.compile.optimizer_state")
+    except SchemaError as exc:
         raise ValueError(f"{path}: invalid configuration: {exc}") from None
 
 
@@ -783,11 +694,15 @@ def save_model(model: Any, path: str, overwrite: bool = True) -> None:
     compile_cfg = None
     arrays: Dict[str, np.ndarray] = {}
     if model.compiled:
-        metric_ids = [m if isinstance(m, str) else None for m in model._metric_ids]
-        compile_cfg = {"loss": losses.serialize(model.loss),
+        names = [[m for m in ids if isinstance(m, str)] for ids in model._metric_ids]
+        per_loss = [None if lo is None else losses.serialize(lo) for lo in model._losses]
+        single = len(per_loss) == 1
+        compile_cfg = {"loss": per_loss[0] if single else per_loss,
                        "optimizer": optimizers.serialize(model.optimizer),
-                       "metrics": [m for m in metric_ids if m is not None],
+                       "metrics": names[0] if single else names,
                        "optimizer_state": bool(model.optimizer.built)}
+        if any(w != 1.0 for w in model._loss_weights):
+            compile_cfg["loss_weights"] = list(model._loss_weights)
         if model.optimizer.built:
             for i, a in enumerate(model.optimizer.variables):
                 arrays[f"optimizer_{i:05d}"] = np.asarray(a)
@@ -839,7 +754,8 @@ def load_model(path: str, compile: bool = True) -> Any:
         if cc:
             try:
                 optimizer = optimizers.get(cc["optimizer"])
-                loss = losses.get(cc["loss"])
+                loss = ([None if lo is None else losses.get(lo) for lo in cc["loss"]]
+                        if isinstance(cc["loss"], list) else losses.get(cc["loss"]))
             except _CONFIG_ERRORS as exc:
                 raise ValueError(f"{path}: corrupted compile config ({exc})") from None
             if cc["optimizer_state"]:
@@ -868,8 +784,33 @@ def load_model(path: str, compile: bool = True) -> Any:
     if opt_values and int(opt_values[0]) < 0:
         raise ValueError(f"{path}: negative optimizer iteration count {int(opt_values[0])}")
     if compile and cc:
-        model.compile(optimizer=optimizer, loss=loss, metrics=cc["metrics"])
+        model.compile(optimizer=optimizer, loss=loss, metrics=cc["metrics"],
+                      loss_weights=cc.get("loss_weights"))
         if opt_values:
             tw = [w.value for w in model.trainable_weights]
             model.optimizer.set_state(opt_values, tw)
     return model
+
+
+def model_from_json(text: str) -> Any:
+    """Rebuild a model from ``to_json`` output. The JSON is untrusted: size, nesting and
+    every field are checked as for a saved file before any layer is built."""
+    raw = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ValueError(f"model_from_json: the JSON is {len(raw)} bytes, more than the limit "
+                         f"of {MAX_CONFIG_BYTES}")
+    wrapped = b'{"format_version": %d, "obj": ' % FORMAT_VERSION + raw + b"}"
+    obj = _parse_json(wrapped, "model_from_json")["obj"]
+    if not isinstance(obj, dict) or set(obj) != {"class_name", "config"}:
+        raise ValueError("model_from_json: expected {'class_name', 'config'} (from to_json)")
+    if obj["class_name"] not in _MODEL_CLASSES:
+        raise ValueError(f"model_from_json: {short(obj['class_name'])} is not a model class; "
+                         f"known: {sorted(_MODEL_CLASSES)}")
+    try:
+        _validate_layer(obj, "config", [0])
+    except SchemaError as exc:
+        raise ValueError(f"model_from_json: invalid configuration: {exc}") from None
+    try:
+        return _model_class(obj["class_name"]).from_config(obj["config"])
+    except _CONFIG_ERRORS as exc:
+        raise ValueError(f"model_from_json: corrupted model config ({exc})") from None

@@ -10,8 +10,18 @@ A layer is a NumPy function with a hand-written backward pass:
 * ``backward(dy)`` returns ``dL/dx`` and stores ``dL/dw`` in each weight's ``grad``.
 * ``compute_mask(x, mask)`` says which mask flows to the next layer (Keras masking).
 
-Calling a layer on an array (``layer(x, mask=..., training=...)``) builds it and runs
-``forward``, as Keras layers do eagerly.
+Layers with several inputs (merges, attention, an RNN given ``initial_state``) take ``x`` and
+``mask`` as lists (one entry per input, in the order :meth:`Layer._split_call` gives), build
+from a list of shapes, and return a list of input gradients from ``backward`` (``None`` for
+an input that takes no gradient, e.g. integer ids or a boolean mask). Layers with several
+outputs (``return_state``) return a list from ``forward`` and take a list in ``backward``.
+
+Calling a layer on arrays (``layer(x, mask=..., training=...)``) builds it and runs
+``forward``, as Keras layers do eagerly; calling it on symbolic tensors from ``Input``
+records a node of a functional model instead (:mod:`rnnkit.layers.node`).
+
+The pending cache lives in ``self._cache``, one per call slot (:func:`node.call_slot`), so
+a layer shared by several nodes of a graph keeps each call's cache apart.
 """
 from __future__ import annotations
 
@@ -23,11 +33,13 @@ import numpy as np
 
 from .. import backend
 from .. import initializers
+from .. import config_schema as cs
+from .node import KerasTensor, Node, current_slot, is_symbolic, symbolic_call
 from .registry import register
 
 Shape = Tuple[Optional[int], ...]
 
-__all__ = ["Weight", "Layer", "InputLayer", "Input", "deferred_weights"]
+__all__ = ["Weight", "Layer", "InputLayer", "Input", "KerasTensor", "deferred_weights"]
 
 _DEFERRED = threading.local()
 
@@ -88,6 +100,9 @@ class Layer:
     """Base class of all rnnkit layers (see the module docstring for the protocol)."""
 
     supports_masking = False
+    #: Config fields and their checkers (rnnkit.config_schema); every concrete class
+    #: declares its own, which is what lets an untrusted saved config name it.
+    CONFIG_REQUIRED: Tuple[str, ...] = ()
 
     def __init__(self, name: Optional[str] = None, dtype: Optional[str] = None,
                  trainable: bool = True, input_shape: Optional[Sequence[Optional[int]]] = None,
@@ -115,6 +130,20 @@ class Layer:
             self.input_shape_arg = (batch_size, input_dim)
         self.input_shape: Optional[Shape] = None
         self.output_shape: Optional[Any] = None
+        self._inbound_nodes: List[Node] = []
+
+    # -- the pending backward cache, one per call slot ----------------------------------
+    @property
+    def _cache(self) -> Any:
+        return self.__dict__.get("_caches", {}).get(current_slot())
+
+    @_cache.setter
+    def _cache(self, value: Any) -> None:
+        caches = self.__dict__.setdefault("_caches", {})
+        if value is None:
+            caches.pop(current_slot(), None)
+        else:
+            caches[current_slot()] = value
 
     # -- weights ------------------------------------------------------------------------
     def add_weight(self, name: str, shape: Sequence[int], initializer: Any = "zeros",
@@ -130,7 +159,8 @@ class Layer:
             value = initializer.astype(self.dtype, copy=True)
         else:
             value = np.asarray(initializers.get(initializer)(tuple(shape), self.dtype))
-        w = Weight(name, np.ascontiguousarray(value, dtype=self.dtype), trainable)
+        # np.array, not ascontiguousarray: that one turns a 0-d weight (a scale) into (1,).
+        w = Weight(name, np.array(value, dtype=self.dtype, order="C"), trainable)
         self._weights.append(w)
         return w
 
@@ -174,9 +204,12 @@ class Layer:
         self.output_shape = self.compute_output_shape(self.input_shape)
         self.built = True
 
-    def _ensure_built(self, input_shape: Shape) -> None:
+    def _ensure_built(self, input_shape: Any) -> None:
+        """Build on first use; ``input_shape`` is a tuple, or a list of tuples for a layer
+        with several inputs."""
         if not self.built:
-            self.build(tuple(input_shape))
+            self.build([tuple(s) for s in input_shape] if isinstance(input_shape, list)
+                       else tuple(input_shape))
 
     def compute_output_shape(self, input_shape: Shape) -> Any:
         """Output shape for ``input_shape`` (identity by default)."""
@@ -195,13 +228,79 @@ class Layer:
         """Gradient w.r.t. the input; weight gradients go to ``Weight.grad``."""
         raise NotImplementedError
 
-    def __call__(self, x: Any, mask: Optional[Any] = None, training: bool = False,
-                 **kwargs: Any) -> Any:
-        """Eager call on arrays (builds the layer on first use)."""
-        arr = np.asarray(x)
-        self._ensure_built((None,) + arr.shape[1:])
-        return self.forward(arr, mask=None if mask is None else np.asarray(mask, dtype=bool),
-                            training=training, **kwargs)
+    def _split_call(self, args: Sequence[Any], kwargs: Dict[str, Any]
+                    ) -> Tuple[Any, Dict[str, Any]]:
+        """Map a Keras-style call to ``(inputs, keyword arguments for forward)``: ``inputs``
+        is one tensor, or a list for a layer with several inputs. ``mask`` and ``training``
+        stay in the keyword arguments."""
+        if len(args) != 1:
+            raise TypeError(f"Layer {self.name!r} takes one positional input, got {len(args)}")
+        x = args[0]
+        return (list(x) if isinstance(x, tuple) else x), kwargs
+
+    def output_dtype(self, input_dtype: str) -> str:
+        """Dtype of the outputs for inputs of ``input_dtype`` (the layer's dtype)."""
+        return self.dtype
+
+    def _check_symbolic_input(self, input_shape: Any) -> None:
+        """Refuse an input shape the built layer's weights cannot take (a shared layer
+        called again): by default the last axis must match the shape it was built for."""
+        built_for = self.input_shape
+        if (not self.built or not self.weights or not isinstance(input_shape, tuple)
+                or not isinstance(built_for, tuple) or not built_for or not input_shape):
+            return
+        got, want = input_shape[-1], built_for[-1]
+        if got is not None and want is not None and got != want:
+            raise ValueError(f"expected a last axis of {want} (the layer was built for input "
+                             f"shape {built_for}), got {got}")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call on arrays: build on first use and run :meth:`forward` (eager). Call on
+        symbolic tensors from ``Input``: record a node and return symbolic outputs."""
+        inputs, kwargs = self._split_call(args, kwargs)
+        if is_symbolic(inputs):
+            if kwargs.get("mask") is not None:
+                raise ValueError(f"Layer {self.name!r}: masks of symbolic tensors flow "
+                                 "through the graph; do not pass `mask=` when building a model")
+            kwargs = {k: v for k, v in kwargs.items() if k not in ("mask", "training")}
+            return symbolic_call(self, inputs, kwargs)
+        mask = kwargs.pop("mask", None)
+        training = bool(kwargs.pop("training", False) or False)
+        if isinstance(inputs, list):
+            arrays: Any = [np.asarray(a) for a in inputs]
+            self._ensure_built([(None,) + a.shape[1:] for a in arrays])
+            if mask is not None:
+                mask = [None if m is None else np.asarray(m, dtype=bool) for m in mask]
+        else:
+            arrays = np.asarray(inputs)
+            self._ensure_built((None,) + arrays.shape[1:])
+            if mask is not None:
+                mask = np.asarray(mask, dtype=bool)
+        return self.forward(arrays, mask=mask, training=training, **kwargs)
+
+    # -- functional-API views -------------------------------------------------------------
+    def _only_node(self, what: str) -> Node:
+        if not self._inbound_nodes:
+            raise AttributeError(f"Layer {self.name!r} has never been called on a symbolic "
+                                 f"input, so it has no `{what}`")
+        if len(self._inbound_nodes) > 1 and not isinstance(self, InputLayer):
+            raise AttributeError(f"Layer {self.name!r} has been called {len(self._inbound_nodes)}"
+                                 f" times (shared); `{what}` is ambiguous")
+        return self._inbound_nodes[0]
+
+    @property
+    def output(self) -> Any:
+        """The symbolic output(s) of the layer's one call in a functional model."""
+        node = self._only_node("output")
+        return node.outputs[0] if node.single_output else list(node.outputs)
+
+    @property
+    def input(self) -> Any:
+        """The symbolic input(s) of the layer's one call in a functional model."""
+        node = self._only_node("input")
+        if isinstance(self, InputLayer):
+            return node.outputs[0]
+        return node.inputs[0] if node.single_input else list(node.inputs)
 
     def _cast_input(self, x: Any, expected_ndim: Optional[Sequence[int]] = None) -> np.ndarray:
         arr = backend.as_float(x, self.dtype, f"{self.name} input")
@@ -232,6 +331,11 @@ class Layer:
 class InputLayer(Layer):
     """Declares the input shape of a Sequential model; not shown in ``summary()``."""
 
+    CONFIG_FIELDS = {"name": cs.v_opt_str, "batch_shape": cs.v_shape, "shape": cs.v_shape,
+                     "input_shape": cs.v_shape, "batch_size": cs.v_opt_dim,
+                     "sparse": cs.v_opt_bool, "dtype": cs.v_opt_str}
+    CONFIG_REQUIRED: Tuple[str, ...] = ()
+
     def __init__(self, shape: Optional[Sequence[Optional[int]]] = None,
                  batch_size: Optional[int] = None, dtype: Optional[str] = None,
                  name: Optional[str] = None, batch_shape: Optional[Sequence[Optional[int]]] = None,
@@ -245,7 +349,13 @@ class InputLayer(Layer):
                                    else (batch_size,) + tuple(shape))  # type: ignore[operator]
         self.input_dtype = dtype
         self.shape = self.batch_shape
+        self.input_shape = self.batch_shape
+        self.output_shape = self.batch_shape
         self.built = True
+        node = Node(self, [], True, {})
+        node.outputs = [KerasTensor(self.batch_shape, dtype or backend.floatx(), node, 0,
+                                    name=self.name)]
+        self._inbound_nodes.append(node)
 
     def get_config(self) -> Dict[str, Any]:
         return {"batch_shape": list(self.batch_shape), "dtype": self.input_dtype,
@@ -254,7 +364,10 @@ class InputLayer(Layer):
 
 def Input(shape: Optional[Sequence[Optional[int]]] = None, batch_size: Optional[int] = None,
           dtype: Optional[str] = None, name: Optional[str] = None,
-          batch_shape: Optional[Sequence[Optional[int]]] = None) -> InputLayer:
-    """Keras ``Input``: in rnnkit it returns an :class:`InputLayer` for ``Sequential.add``."""
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name,
-                      batch_shape=batch_shape)
+          batch_shape: Optional[Sequence[Optional[int]]] = None) -> KerasTensor:
+    """Keras ``Input``: a symbolic tensor of shape ``(batch_size,) + shape`` to build a
+    functional ``Model`` from (``Sequential.add`` also accepts it). ``dtype`` is the input's
+    dtype (e.g. ``"int32"`` for token ids)."""
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name,
+                       batch_shape=batch_shape)
+    return layer._inbound_nodes[0].outputs[0]

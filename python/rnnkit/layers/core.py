@@ -1,11 +1,12 @@
 """Dense, Dropout and Masking: the non-recurrent NumPy layers."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .. import activations, backend, initializers
+from .. import config_schema as cs
 from .base import Layer, Shape
 from .registry import register
 
@@ -18,6 +19,11 @@ class Dense(Layer):
 
     Weights: ``kernel (in, units)``, ``bias (units,)``. Masks pass through unchanged.
     """
+
+    CONFIG_FIELDS = {**cs.BASE_FIELDS, "units": cs.v_dim, "activation": cs.v_activation,
+                     "use_bias": cs.v_bool, "kernel_initializer": cs.v_initializer,
+                     "bias_initializer": cs.v_initializer}
+    CONFIG_REQUIRED: Tuple[str, ...] = ("units",)
 
     supports_masking = True
 
@@ -81,6 +87,10 @@ class Dropout(Layer):
     ``noise_shape`` broadcasts the drop pattern (``None`` entries take the input's size).
     """
 
+    CONFIG_FIELDS = {**cs.BASE_FIELDS, "rate": cs.v_num, "noise_shape": cs.v_shape,
+                     "seed": cs.v_seed}
+    CONFIG_REQUIRED: Tuple[str, ...] = ("rate",)
+
     supports_masking = True
 
     def __init__(self, rate: float, noise_shape: Optional[Sequence[Optional[int]]] = None,
@@ -124,6 +134,9 @@ class Masking(Layer):
 
     The mask ``(B, T)`` (True = keep) flows to the following layers, as in Keras.
     """
+
+    CONFIG_FIELDS = {**cs.BASE_FIELDS, "mask_value": cs.v_num}
+    CONFIG_REQUIRED: Tuple[str, ...] = ()
 
     supports_masking = True
 

@@ -1,11 +1,12 @@
 """Embedding: integer ids -> dense vectors, with Keras's ``mask_zero``."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
 from .. import initializers
+from .. import config_schema as cs
 from .base import Layer, Shape
 from .registry import register
 
@@ -19,6 +20,11 @@ class Embedding(Layer):
     ``mask_zero=True`` makes id 0 padding: the mask ``ids != 0`` flows to later layers.
     ``input_length`` (Keras 2) is accepted as the first layer's input shape ``(input_length,)``.
     """
+
+    CONFIG_FIELDS = {**cs.BASE_FIELDS, "input_dim": cs.v_dim, "output_dim": cs.v_dim,
+                     "embeddings_initializer": cs.v_initializer, "mask_zero": cs.v_bool,
+                     "input_length": cs.v_opt_dim}
+    CONFIG_REQUIRED: Tuple[str, ...] = ("input_dim", "output_dim")
 
     def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: Any = "uniform",
                  mask_zero: bool = False, input_length: Optional[int] = None, **kwargs: Any) -> None:
@@ -41,6 +47,9 @@ class Embedding(Layer):
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return tuple(input_shape) + (self.output_dim,)
+
+    def _check_symbolic_input(self, input_shape: Any) -> None:
+        """Any id shape is fine (the table does not depend on it)."""
 
     def compute_mask(self, x: Any, mask: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
         return np.asarray(x) != 0 if self.mask_zero else None

@@ -27,6 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .. import activations, backend, cells, initializers
+from .. import config_schema as cs
 from ..reference import _activations as _kernel_activations
 from .base import Layer, Shape
 from .registry import register
@@ -151,7 +152,14 @@ class _RNN(Layer):
     def _bias_shape(self) -> Tuple[int, ...]:
         return self._cell.bias_shape(self.units, getattr(self, "reset_after", True))
 
+    def _split_call(self, args: Sequence[Any], kwargs: Dict[str, Any]) -> Tuple[Any, Dict[str, Any]]:
+        """``layer(x, initial_state=[h, c])`` -> inputs ``[x, h, c]`` (``x`` alone without
+        states), so a graph can wire another layer's returned states into this one."""
+        return split_state_call(self, args, kwargs)
+
     def build(self, input_shape: Shape) -> None:
+        if isinstance(input_shape, list):  # [x, *initial states]
+            input_shape = input_shape[0]
         if len(input_shape) != 3 or input_shape[-1] is None:
             raise ValueError(f"{type(self).__name__} {self.name!r} expects input (batch, timesteps, "
                              f"features) with known features, got {input_shape}")
@@ -165,14 +173,28 @@ class _RNN(Layer):
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape: Shape) -> Any:
+        if isinstance(input_shape, list):  # [x, *initial states]
+            states = input_shape[1:]
+            if len(states) != self._n_states:
+                raise ValueError(f"`initial_state` needs {self._n_states} tensor(s), got "
+                                 f"{len(states)}")
+            for i, s in enumerate(states):
+                n = self._state_units[i]
+                if len(s) != 2 or s[-1] not in (None, n):
+                    raise ValueError(f"`initial_state[{i}]` has shape {tuple(s)}, expected "
+                                     f"(batch, {n})")
+            input_shape = input_shape[0]
         out = ((input_shape[0], input_shape[1], self._h_units) if self.return_sequences
                else (input_shape[0], self._h_units))
         if self.return_state:
             return [out] + [(input_shape[0], n) for n in self._state_units]
         return out
 
-    def compute_mask(self, x: Any, mask: Optional[np.ndarray]) -> Optional[np.ndarray]:
-        return mask if self.return_sequences else None
+    def compute_mask(self, x: Any, mask: Any) -> Any:
+        if isinstance(mask, list):  # [x's mask, states' masks]
+            mask = mask[0]
+        out = mask if self.return_sequences else None
+        return [out] + [None] * self._n_states if self.return_state else out
 
     # -- states -------------------------------------------------------------------------
     @property
@@ -234,6 +256,10 @@ class _RNN(Layer):
     # -- forward / backward -------------------------------------------------------------
     def forward(self, x: Any, mask: Optional[np.ndarray] = None, training: bool = False,
                 need_grad: bool = False, initial_state: Any = None) -> Any:
+        states_given = isinstance(x, list)
+        if states_given:  # [x, *initial states] (see _split_call)
+            x, initial_state = x[0], x[1:]
+            mask = mask[0] if isinstance(mask, list) else mask
         x = self._cast_input(x, (3,))
         if x.shape[-1] != self.kernel.shape[0]:
             raise ValueError(f"{type(self).__name__} {self.name!r}: input has {x.shape[-1]} "
@@ -269,13 +295,16 @@ class _RNN(Layer):
         if self.stateful:
             self._states = [s.copy() for s in last]
         if need_grad:
-            self._cache = {"caches": caches, "dp": dp, "rdp": rdp, "zero_mask": zero_mask}
+            self._cache = {"caches": caches, "dp": dp, "rdp": rdp, "zero_mask": zero_mask,
+                           "states_given": states_given}
         out = y if self.return_sequences else last[0]
         return [out] + list(last) if self.return_state else out
 
     def backward(self, dy: Any, dstates: Optional[Sequence[Optional[np.ndarray]]] = None
-                 ) -> np.ndarray:
-        """BPTT via the kernel. ``dstates`` are gradients of returned states (return_state)."""
+                 ) -> Any:
+        """BPTT via the kernel. ``dstates`` are gradients of returned states (return_state).
+        Returns ``dL/dx``, or ``[dL/dx, dL/dstate...]`` when the call had initial states as
+        inputs (``initial_state_grads`` holds the state gradients either way)."""
         if self._cache is None:
             raise RuntimeError(f"{self.name}: backward() needs a forward(need_grad=True) first")
         c, self._cache = self._cache, None
@@ -312,7 +341,8 @@ class _RNN(Layer):
         if self.bias is not None:
             self.bias.grad = db
         self.initial_state_grads = dh0
-        return dx if c["dp"] is None else dx * c["dp"][:, None, :]
+        dx = dx if c["dp"] is None else dx * c["dp"][:, None, :]
+        return [dx] + list(dh0) if c["states_given"] else dx
 
     def get_config(self) -> Dict[str, Any]:
         return {**super().get_config(), "units": self.units,
@@ -336,6 +366,9 @@ class SimpleRNN(_RNN):
     Weights ``kernel (I, H)``, ``recurrent_kernel (H, H)``, ``bias (H,)``. Arguments as Keras 3.
     """
 
+    CONFIG_FIELDS = cs.RNN_FIELDS
+    CONFIG_REQUIRED: Tuple[str, ...] = ("units",)
+
     def __init__(self, units: int, activation: Any = "tanh", **kwargs: Any) -> None:
         kwargs.pop("recurrent_activation", None)
         super().__init__(units, activation=activation, **kwargs)
@@ -352,6 +385,17 @@ class SimpleRNN(_RNN):
 
     def get_config(self) -> Dict[str, Any]:
         return super().get_config()
+
+
+def split_state_call(layer: Layer, args: Sequence[Any], kwargs: Dict[str, Any]
+                     ) -> Tuple[Any, Dict[str, Any]]:
+    """The ``_split_call`` of recurrent layers: ``initial_state`` becomes extra inputs."""
+    inputs, kwargs = Layer._split_call(layer, args, kwargs)
+    states = kwargs.pop("initial_state", None)
+    if states is not None:
+        states = [states] if not isinstance(states, (list, tuple)) else list(states)
+        inputs = (list(inputs) if isinstance(inputs, list) else [inputs]) + states
+    return inputs, kwargs
 
 
 class _UnitForgetBias(initializers.Initializer):
@@ -381,6 +425,10 @@ class LSTM(_RNN):
     ``recurrent_kernel`` is ``(P, 4*units)``, it outputs P features and its states are
     ``[h (B, P), c (B, units)]``; it runs the ``lstmp`` kernels.
     """
+
+    CONFIG_FIELDS = {**cs.RNN_FIELDS, "unit_forget_bias": cs.v_bool, "proj_size": cs.v_opt_dim,
+                     "projection_initializer": cs.v_initializer}
+    CONFIG_REQUIRED: Tuple[str, ...] = ("units",)
 
     _cell = cells.CELLS["lstm"]
 
@@ -447,6 +495,9 @@ class GRU(_RNN):
     ``recurrent_activation`` (sigmoid) applies to z and r, ``activation`` (tanh) to the
     candidate.
     """
+
+    CONFIG_FIELDS = {**cs.RNN_FIELDS, "reset_after": cs.v_bool}
+    CONFIG_REQUIRED: Tuple[str, ...] = ("units",)
 
     _cell = cells.CELLS["gru"]
 

@@ -1,12 +1,13 @@
 """Bidirectional and TimeDistributed wrappers."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .. import config_schema as cs
 from .base import Layer, Shape, Weight
-from .recurrent import _RNN
+from .recurrent import _RNN, split_state_call
 from .registry import deserialize, register, serialize
 
 __all__ = ["Bidirectional", "TimeDistributed"]
@@ -22,6 +23,10 @@ class Bidirectional(Layer):
     output is flipped back to input time order, and masked steps output zeros in both
     directions. Weights: forward layer's then backward layer's.
     """
+
+    CONFIG_FIELDS = {**cs.BASE_FIELDS, "merge_mode": cs.v_choice(*_MERGE_MODES),
+                     "layer": cs.v_layer_ref, "backward_layer": cs.v_layer_ref}
+    CONFIG_REQUIRED: Tuple[str, ...] = ("layer",)
 
     supports_masking = True
 
@@ -62,12 +67,25 @@ class Bidirectional(Layer):
     def weights(self) -> List[Weight]:
         return self.forward_layer.weights + self.backward_layer.weights
 
+    def _split_call(self, args: Sequence[Any], kwargs: Dict[str, Any]) -> Any:
+        """``initial_state=[forward states..., backward states...]`` become extra inputs."""
+        return split_state_call(self, args, kwargs)
+
     def build(self, input_shape: Shape) -> None:
+        if isinstance(input_shape, list):  # [x, *initial states]
+            input_shape = input_shape[0]
         self.forward_layer._ensure_built(input_shape)
         self.backward_layer._ensure_built(input_shape)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape: Shape) -> Any:
+        if isinstance(input_shape, list):  # [x, *forward states, *backward states]
+            half = (len(input_shape) - 1) // 2
+            if len(input_shape) - 1 != 2 * self.forward_layer._n_states:
+                raise ValueError(f"`initial_state` needs {2 * self.forward_layer._n_states} "
+                                 f"tensor(s) (forward then backward), got {len(input_shape) - 1}")
+            self.forward_layer.compute_output_shape([input_shape[0]] + input_shape[1:1 + half])
+            input_shape = input_shape[0]
         out = self.forward_layer.compute_output_shape(input_shape)
         states: List[Any] = []
         if self.return_state:
@@ -80,8 +98,14 @@ class Bidirectional(Layer):
             return (out if isinstance(out, list) else [out]) + states + states
         return out
 
-    def compute_mask(self, x: Any, mask: Optional[np.ndarray]) -> Optional[np.ndarray]:
-        return mask if self.return_sequences else None
+    def compute_mask(self, x: Any, mask: Any) -> Any:
+        if isinstance(mask, list):  # [x's mask, states' masks]
+            mask = mask[0]
+        out = mask if self.return_sequences else None
+        if self.return_state:
+            n_out = 2 if self.merge_mode is None else 1
+            return [out] * n_out + [None] * (2 * self.forward_layer._n_states)
+        return [out, out] if self.merge_mode is None else out
 
     def reset_state(self) -> None:
         """Reset both directions of a stateful layer."""
@@ -95,6 +119,10 @@ class Bidirectional(Layer):
     def forward(self, x: Any, mask: Optional[np.ndarray] = None, training: bool = False,
                 need_grad: bool = False, initial_state: Optional[Sequence[Any]] = None) -> Any:
         fs = bs = None
+        states_given = isinstance(x, list)
+        if states_given:  # [x, *forward states, *backward states] (see _split_call)
+            x, initial_state = x[0], x[1:]
+            mask = mask[0] if isinstance(mask, list) else mask
         if initial_state is not None:
             half = len(initial_state) // 2
             fs, bs = list(initial_state[:half]), list(initial_state[half:])
@@ -117,13 +145,13 @@ class Bidirectional(Layer):
         else:
             out = [yf, yb]
         if need_grad:
-            self._cache = (yf, yb)
+            self._cache = (yf, yb, states_given)
         if self.return_state:
             return (out if isinstance(out, list) else [out]) + states
         return out
 
-    def backward(self, dy: Any) -> np.ndarray:
-        yf, yb = self._cache
+    def backward(self, dy: Any) -> Any:
+        yf, yb, states_given = self._cache
         self._cache = None
         n_out = 2 if self.merge_mode is None else 1
         dstates: List[Optional[np.ndarray]] = []
@@ -147,7 +175,8 @@ class Bidirectional(Layer):
         dxb = self.backward_layer.backward(dyb, dstates[half:] or None)
         self.initial_state_grads = ((self.forward_layer.initial_state_grads or [])
                                     + (self.backward_layer.initial_state_grads or []))
-        return dxf + dxb
+        dx = dxf + dxb
+        return [dx] + list(self.initial_state_grads) if states_given else dx
 
     def get_config(self) -> Dict[str, Any]:
         return {**super().get_config(), "merge_mode": self.merge_mode,
@@ -166,6 +195,9 @@ class Bidirectional(Layer):
 @register
 class TimeDistributed(Layer):
     """Apply ``layer`` to every time step: ``(B, T, ...) -> (B*T, ...) -> layer -> (B, T, ...)``."""
+
+    CONFIG_FIELDS = {**cs.BASE_FIELDS, "layer": cs.v_layer_ref}
+    CONFIG_REQUIRED: Tuple[str, ...] = ("layer",)
 
     supports_masking = True
 
