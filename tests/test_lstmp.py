@@ -4,7 +4,7 @@ activations, 1-2 threads), reference gradcheck, determinism, PyTorch parity, arg
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Tuple
 
 import numpy as np
 import pytest
