@@ -36,4 +36,12 @@ class LambdaCallback(Callback):
                 continue
             if not callable(fn):
                 raise TypeError(f"LambdaCallback: `{name}` must be callable, got {fn!r}")
-            setattr(self, name, fn)
+            setattr(self, name, _with_logs(fn, indexed="epoch" in name or "batch" in name))
+
+
+def _with_logs(fn: Callable[..., Any], indexed: bool) -> Callable[..., Any]:
+    """Call ``fn(index, logs)`` / ``fn(logs)`` with ``logs`` always passed (``None`` when the
+    loop gives none), as Keras's loop always passes it."""
+    if indexed:
+        return lambda index, logs=None: fn(index, logs)
+    return lambda logs=None: fn(logs)
