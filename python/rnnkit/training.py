@@ -492,16 +492,18 @@ class Trainer:
                                                cut(source.sws, head), batch_size, shuffle)
         epoch_iter = data_adapter.EpochIterator(source, steps_per_epoch)
         history = callbacks_mod.History()
-        cbs: List[callbacks_mod.Callback] = []
+        # Keras order: the user's callbacks, then History, then the progress bar (so it shows
+        # a learning_rate the others added to the logs).
+        cbs: List[callbacks_mod.Callback] = list(callbacks or []) + [history]
         if verbose:
             cbs.append(callbacks_mod.ProgbarLogger())
-        cbs += list(callbacks or []) + [history]
         cblist = callbacks_mod.CallbackList(cbs, self, {"epochs": epochs,
                                                          "steps": epoch_iter.steps,
                                                          "verbose": verbose})
         self.stop_training = False
+        self._initial_epoch = initial_epoch  # BackupAndRestore may move it in on_train_begin
         cblist.on_train_begin()
-        for epoch in range(initial_epoch, epochs):
+        for epoch in range(self._initial_epoch, epochs):
             cblist.on_epoch_begin(epoch)
             for _, m, _ in self._metrics or []:
                 m.reset_state()
