@@ -21,7 +21,7 @@ bit or so (cos/log may differ by one ulp).
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Sequence, Type, Union
+from typing import Any, Dict, Optional, Sequence, Type, Union
 
 import numpy as np
 
