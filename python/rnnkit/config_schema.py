@@ -129,12 +129,72 @@ SCALAR_FIELDS = {
     "name": v_str, "reduction": v_reduction, "from_logits": v_bool,
     "dtype": v_float_dtype, "ignore_class": lambda v, w: None if v is None
     else fail(w, "not supported"),                                         # losses
-    "learning_rate": v_num, "weight_decay": v_opt_num, "clipnorm": v_opt_num,
-    "clipvalue": v_opt_num, "global_clipnorm": v_opt_num, "momentum": v_num,
-    "nesterov": v_bool, "beta_1": v_num, "beta_2": v_num, "epsilon": v_num,
-    "amsgrad": v_bool, "rho": v_num, "centered": v_bool,
-    "initial_accumulator_value": v_num,                                    # optimizers
+    "learning_rate": lambda v, w: v_learning_rate(v, w), "weight_decay": v_opt_num,
+    "clipnorm": v_opt_num, "clipvalue": v_opt_num, "global_clipnorm": v_opt_num,
+    "momentum": v_num, "nesterov": v_bool, "beta_1": v_num, "beta_2": v_num,
+    "epsilon": v_num, "amsgrad": v_bool, "rho": v_num, "centered": v_bool,
+    "initial_accumulator_value": v_num, "use_ema": v_bool, "ema_momentum": v_num,
+    "ema_overwrite_frequency": lambda v, w: v_opt_count(v, w, 1),
+    "gradient_accumulation_steps": lambda v, w: v_opt_count(v, w, 2),
+    "loss_scale_factor": lambda v, w: None if v is None else fail(w, "not supported"),
+    "learning_rate_power": v_num, "l1_regularization_strength": v_num,
+    "l2_regularization_strength": v_num, "l2_shrinkage_regularization_strength": v_num,
+    "beta": v_num,                                                         # optimizers
 }
+
+#: Longest accepted ``boundaries``/``values`` list of a PiecewiseConstantDecay.
+MAX_SCHEDULE_POINTS = 4096
+
+
+def v_opt_count(v: Any, w: str, minimum: int) -> None:
+    """null, or an int in ``[minimum, 2**31)`` (0 too: Keras treats it as off)."""
+    if v is not None and (not is_int(v) or not (v == 0 or minimum <= v < 2 ** 31)):
+        fail(w, f"expected null or an int >= {minimum}, got {short(v)}")
+
+
+def v_num_list(v: Any, w: str) -> None:
+    """A list of at most MAX_SCHEDULE_POINTS finite numbers."""
+    if not isinstance(v, list) or not 0 < len(v) <= MAX_SCHEDULE_POINTS:
+        fail(w, f"expected a list of 1 to {MAX_SCHEDULE_POINTS} numbers, got {short(v)}")
+    for i, x in enumerate(v):
+        v_num(x, f"{w}[{i}]")
+
+
+def v_positive(v: Any, w: str) -> None:
+    if not is_num(v) or v <= 0:
+        fail(w, f"expected a finite number > 0, got {short(v)}")
+
+
+# The fields of learning-rate schedule configs (Keras 3 names), with their types.
+SCHEDULE_FIELDS = {
+    "initial_learning_rate": v_num, "decay_steps": v_positive, "decay_rate": v_num,
+    "staircase": v_bool, "name": v_str, "boundaries": v_num_list, "values": v_num_list,
+    "end_learning_rate": v_num, "power": v_num, "cycle": v_bool, "alpha": v_num,
+    "warmup_target": v_opt_num, "warmup_steps": v_num, "first_decay_steps": v_positive,
+    "t_mul": v_positive, "m_mul": v_num,
+}
+
+
+def v_learning_rate(v: Any, w: str) -> None:
+    """An optimizer's ``learning_rate``: a number, or a built-in schedule's
+    ``{"class_name", "config"}``."""
+    if not isinstance(v, dict):
+        v_num(v, w)
+        return
+    from .optimizers import schedules  # config_schema sits below the optimizers package
+    if set(v) - {"class_name", "config"}:
+        fail(w, f"expected a number or {{'class_name', 'config'}}, got {short(v)}")
+    if not isinstance(v.get("class_name"), str) or v["class_name"] not in schedules._CLASSES:
+        fail(f"{w}.class_name", f"unknown learning rate schedule {short(v.get('class_name'))};"
+                                f" known: {sorted(schedules._CLASSES)}")
+    cfg = v.get("config", {})
+    if not isinstance(cfg, dict) or len(cfg) > 16:
+        fail(f"{w}.config", f"expected an object, got {short(cfg)}")
+    for k, x in cfg.items():
+        check = SCHEDULE_FIELDS.get(k)
+        if check is None:
+            fail(f"{w}.config", f"unknown field {short(k)}")
+        check(x, f"{w}.config.{k}")
 
 
 def v_scalars(v: Any, w: str) -> None:

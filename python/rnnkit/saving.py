@@ -766,15 +766,12 @@ def load_model(path: str, compile: bool = True) -> Any:
                     raise ValueError(f"{path}: optimizer iteration count has dtype {it.dtype} "
                                      f"and shape {it.shape}, expected an integer scalar")
                 opt_specs.append(it)
-                k = 1
-                for slot in optimizer._slots:
-                    for w in model.trainable_weights:
-                        key = f"optimizer_{k:05d}"
-                        if key not in ar.members:
-                            raise ValueError(f"{path}: optimizer state {key} is missing")
-                        opt_specs.append(_float_spec(ar, key, f"optimizer slot {slot!r} of "
-                                                     f"{w.name}", tuple(w.shape)))
-                        k += 1
+                tw_shapes = [tuple(w.shape) for w in model.trainable_weights]
+                for k, (what, shape) in enumerate(optimizer.state_specs(tw_shapes), 1):
+                    key = f"optimizer_{k:05d}"
+                    if key not in ar.members:
+                        raise ValueError(f"{path}: optimizer state {key} is missing")
+                    opt_specs.append(_float_spec(ar, key, what, shape))
         ar.expect_members(len(specs), len(opt_specs))
         _check_total(ar, specs + opt_specs)
         values = [ar.read(f"weight_{i:05d}", s) for i, s in enumerate(specs)]

@@ -520,6 +520,9 @@ class Trainer:
             cblist.on_epoch_end(epoch, logs)
             if self.stop_training or epoch_iter.exhausted:
                 break
+        if epochs > 0 and self.optimizer is not None:
+            # Keras: e.g. replace the weights by their EMA (use_ema) once training ends.
+            self.optimizer.finalize_variable_values([w.value for w in self.trainable_weights])  # type: ignore[attr-defined]
         cblist.on_train_end()
         return history
 
