@@ -233,14 +233,86 @@ def v_activation(v: Any, w: str) -> None:
         fail(w, f"unknown activation {short(v)}")
 
 
+def _v_factor(v: Any, w: str) -> None:
+    if not is_num(v) or v < 0:
+        fail(w, f"expected a finite number >= 0, got {short(v)}")
+
+
+def _v_axis_arg(v: Any, w: str) -> None:
+    ok = (is_int(v) and -8 <= v < 8) or (isinstance(v, list) and 0 < len(v) <= 8
+                                          and all(is_int(a) and -8 <= a < 8 for a in v))
+    if not ok:
+        fail(w, f"expected an axis (int in [-8, 8)) or a list of axes, got {short(v)}")
+
+
+# Keras's regularizer / constraint classes and the config fields each takes.
+REGULARIZER_FIELDS = {
+    "L1": {"l1": _v_factor}, "L2": {"l2": _v_factor}, "L1L2": {"l1": _v_factor, "l2": _v_factor},
+    "OrthogonalRegularizer": {"factor": _v_factor, "mode": v_choice("rows", "columns")},
+}
+CONSTRAINT_FIELDS = {
+    "MaxNorm": {"max_value": v_num, "axis": _v_axis_arg}, "NonNeg": {},
+    "UnitNorm": {"axis": _v_axis_arg},
+    "MinMaxNorm": {"min_value": v_num, "max_value": v_num, "rate": v_num, "axis": _v_axis_arg},
+}
+
+
+def _v_typed_object(v: Any, w: str, classes: Dict[str, Dict[str, Any]],
+                    names: Sequence[str]) -> None:
+    """null, a name, or ``{"class_name": one of classes, "config": {its fields}}``."""
+    if v is None:
+        return
+    if isinstance(v, str):
+        if v not in names:
+            fail(w, f"unknown name {short(v)}; known: {sorted(names)}")
+        return
+    if not isinstance(v, dict) or set(v) - {"class_name", "config", "module",
+                                            "registered_name"}:
+        fail(w, f"expected null, a name or {{'class_name', 'config'}}, got {short(v)}")
+    cls = v.get("class_name")
+    if not isinstance(cls, str) or cls not in classes:
+        fail(w, f"unknown class {short(cls)}; known: {sorted(classes)}")
+    for extra in ("module", "registered_name"):
+        if extra in v and not (v[extra] is None or isinstance(v[extra], str)
+                               and len(v[extra]) <= MAX_NAME):
+            fail(f"{w}.{extra}", f"expected a string, got {short(v[extra])}")
+    cfg = v.get("config", {})
+    if cfg is None:
+        cfg = {}
+    if not isinstance(cfg, dict):
+        fail(f"{w}.config", f"expected an object, got {short(cfg)}")
+    for k, x in cfg.items():
+        check = classes[cls].get(k)
+        if check is None:
+            fail(f"{w}.config", f"unknown field {short(k)} for {cls}; known: "
+                 f"{sorted(classes[cls])}")
+        check(x, f"{w}.config.{k}")
+
+
 def v_regularizer(v: Any, w: str) -> None:
-    if v is not None:
-        fail(w, "regularizers/constraints are not supported")
+    """A regularizer: null, ``"l1"``/``"l2"``/``"l1_l2"``... or a Keras config object."""
+    _v_typed_object(v, w, REGULARIZER_FIELDS, ["l1", "l2", "l1l2", "l1_l2",
+                                                       "orthogonal_regularizer"])
+
+
+def v_constraint(v: Any, w: str) -> None:
+    """A constraint: null, ``"max_norm"``/``"non_neg"``... or a Keras config object."""
+    _v_typed_object(v, w, CONSTRAINT_FIELDS, ["max_norm", "non_neg", "unit_norm",
+                                              "min_max_norm"])
+
+
+def weight_option_fields(*prefixes: str) -> Dict[str, Any]:
+    """``{<prefix>_regularizer: v_regularizer, <prefix>_constraint: v_constraint}``."""
+    out: Dict[str, Any] = {}
+    for p in prefixes:
+        out[f"{p}_regularizer"] = v_regularizer
+        out[f"{p}_constraint"] = v_constraint
+    return out
 
 
 BASE_FIELDS = {"name": v_opt_str, "trainable": v_bool, "dtype": v_float_dtype,
          "batch_input_shape": v_shape, "input_shape": v_shape, "batch_size": v_opt_dim,
-         "input_dim": v_opt_dim}
+         "input_dim": v_opt_dim, "activity_regularizer": v_regularizer}
 RNN_FIELDS = {**BASE_FIELDS, "units": v_dim, "activation": v_activation,
                "recurrent_activation": v_activation, "use_bias": v_bool,
                "kernel_initializer": v_initializer, "recurrent_initializer": v_initializer,
@@ -252,10 +324,7 @@ RNN_FIELDS = {**BASE_FIELDS, "units": v_dim, "activation": v_activation,
                else fail(w, f"unexpected {short(v)}"),
                "implementation": lambda v, w: None if v is None or (is_int(v) and 0 <= v <= 2)
                else fail(w, f"unexpected {short(v)}"),
-               **{k: v_regularizer for k in (
-                   "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
-                   "activity_regularizer", "kernel_constraint", "recurrent_constraint",
-                   "bias_constraint")}}
+               **weight_option_fields("kernel", "recurrent", "bias")}
 
 
 

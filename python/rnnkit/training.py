@@ -25,10 +25,12 @@ import numpy as np
 
 from . import backend
 from . import callbacks as callbacks_mod
+from . import constraints as constraints_mod
 from . import data_adapter
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
+from . import regularizers as regularizers_mod
 
 __all__ = ["Trainer"]
 
@@ -280,13 +282,17 @@ class Trainer:
 
     def _train_batch(self, xb: Arrays, yb: Arrays, trackers: List[metrics_mod.Mean],
                      sws: Optional[List[Optional[np.ndarray]]] = None) -> None:
-        y_preds, masks = self._forward_lists(xb, True, True)
+        with regularizers_mod.collect_activity() as activity:
+            y_preds, masks = self._forward_lists(xb, True, True)
         total, parts, douts = self._losses_and_grads(yb, y_preds, masks, sws)
         self._clear_grads()
         self._backward_lists(douts)
         tw = self.trainable_weights  # type: ignore[attr-defined]
+        # Keras: the total loss includes the regularization penalties (before the update).
+        total += activity.total + regularizers_mod.weight_penalties(tw)
         grads = [w.grad if w.grad is not None else np.zeros_like(w.value) for w in tw]
         self.optimizer.apply(grads, [w.value for w in tw])  # type: ignore[union-attr]
+        constraints_mod.apply_constraints(tw)  # Keras: after optimizer.apply
         self._update_trackers(trackers, total, parts, len(xb[0]))
         for i, m, _ in self._get_metrics(yb, y_preds):
             m.update_state(yb[i], y_preds[i], masks[i])
@@ -318,10 +324,13 @@ class Trainer:
         self._require_compiled("loss_and_gradients")
         xs = self._check_x(x, "loss_and_gradients")
         ys = self._check_xy(xs, y, "loss_and_gradients")
-        y_preds, masks = self._forward_lists(xs, training, True)
+        with regularizers_mod.collect_activity() as activity:
+            y_preds, masks = self._forward_lists(xs, training, True)
         total, _, douts = self._losses_and_grads(ys, y_preds, masks)
         self._clear_grads()
         self._backward_lists(douts)
+        total += activity.total + regularizers_mod.weight_penalties(
+            self.trainable_weights)  # type: ignore[attr-defined]
         return float(total), [w.grad if w.grad is not None else np.zeros_like(w.value)
                               for w in self.trainable_weights]  # type: ignore[attr-defined]
 
@@ -549,14 +558,17 @@ class Trainer:
         arrays = isinstance(source, data_adapter.ArrayAdapter)
         for step, batch in enumerate(data_adapter.EpochIterator(source, steps).epoch()):
             xb, yb, swb = self._batch(batch, None, where, True, arrays)
-            y_preds, masks = self._forward_lists(xb, False, False)
+            with regularizers_mod.collect_activity() as activity:
+                y_preds, masks = self._forward_lists(xb, False, False)
             if metrics is None:
                 metrics = self._make_metrics(yb, y_preds)  # type: ignore[arg-type]
                 if self._metrics is None:
                     self._metrics = self._make_metrics(yb, y_preds)  # type: ignore[arg-type]
             sws = swb or [None] * len(y_preds)
             parts = []
-            total = 0.0
+            # Keras's test_step loss includes the regularization penalties too.
+            total = activity.total + regularizers_mod.weight_penalties(
+                self.trainable_weights, add_grads=False)  # type: ignore[attr-defined]
             for lo, w, y, yp, m, sw in zip(self._losses, self._loss_weights, yb,  # type: ignore
                                            y_preds, masks, sws):
                 if lo is not None:
