@@ -139,7 +139,8 @@ class Progbar:
         finalize = current >= self.target if finalize is None else finalize
         now = time.time()
         tpu = self._time_per_unit(current, now)
-        metrics = "".join(f" - {k}: {_fmt_value(float(v), self.verbose != 2)}"
+        # Array results (F1Score(average=None), ...) show their mean, as Keras's Progbar.
+        metrics = "".join(f" - {k}: {_fmt_value(float(np.mean(v)), self.verbose != 2)}"
                           for k, v in values)
         digits = int(math.log10(max(self.target, 1))) + 1
         count = f"{current:{digits}d}/{self.target}"
