@@ -443,6 +443,8 @@ class Trainer:
             y_preds, masks = self._forward_lists(xb, False, False)
             if metrics is None:
                 metrics = self._make_metrics(yb, y_preds)
+                for _, m, _ in metrics:  # Metric objects given to compile are shared: start
+                    m.reset_state()      # from zero as Keras's evaluate does
                 if self._metrics is None:
                     self._metrics = self._make_metrics(yb, y_preds)
             parts = []
