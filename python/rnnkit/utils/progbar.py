@@ -6,6 +6,8 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
+import numpy as np
+
 __all__ = ["Progbar"]
 
 
@@ -63,7 +65,8 @@ class Progbar:
         for k, v in values:
             if k not in self._values_order:
                 self._values_order.append(k)
-            self._values[k] = float(v)
+            # Array results (F1Score(average=None), ...) show their mean, as Keras's Progbar.
+            self._values[k] = float(np.mean(v))
         metrics = "".join(f" - {k}: {_fmt_value(self._values[k], self.verbose != 2)}"
                           for k in self._values_order)
         digits = int(math.log10(max(self.target, 1))) + 1
