@@ -362,8 +362,11 @@ class CategoricalCrossentropy(Loss):
     def _grad(self, t: np.ndarray, x: np.ndarray, dl: np.ndarray, from_logits: bool
               ) -> np.ndarray:
         if from_logits:
-            sm = np.exp(_log_softmax(x))
-            return (sm * t.sum(axis=-1, keepdims=True) - t) * dl[..., None]
+            # TensorFlow's fused softmax_cross_entropy_with_logits back-propagates
+            # softmax(x) - t: the derivative when each target row sums to 1 (one-hot,
+            # label-smoothed). For other targets (e.g. multi-hot) it is not the derivative of
+            # the value, but it is what Keras trains with (recorded: sigmoid_cce_sat).
+            return (np.exp(_log_softmax(x)) - t) * dl[..., None]
         eps = x.dtype.type(backend.epsilon())
         s = x.sum(axis=-1, keepdims=True)
         q = x / s
