@@ -37,6 +37,10 @@ serialise as ``"silu"`` / ``"hard_silu"``, as Keras 3); ``None`` means linear. T
 arguments (``alpha``, ``negative_slope``, ``approximate``) are for direct calls
 (``activations.gelu(z, approximate=True)``, ``gelu.backward(y, dy, z, approximate=True)``);
 layers given a name use the defaults, as Keras's string identifiers do.
+
+``sigmoid`` and ``softmax`` outputs remember their logits (Keras's TensorFlow backend
+``_keras_logits``, see :mod:`rnnkit.logits`): crossentropies then compute from the logits,
+and their :class:`~rnnkit.logits.LogitsGradient` passes through ``backward`` as ``dL/dz``.
 """
 from __future__ import annotations
 
@@ -44,6 +48,8 @@ import math
 from typing import Any, Callable, Dict, Optional, Union
 
 import numpy as np
+
+from . import logits as logits_mod
 
 __all__ = ["Activation", "get", "serialize", "linear", "relu", "leaky_relu", "relu6", "sigmoid",
            "tanh", "softmax", "log_softmax", "elu", "selu", "softplus", "softsign", "silu",
@@ -62,23 +68,37 @@ class Activation:
     ``uses_input`` is False)."""
 
     def __init__(self, name: str, forward: Callable[..., np.ndarray],
-                 backward: Callable[..., np.ndarray], uses_input: bool = False) -> None:
+                 backward: Callable[..., np.ndarray], uses_input: bool = False,
+                 keeps_logits: bool = False) -> None:
         self.__name__ = name
         self.name = name
         self.uses_input = uses_input
         self._forward = forward
         self._backward = backward
+        # sigmoid / softmax: the output remembers its logits (Keras's TF backend
+        # ``_keras_logits``), so crossentropies compute from them; see rnnkit.logits.
+        self.keeps_logits = keeps_logits
 
     def __call__(self, z: Any, **params: Any) -> np.ndarray:
         """Apply the activation to ``z``."""
         z = np.asarray(z)
-        return np.asarray(self._forward(z, **params), dtype=z.dtype if z.dtype.kind == "f"
-                          else None)
+        y = np.asarray(self._forward(z, **params), dtype=z.dtype if z.dtype.kind == "f"
+                       else None)
+        return logits_mod.attach(y, z) if self.keeps_logits else y
 
-    def backward(self, y: np.ndarray, dy: np.ndarray, z: Optional[np.ndarray] = None,
-                 **params: Any) -> np.ndarray:
+    def backward(self, y: np.ndarray, dy: Any, z: Optional[np.ndarray] = None,
+                 **params: Any) -> Any:
         """Gradient w.r.t. the pre-activation, given the output ``y``, ``dL/dy`` and (needed
-        when :attr:`uses_input`) the pre-activation ``z``."""
+        when :attr:`uses_input`) the pre-activation ``z``.
+
+        ``dy`` may be a :class:`~rnnkit.logits.LogitsGradient` (the loss was computed from
+        the logits of ``y``): it already is ``dL/dz``. ``linear`` is the identity and hands
+        any gradient on unchanged."""
+        if self.name == "linear":
+            return dy
+        if isinstance(dy, logits_mod.LogitsGradient):
+            return dy.to_pre_activation(
+                y, lambda yy, extra: self.backward(yy, extra, z, **params))
         if self.uses_input and z is None:
             raise ValueError(f"activation {self.name!r}: backward needs the pre-activation `z`")
         dz = self._backward(z, y, dy, **params)
@@ -157,11 +177,12 @@ leaky_relu = Activation(
     uses_input=True)
 relu6 = Activation("relu6", lambda z: np.minimum(np.maximum(z, 0), 6),
                    lambda z, y, dy: dy * ((y > 0) & (y < 6)))
-sigmoid = Activation("sigmoid", _sigmoid, lambda z, y, dy: dy * y * (1 - y))
+sigmoid = Activation("sigmoid", _sigmoid, lambda z, y, dy: dy * y * (1 - y), keeps_logits=True)
 tanh = Activation("tanh", np.tanh, lambda z, y, dy: dy * (1 - y * y))
 # Softmax Jacobian-vector product on the last axis: y * (dy - <dy, y>).
 softmax = Activation("softmax", _softmax,
-                     lambda z, y, dy: y * (dy - (dy * y).sum(axis=-1, keepdims=True)))
+                     lambda z, y, dy: y * (dy - (dy * y).sum(axis=-1, keepdims=True)),
+                     keeps_logits=True)
 # log_softmax: dz = dy - softmax(z) * sum(dy), and softmax(z) = exp(y).
 log_softmax = Activation("log_softmax", _log_softmax,
                          lambda z, y, dy: dy - np.exp(y) * dy.sum(axis=-1, keepdims=True))

@@ -127,8 +127,10 @@ SCALAR_FIELDS = {
     "seed": v_seed, "gain": v_num, "minval": v_num, "maxval": v_num, "mean": v_num,
     "stddev": v_num, "value": v_num,                                      # initializers
     "name": v_str, "reduction": v_reduction, "from_logits": v_bool,
-    "dtype": v_float_dtype, "ignore_class": lambda v, w: None if v is None
-    else fail(w, "not supported"),                                         # losses
+    "dtype": v_float_dtype, "ignore_class": lambda v, w: None if v is None or (
+        is_int(v) and abs(v) <= 2**31) else fail(w, f"expected an int or null, got {short(v)}"),
+    "label_smoothing": v_num, "delta": v_num, "axis": lambda v, w: None if is_int(v) and abs(
+        v) <= 64 else fail(w, f"expected a small int, got {short(v)}"),   # losses
     "learning_rate": lambda v, w: v_learning_rate(v, w), "weight_decay": v_opt_num,
     "clipnorm": v_opt_num, "clipvalue": v_opt_num, "global_clipnorm": v_opt_num,
     "momentum": v_num, "nesterov": v_bool, "beta_1": v_num, "beta_2": v_num,

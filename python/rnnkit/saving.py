@@ -39,6 +39,7 @@ import inspect
 import json
 import math
 import os
+import warnings
 import re
 import socket
 import stat
@@ -719,7 +720,16 @@ def save_model(model: Any, path: str, overwrite: bool = True) -> None:
     """Write config + weights + compile settings + optimizer state atomically to ``path``."""
     compile_cfg = None
     arrays: Dict[str, np.ndarray] = {}
-    if model.compiled:
+    custom = [lo.name for lo in getattr(model, "_losses", []) if lo is not None
+              and not losses.is_serializable(lo)]
+    if model.compiled and custom:
+        # A custom loss (function or user subclass) cannot be named in a file that must
+        # never run code: save the model and weights only (see rnnkit.custom_losses).
+        warnings.warn(f"save_model: the model is compiled with custom loss(es) {custom}, "
+                      "which cannot be saved; the file holds the architecture and weights "
+                      "without compile settings -- compile the loaded model again",
+                      UserWarning, stacklevel=3)
+    elif model.compiled:
         per_loss = [None if lo is None else losses.serialize(lo) for lo in model._losses]
         single = len(per_loss) == 1
         dropped: List[str] = []

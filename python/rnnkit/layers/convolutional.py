@@ -18,6 +18,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from .. import activations, initializers
+from ..logits import LogitsGradient
 from .. import config_schema as cs
 from .base import Layer, Shape
 from .registry import register
@@ -206,7 +207,9 @@ class Conv1D(Layer):
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         xp, left, steps, y, z = self._cache
-        dz = self.activation.backward(y, np.asarray(dy, y.dtype), z)   # (B, T_out, F)
+        # (a LogitsGradient -- the loss used our logits -- goes to the activation as is)
+        dz = self.activation.backward(y, dy if isinstance(dy, LogitsGradient)
+                                      else np.asarray(dy, y.dtype), z)   # (B, T_out, F)
         t_out = dz.shape[1]
         w = self.kernel.value
         dz2 = dz.reshape(-1, self.filters)                        # (B*T_out, F)

@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .. import activations
+from ..logits import LogitsGradient
 from .. import config_schema as cs
 from .base import Layer, Shape
 from .registry import register
@@ -292,7 +293,9 @@ class Activation(Layer):
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         (y, z), self._cache = self._cache, None
-        return self.activation.backward(y, np.asarray(dy), z)
+        # (a LogitsGradient -- the loss used our logits -- goes to the activation as is)
+        return self.activation.backward(y, dy if isinstance(dy, LogitsGradient)
+                                        else np.asarray(dy), z)
 
     def get_config(self) -> Dict[str, Any]:
         return {**super().get_config(), "activation": activations.serialize(self.activation)}
