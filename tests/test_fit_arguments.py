@@ -191,3 +191,14 @@ def test_optimizer_schedule_and_callback_training_match_keras(name: str, optimiz
     h = m.fit(REC["x"], REC["y_cls"], batch_size=4, epochs=epochs, shuffle=False, verbose=0,
               callbacks=callbacks())
     _check_run(name, m, h)
+
+
+def test_weighted_metrics_receive_fit_and_evaluate_sample_weights() -> None:
+    m = Sequential([L.Input((3,)), L.Dense(1)])
+    m.compile("sgd", "mse", metrics=["mae"], weighted_metrics=["mae"])
+    x, y = np.ones((4, 3), np.float32), np.arange(4.0, dtype=np.float32).reshape(4, 1)
+    p = float(m.predict(x, verbose=0)[0, 0])
+    res = m.evaluate(x, y, sample_weight=np.array([1.0, 0, 0, 0]), verbose=0, return_dict=True)
+    np.testing.assert_allclose(res["weighted_mae"], abs(p), rtol=1e-6)
+    np.testing.assert_allclose(res["mae"], np.mean(np.abs(p - np.arange(4.0))), rtol=1e-6)
+    np.testing.assert_allclose(res["loss"], p * p / 4, rtol=1e-6)
