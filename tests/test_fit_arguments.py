@@ -27,10 +27,10 @@ def _tagger() -> Sequential:
                        L.LSTM(3, return_sequences=True), L.Dense(2)])
 
 
-def _from_keras(name: str, build: Any) -> Sequential:
+def _from_keras(name: str, build: Any, optimizer: Any = None) -> Sequential:
     model = build()
     model.set_weights([REC[f"{name}/w{i}"] for i in range(int(REC[f"{name}/init"]))])
-    model.compile(optimizer=rnnkit.optimizers.SGD(0.1), loss="mse")
+    model.compile(optimizer=optimizer or rnnkit.optimizers.SGD(0.1), loss="mse")
     return model
 
 
@@ -171,3 +171,34 @@ def test_multi_output_sample_weights_by_name() -> None:
     assert zero["loss"] == 0.0
     only_q = m.evaluate(x, y, sample_weight={"p": np.zeros(4)}, verbose=0, return_dict=True)
     assert only_q["p_loss"] == 0.0 and only_q["q_loss"] > 0.0
+
+
+@pytest.mark.parametrize("name, optimizer, callbacks, epochs", [
+    ("adamw", lambda: rnnkit.optimizers.AdamW(learning_rate=0.05, weight_decay=0.1), list, 3),
+    ("exponential_decay", lambda: rnnkit.optimizers.SGD(
+        rnnkit.optimizers.schedules.ExponentialDecay(0.3, decay_steps=2, decay_rate=0.5)),
+     list, 3),
+    ("reduce_lr", lambda: rnnkit.optimizers.SGD(0.5), lambda: [
+        rnnkit.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0,
+                                           min_delta=0.05)], 6),
+])
+def test_optimizer_schedule_and_callback_training_match_keras(name: str, optimizer: Any,
+                                                              callbacks: Any,
+                                                              epochs: int) -> None:
+    """fit(shuffle=False) from Keras's weights: AdamW with weight decay, an ExponentialDecay
+    schedule, ReduceLROnPlateau (its learning_rate log included)."""
+    m = _from_keras(name, _classifier, optimizer())
+    h = m.fit(REC["x"], REC["y_cls"], batch_size=4, epochs=epochs, shuffle=False, verbose=0,
+              callbacks=callbacks())
+    _check_run(name, m, h)
+
+
+def test_weighted_metrics_receive_fit_and_evaluate_sample_weights() -> None:
+    m = Sequential([L.Input((3,)), L.Dense(1)])
+    m.compile("sgd", "mse", metrics=["mae"], weighted_metrics=["mae"])
+    x, y = np.ones((4, 3), np.float32), np.arange(4.0, dtype=np.float32).reshape(4, 1)
+    p = float(m.predict(x, verbose=0)[0, 0])
+    res = m.evaluate(x, y, sample_weight=np.array([1.0, 0, 0, 0]), verbose=0, return_dict=True)
+    np.testing.assert_allclose(res["weighted_mae"], abs(p), rtol=1e-6)
+    np.testing.assert_allclose(res["mae"], np.mean(np.abs(p - np.arange(4.0))), rtol=1e-6)
+    np.testing.assert_allclose(res["loss"], p * p / 4, rtol=1e-6)

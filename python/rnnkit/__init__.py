@@ -15,10 +15,10 @@ __all__ = ["ops", "reference", "runtime", "build_info", "get_num_threads", "set_
 
 # --- Keras-style API ---
 from . import backend, activations, initializers, losses, metrics, optimizers, callbacks  # noqa: E402
-from . import layers, models  # noqa: E402
+from . import layers, models, utils  # noqa: E402
 from .layers import Input  # noqa: E402
 from .models import Model, Sequential, load_model  # noqa: E402
 
 __all__ += ["backend", "activations", "initializers", "losses", "metrics", "optimizers",
-            "callbacks", "layers", "models", "Input", "Model", "Sequential", "load_model"]
+            "callbacks", "layers", "models", "utils", "Input", "Model", "Sequential", "load_model"]
 # --- end Keras-style API ---

@@ -22,7 +22,7 @@ from . import ops, reference
 
 __all__ = [
     "floatx", "set_floatx", "epsilon", "kernels", "set_kernels", "use_kernels",
-    "set_random_seed", "rng", "get_uid", "reset_uids", "snake_case",
+    "set_random_seed", "rng", "get_uid", "reset_uids", "clear_session", "snake_case",
 ]
 
 _FLOATX = "float32"
@@ -110,6 +110,13 @@ def get_uid(prefix: str) -> int:
 def reset_uids() -> None:
     """Forget name counters (Keras's ``clear_session`` for names)."""
     _UIDS.clear()
+
+
+def clear_session() -> None:
+    """Keras's ``keras.backend.clear_session()``: reset the default-name counters, so the next
+    ``Dense`` is named ``dense`` again. rnnkit keeps no other global graph state (layers are
+    plain Python objects freed with their last reference)."""
+    reset_uids()
 
 
 def unique_name(prefix: str) -> str:

@@ -127,14 +127,76 @@ SCALAR_FIELDS = {
     "seed": v_seed, "gain": v_num, "minval": v_num, "maxval": v_num, "mean": v_num,
     "stddev": v_num, "value": v_num,                                      # initializers
     "name": v_str, "reduction": v_reduction, "from_logits": v_bool,
-    "dtype": v_float_dtype, "ignore_class": lambda v, w: None if v is None
-    else fail(w, "not supported"),                                         # losses
-    "learning_rate": v_num, "weight_decay": v_opt_num, "clipnorm": v_opt_num,
-    "clipvalue": v_opt_num, "global_clipnorm": v_opt_num, "momentum": v_num,
-    "nesterov": v_bool, "beta_1": v_num, "beta_2": v_num, "epsilon": v_num,
-    "amsgrad": v_bool, "rho": v_num, "centered": v_bool,
-    "initial_accumulator_value": v_num,                                    # optimizers
+    "dtype": v_float_dtype, "ignore_class": lambda v, w: None if v is None or (
+        is_int(v) and abs(v) <= 2**31) else fail(w, f"expected an int or null, got {short(v)}"),
+    "label_smoothing": v_num, "delta": v_num, "axis": lambda v, w: None if is_int(v) and abs(
+        v) <= 64 else fail(w, f"expected a small int, got {short(v)}"),   # losses
+    "learning_rate": lambda v, w: v_learning_rate(v, w), "weight_decay": v_opt_num,
+    "clipnorm": v_opt_num, "clipvalue": v_opt_num, "global_clipnorm": v_opt_num,
+    "momentum": v_num, "nesterov": v_bool, "beta_1": v_num, "beta_2": v_num,
+    "epsilon": v_num, "amsgrad": v_bool, "rho": v_num, "centered": v_bool,
+    "initial_accumulator_value": v_num, "use_ema": v_bool, "ema_momentum": v_num,
+    "ema_overwrite_frequency": lambda v, w: v_opt_count(v, w, 1),
+    "gradient_accumulation_steps": lambda v, w: v_opt_count(v, w, 2),
+    "loss_scale_factor": lambda v, w: None if v is None else fail(w, "not supported"),
+    "learning_rate_power": v_num, "l1_regularization_strength": v_num,
+    "l2_regularization_strength": v_num, "l2_shrinkage_regularization_strength": v_num,
+    "beta": v_num,                                                         # optimizers
 }
+
+#: Longest accepted ``boundaries``/``values`` list of a PiecewiseConstantDecay.
+MAX_SCHEDULE_POINTS = 4096
+
+
+def v_opt_count(v: Any, w: str, minimum: int) -> None:
+    """null, or an int in ``[minimum, 2**31)`` (0 too: Keras treats it as off)."""
+    if v is not None and (not is_int(v) or not (v == 0 or minimum <= v < 2 ** 31)):
+        fail(w, f"expected null or an int >= {minimum}, got {short(v)}")
+
+
+def v_num_list(v: Any, w: str) -> None:
+    """A list of at most MAX_SCHEDULE_POINTS finite numbers."""
+    if not isinstance(v, list) or not 0 < len(v) <= MAX_SCHEDULE_POINTS:
+        fail(w, f"expected a list of 1 to {MAX_SCHEDULE_POINTS} numbers, got {short(v)}")
+    for i, x in enumerate(v):
+        v_num(x, f"{w}[{i}]")
+
+
+def v_positive(v: Any, w: str) -> None:
+    if not is_num(v) or v <= 0:
+        fail(w, f"expected a finite number > 0, got {short(v)}")
+
+
+# The fields of learning-rate schedule configs (Keras 3 names), with their types.
+SCHEDULE_FIELDS = {
+    "initial_learning_rate": v_num, "decay_steps": v_positive, "decay_rate": v_num,
+    "staircase": v_bool, "name": v_str, "boundaries": v_num_list, "values": v_num_list,
+    "end_learning_rate": v_num, "power": v_num, "cycle": v_bool, "alpha": v_num,
+    "warmup_target": v_opt_num, "warmup_steps": v_num, "first_decay_steps": v_positive,
+    "t_mul": v_positive, "m_mul": v_num,
+}
+
+
+def v_learning_rate(v: Any, w: str) -> None:
+    """An optimizer's ``learning_rate``: a number, or a built-in schedule's
+    ``{"class_name", "config"}``."""
+    if not isinstance(v, dict):
+        v_num(v, w)
+        return
+    from .optimizers import schedules  # config_schema sits below the optimizers package
+    if set(v) - {"class_name", "config"}:
+        fail(w, f"expected a number or {{'class_name', 'config'}}, got {short(v)}")
+    if not isinstance(v.get("class_name"), str) or v["class_name"] not in schedules._CLASSES:
+        fail(f"{w}.class_name", f"unknown learning rate schedule {short(v.get('class_name'))};"
+                                f" known: {sorted(schedules._CLASSES)}")
+    cfg = v.get("config", {})
+    if not isinstance(cfg, dict) or len(cfg) > 16:
+        fail(f"{w}.config", f"expected an object, got {short(cfg)}")
+    for k, x in cfg.items():
+        check = SCHEDULE_FIELDS.get(k)
+        if check is None:
+            fail(f"{w}.config", f"unknown field {short(k)}")
+        check(x, f"{w}.config.{k}")
 
 
 def v_scalars(v: Any, w: str) -> None:
@@ -173,14 +235,86 @@ def v_activation(v: Any, w: str) -> None:
         fail(w, f"unknown activation {short(v)}")
 
 
+def _v_factor(v: Any, w: str) -> None:
+    if not is_num(v) or v < 0:
+        fail(w, f"expected a finite number >= 0, got {short(v)}")
+
+
+def _v_axis_arg(v: Any, w: str) -> None:
+    ok = (is_int(v) and -8 <= v < 8) or (isinstance(v, list) and 0 < len(v) <= 8
+                                          and all(is_int(a) and -8 <= a < 8 for a in v))
+    if not ok:
+        fail(w, f"expected an axis (int in [-8, 8)) or a list of axes, got {short(v)}")
+
+
+# Keras's regularizer / constraint classes and the config fields each takes.
+REGULARIZER_FIELDS = {
+    "L1": {"l1": _v_factor}, "L2": {"l2": _v_factor}, "L1L2": {"l1": _v_factor, "l2": _v_factor},
+    "OrthogonalRegularizer": {"factor": _v_factor, "mode": v_choice("rows", "columns")},
+}
+CONSTRAINT_FIELDS = {
+    "MaxNorm": {"max_value": v_num, "axis": _v_axis_arg}, "NonNeg": {},
+    "UnitNorm": {"axis": _v_axis_arg},
+    "MinMaxNorm": {"min_value": v_num, "max_value": v_num, "rate": v_num, "axis": _v_axis_arg},
+}
+
+
+def _v_typed_object(v: Any, w: str, classes: Dict[str, Dict[str, Any]],
+                    names: Sequence[str]) -> None:
+    """null, a name, or ``{"class_name": one of classes, "config": {its fields}}``."""
+    if v is None:
+        return
+    if isinstance(v, str):
+        if v not in names:
+            fail(w, f"unknown name {short(v)}; known: {sorted(names)}")
+        return
+    if not isinstance(v, dict) or set(v) - {"class_name", "config", "module",
+                                            "registered_name"}:
+        fail(w, f"expected null, a name or {{'class_name', 'config'}}, got {short(v)}")
+    cls = v.get("class_name")
+    if not isinstance(cls, str) or cls not in classes:
+        fail(w, f"unknown class {short(cls)}; known: {sorted(classes)}")
+    for extra in ("module", "registered_name"):
+        if extra in v and not (v[extra] is None or isinstance(v[extra], str)
+                               and len(v[extra]) <= MAX_NAME):
+            fail(f"{w}.{extra}", f"expected a string, got {short(v[extra])}")
+    cfg = v.get("config", {})
+    if cfg is None:
+        cfg = {}
+    if not isinstance(cfg, dict):
+        fail(f"{w}.config", f"expected an object, got {short(cfg)}")
+    for k, x in cfg.items():
+        check = classes[cls].get(k)
+        if check is None:
+            fail(f"{w}.config", f"unknown field {short(k)} for {cls}; known: "
+                 f"{sorted(classes[cls])}")
+        check(x, f"{w}.config.{k}")
+
+
 def v_regularizer(v: Any, w: str) -> None:
-    if v is not None:
-        fail(w, "regularizers/constraints are not supported")
+    """A regularizer: null, ``"l1"``/``"l2"``/``"l1_l2"``... or a Keras config object."""
+    _v_typed_object(v, w, REGULARIZER_FIELDS, ["l1", "l2", "l1l2", "l1_l2",
+                                                       "orthogonal_regularizer"])
+
+
+def v_constraint(v: Any, w: str) -> None:
+    """A constraint: null, ``"max_norm"``/``"non_neg"``... or a Keras config object."""
+    _v_typed_object(v, w, CONSTRAINT_FIELDS, ["max_norm", "non_neg", "unit_norm",
+                                              "min_max_norm"])
+
+
+def weight_option_fields(*prefixes: str) -> Dict[str, Any]:
+    """``{<prefix>_regularizer: v_regularizer, <prefix>_constraint: v_constraint}``."""
+    out: Dict[str, Any] = {}
+    for p in prefixes:
+        out[f"{p}_regularizer"] = v_regularizer
+        out[f"{p}_constraint"] = v_constraint
+    return out
 
 
 BASE_FIELDS = {"name": v_opt_str, "trainable": v_bool, "dtype": v_float_dtype,
          "batch_input_shape": v_shape, "input_shape": v_shape, "batch_size": v_opt_dim,
-         "input_dim": v_opt_dim}
+         "input_dim": v_opt_dim, "activity_regularizer": v_regularizer}
 RNN_FIELDS = {**BASE_FIELDS, "units": v_dim, "activation": v_activation,
                "recurrent_activation": v_activation, "use_bias": v_bool,
                "kernel_initializer": v_initializer, "recurrent_initializer": v_initializer,
@@ -192,10 +326,7 @@ RNN_FIELDS = {**BASE_FIELDS, "units": v_dim, "activation": v_activation,
                else fail(w, f"unexpected {short(v)}"),
                "implementation": lambda v, w: None if v is None or (is_int(v) and 0 <= v <= 2)
                else fail(w, f"unexpected {short(v)}"),
-               **{k: v_regularizer for k in (
-                   "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
-                   "activity_regularizer", "kernel_constraint", "recurrent_constraint",
-                   "bias_constraint")}}
+               **weight_option_fields("kernel", "recurrent", "bias")}
 
 
 

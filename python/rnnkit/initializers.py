@@ -69,12 +69,25 @@ class Ones(Initializer):
 
 
 class Constant(Initializer):
-    """Every element equals ``value``."""
+    """Every element equals ``value`` (a number), or ``value`` is an array broadcast to the
+    shape (as Keras 3, e.g. a pretrained embedding matrix; such a one has no config)."""
 
-    def __init__(self, value: float = 0.0) -> None:
-        self.value = float(value)
+    def __init__(self, value: Any = 0.0) -> None:
+        if np.ndim(value) > 0:
+            self.value = np.array(value)
+            if not np.issubdtype(self.value.dtype, np.number):
+                raise ValueError(f"Constant: `value` must be a number or a numeric array, "
+                                 f"got {self.value.dtype}")
+        else:
+            self.value = float(value)
 
     def __call__(self, shape: Sequence[int], dtype: Any = None) -> np.ndarray:
+        if isinstance(self.value, np.ndarray):
+            try:
+                return np.broadcast_to(self.value, tuple(shape)).astype(dtype or backend.floatx())
+            except ValueError:
+                raise ValueError(f"Constant: a value of shape {self.value.shape} does not fit "
+                                 f"a weight of shape {tuple(shape)}") from None
         return np.full(tuple(shape), self.value, dtype or backend.floatx())
 
     def get_config(self) -> Dict[str, Any]:

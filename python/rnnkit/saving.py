@@ -39,11 +39,13 @@ import inspect
 import json
 import math
 import os
+import warnings
 import re
 import socket
 import stat
 import tempfile
 import time
+import warnings
 import zipfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -54,6 +56,7 @@ from .layers import registry as _layer_registry
 from .config_schema import (MAX_DIM, SchemaError, fail, is_int, is_num, short, v_bool,
                             v_layer_ref, v_layer_refs, v_object, v_opt_str, v_shape, v_str)
 from .layers.base import deferred_weights
+from .metrics.schema import v_metric
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "model_from_json",
            "FORMAT_VERSION",
@@ -547,9 +550,40 @@ def _v_loss_structure(v: Any, w: str) -> None:
     v_object(v, w, list(losses._CLASSES), list(losses._BY_NAME))
 
 
-def _v_metric_name(m: Any, w: str) -> None:
-    if not isinstance(m, str) or (m not in ("accuracy", "acc") and m not in metrics._FUNCS):
-        fail(w, f"unknown metric {short(m)}")
+def _v_metrics(ms: Any, w: str) -> None:
+    """The saved metrics: one list, or one list per output, of names / metric configs."""
+    if not isinstance(ms, list) or len(ms) > MAX_LAYERS:
+        fail(w, f"expected a list, got {short(ms)}")
+    for i, m in enumerate(ms):
+        if isinstance(m, list):  # one list per output
+            if len(m) > 64:
+                fail(f"{w}[{i}]", "more than 64 metrics")
+            for j, x in enumerate(m):
+                v_metric(x, f"{w}[{i}][{j}]")
+        else:
+            v_metric(m, f"{w}[{i}]")
+
+
+def _saved_metrics(id_lists: List[List[Any]], single: bool, dropped: List[str]) -> Any:
+    """What compile's metrics become in a saved file: names and built-in metric configs;
+    custom functions / Metric subclasses are left out (their names go to ``dropped``)."""
+    out: List[List[Any]] = []
+    for ids in id_lists:
+        kept: List[Any] = []
+        for m in ids:
+            if isinstance(m, (str, dict)):
+                kept.append(m)
+            elif isinstance(m, type) and m in metrics._CLASSES.values():
+                kept.append({"class_name": m.__name__, "config": {}})
+            elif metrics.is_builtin(m):
+                kept.append(metrics.serialize(m))
+            elif (callable(m) and getattr(m, "__name__", None) in metrics._FUNCS
+                  and metrics._FUNCS[m.__name__] is m):
+                kept.append(m.__name__)  # an rnnkit metric function: saved by its name
+            else:
+                dropped.append(getattr(m, "name", None) or getattr(m, "__name__", repr(m)))
+        out.append(kept)
+    return out[0] if single else out
 
 
 def _validate_meta(meta: Dict[str, Any], path: str, kind: Optional[str]) -> None:
@@ -589,9 +623,10 @@ def _validate_meta(meta: Dict[str, Any], path: str, kind: Optional[str]) -> None
             return
         if (not isinstance(cc, dict) or not {"loss", "optimizer", "metrics", "optimizer_state"}
                 <= set(cc) <= {"loss", "optimizer", "metrics", "optimizer_state",
-                               "loss_weights"}):
+                               "loss_weights", "weighted_metrics"}):
             fail("config.compile", f"expected {{'loss', 'optimizer', 'metrics', "
-                                   f"'optimizer_state'(, 'loss_weights')}}, got {short(cc)}")
+                                   f"'optimizer_state'(, 'loss_weights', 'weighted_metrics')}}, "
+                                   f"got {short(cc)}")
         _v_loss_structure(cc["loss"], "config.compile.loss")
         v_object(cc["optimizer"], "config.compile.optimizer", list(optimizers._CLASSES),
                  list(optimizers._BY_NAME))
@@ -602,17 +637,9 @@ def _validate_meta(meta: Dict[str, Any], path: str, kind: Optional[str]) -> None
             for i, x in enumerate(lw):
                 if not is_num(x):
                     fail(f"config.compile.loss_weights[{i}]", f"expected a number, got {short(x)}")
-        ms = cc["metrics"]
-        if not isinstance(ms, list) or len(ms) > MAX_LAYERS:
-            fail("config.compile.metrics", f"expected a list, got {short(ms)}")
-        for i, m in enumerate(ms):
-            if isinstance(m, list):  # one list of names per output
-                if len(m) > 64:
-                    fail(f"config.compile.metrics[{i}]", "more than 64 metrics")
-                for j, name in enumerate(m):
-                    _v_metric_name(name, f"config.compile.metrics[{i}][{j}]")
-            else:
-                _v_metric_name(m, f"config.compile.metrics[{i}]")
+        _v_metrics(cc["metrics"], "config.compile.metrics")
+        if "weighted_metrics" in cc:
+            _v_metrics(cc["weighted_metrics"], "config.compile.weighted_metrics")
         v_bool(cc["optimizer_state"], "config.compile.optimizer_state")
     except SchemaError as exc:
         raise ValueError(f"{path}: invalid configuration: {exc}") from None
@@ -693,14 +720,32 @@ def save_model(model: Any, path: str, overwrite: bool = True) -> None:
     """Write config + weights + compile settings + optimizer state atomically to ``path``."""
     compile_cfg = None
     arrays: Dict[str, np.ndarray] = {}
-    if model.compiled:
-        names = [[m for m in ids if isinstance(m, str)] for ids in model._metric_ids]
+    custom = [lo.name for lo in getattr(model, "_losses", []) if lo is not None
+              and not losses.is_serializable(lo)]
+    if model.compiled and custom:
+        # A custom loss (function or user subclass) cannot be named in a file that must
+        # never run code: save the model and weights only (see rnnkit.custom_losses).
+        warnings.warn(f"save_model: the model is compiled with custom loss(es) {custom}, "
+                      "which cannot be saved; the file holds the architecture and weights "
+                      "without compile settings -- compile the loaded model again",
+                      UserWarning, stacklevel=3)
+    elif model.compiled:
         per_loss = [None if lo is None else losses.serialize(lo) for lo in model._losses]
         single = len(per_loss) == 1
+        dropped: List[str] = []
         compile_cfg = {"loss": per_loss[0] if single else per_loss,
                        "optimizer": optimizers.serialize(model.optimizer),
-                       "metrics": names[0] if single else names,
+                       "metrics": _saved_metrics(model._metric_ids, single, dropped),
                        "optimizer_state": bool(model.optimizer.built)}
+        if any(model._weighted_metric_ids):
+            compile_cfg["weighted_metrics"] = _saved_metrics(model._weighted_metric_ids, single,
+                                                             dropped)
+        if dropped:
+            # Custom Python metrics cannot be rebuilt from a file (no code is ever loaded
+            # from one): they are left out, loudly; compile again after load_model.
+            warnings.warn(f"save_model: the custom metric(s) {dropped} are not saved in the "
+                          "compile config (only rnnkit's built-in metrics are); after "
+                          "load_model, compile again to use them", UserWarning, stacklevel=2)
         if any(w != 1.0 for w in model._loss_weights):
             compile_cfg["loss_weights"] = list(model._loss_weights)
         if model.optimizer.built:
@@ -766,15 +811,12 @@ def load_model(path: str, compile: bool = True) -> Any:
                     raise ValueError(f"{path}: optimizer iteration count has dtype {it.dtype} "
                                      f"and shape {it.shape}, expected an integer scalar")
                 opt_specs.append(it)
-                k = 1
-                for slot in optimizer._slots:
-                    for w in model.trainable_weights:
-                        key = f"optimizer_{k:05d}"
-                        if key not in ar.members:
-                            raise ValueError(f"{path}: optimizer state {key} is missing")
-                        opt_specs.append(_float_spec(ar, key, f"optimizer slot {slot!r} of "
-                                                     f"{w.name}", tuple(w.shape)))
-                        k += 1
+                tw_shapes = [tuple(w.shape) for w in model.trainable_weights]
+                for k, (what, shape) in enumerate(optimizer.state_specs(tw_shapes), 1):
+                    key = f"optimizer_{k:05d}"
+                    if key not in ar.members:
+                        raise ValueError(f"{path}: optimizer state {key} is missing")
+                    opt_specs.append(_float_spec(ar, key, what, shape))
         ar.expect_members(len(specs), len(opt_specs))
         _check_total(ar, specs + opt_specs)
         values = [ar.read(f"weight_{i:05d}", s) for i, s in enumerate(specs)]
@@ -784,8 +826,12 @@ def load_model(path: str, compile: bool = True) -> Any:
     if opt_values and int(opt_values[0]) < 0:
         raise ValueError(f"{path}: negative optimizer iteration count {int(opt_values[0])}")
     if compile and cc:
-        model.compile(optimizer=optimizer, loss=loss, metrics=cc["metrics"],
-                      loss_weights=cc.get("loss_weights"))
+        try:
+            model.compile(optimizer=optimizer, loss=loss, metrics=cc["metrics"],
+                          weighted_metrics=cc.get("weighted_metrics"),
+                          loss_weights=cc.get("loss_weights"))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{path}: corrupted compile config ({exc})") from None
         if opt_values:
             tw = [w.value for w in model.trainable_weights]
             model.optimizer.set_state(opt_values, tw)

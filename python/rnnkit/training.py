@@ -25,10 +25,12 @@ import numpy as np
 
 from . import backend
 from . import callbacks as callbacks_mod
+from . import constraints as constraints_mod
 from . import data_adapter
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
+from . import regularizers as regularizers_mod
 
 __all__ = ["Trainer"]
 
@@ -51,6 +53,13 @@ def _per_output(arg: Any, names: Sequence[str], what: str, default: Any) -> List
                              f"output(s) {list(names)}")
         return list(arg)
     return [arg] * n
+
+
+def _is_one_metric(m: Any) -> bool:
+    """One metric identifier (not a list / dict of them)."""
+    return (isinstance(m, (str, metrics_mod.Metric))
+            or (isinstance(m, dict) and "class_name" in m)  # a metric config
+            or (callable(m) and not isinstance(m, (list, tuple, dict))))
 
 
 class Trainer:
@@ -84,14 +93,19 @@ class Trainer:
         self._losses: List[Optional[losses_mod.Loss]] = []
         self._loss_weights: List[float] = []
         self._metric_ids: List[List[Any]] = []
+        self._weighted_metric_ids: List[List[Any]] = []
+        self._weighted_metric_names: set = set()
         self._metrics: Optional[List[Tuple[int, metrics_mod.Metric, str]]] = None
         self._compile_args: Dict[str, Any] = {}
 
     # -- compile ------------------------------------------------------------------------
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, loss_weights: Any = None,
-                metrics: Any = None, **kwargs: Any) -> None:
+                metrics: Any = None, weighted_metrics: Any = None, **kwargs: Any) -> None:
         """Configure training: optimizer (name or object), loss(es), loss weights, metrics.
 
+        ``metrics`` / ``weighted_metrics``: names, Metric objects or classes, config dicts or
+        functions ``(y_true, y_pred) -> per-sample values`` (see :func:`rnnkit.metrics.get`);
+        weighted metrics also receive the sample weights of ``fit``/``evaluate``.
         ``run_eagerly``, ``jit_compile`` and ``steps_per_execution`` are accepted and have no
         effect: rnnkit always runs eagerly on its own kernels, one batch per step.
         """
@@ -122,13 +136,15 @@ class Trainer:
                                  f"number, got {w!r}")
         self._loss_weights = [1.0 if w is None else float(w) for w in weights]
         self._metric_ids = self._resolve_metric_ids(metrics)
-        for ids in self._metric_ids:
+        self._weighted_metric_ids = self._resolve_metric_ids(weighted_metrics)
+        for ids in self._metric_ids + self._weighted_metric_ids:
             for m in ids:
-                if isinstance(m, str):
-                    metrics_mod.get(m)  # fail early on unknown names
+                if isinstance(m, (str, dict)):
+                    metrics_mod.get(m)  # fail early on unknown names / bad configs
         self.optimizer = optimizers_mod.get(optimizer)
         self.loss = self._losses[0] if len(self._losses) == 1 else self._losses
-        self._compile_args = {"loss": loss, "loss_weights": loss_weights, "metrics": metrics}
+        self._compile_args = {"loss": loss, "loss_weights": loss_weights, "metrics": metrics,
+                              "weighted_metrics": weighted_metrics}
         self._metrics = None
         self.compiled = True
 
@@ -136,11 +152,11 @@ class Trainer:
         names = self.output_names
         if metrics is None:
             return [[] for _ in names]
-        if isinstance(metrics, (str, metrics_mod.Metric)):
+        if _is_one_metric(metrics):
             metrics = [metrics]
         if len(names) == 1:
             flat = metrics.get(names[0], []) if isinstance(metrics, dict) else metrics
-            flat = [flat] if isinstance(flat, (str, metrics_mod.Metric)) else flat
+            flat = [flat] if _is_one_metric(flat) else flat
             return [[m for entry in flat for m in (entry if isinstance(entry, (list, tuple))
                                                    else [entry]) if m is not None]]
         if isinstance(metrics, (list, tuple)) and len(metrics) != len(names):
@@ -148,8 +164,7 @@ class Trainer:
                              "`metrics` must be a dict keyed by output name or a list with one "
                              f"entry (a metric or a list of metrics) per output; got {metrics!r}")
         per = _per_output(metrics, names, "metrics", None)
-        return [[] if e is None else ([e] if isinstance(e, (str, metrics_mod.Metric))
-                                      else list(e)) for e in per]
+        return [[] if e is None else ([e] if _is_one_metric(e) else list(e)) for e in per]
 
     def _require_compiled(self, where: str) -> None:
         if not self.compiled:
@@ -161,20 +176,43 @@ class Trainer:
         return self._metrics
 
     def _make_metrics(self, ys: Arrays, y_preds: Arrays) -> List[Tuple[int, metrics_mod.Metric, str]]:
+        """``(output index, metric, log name)`` for the metrics, then the weighted metrics.
+
+        Names as Keras's ``CompileMetrics.result``: ``<output>_`` prefix with several outputs;
+        a repeated name gets ``_1``, ``_2``...; a weighted metric whose name is taken becomes
+        ``weighted_<name>`` (then ``_1``...). Weighted ones are remembered by name."""
         out: List[Tuple[int, metrics_mod.Metric, str]] = []
         counts: Dict[str, int] = {}
         multi = len(self.output_names) > 1
-        for i, ids in enumerate(self._metric_ids):
-            for m in ids:
-                metric = metrics_mod.get(m, ys[i], y_preds[i], self._losses[i])
-                name = f"{self.output_names[i]}_{metric.name}" if multi else metric.name
-                if name in counts:  # Keras: a repeated name gets _1, _2, ...
-                    counts[name] += 1
-                    name = f"{name}_{counts[name] - 1}"
-                else:
-                    counts[name] = 1
-                out.append((i, metric, name))
+        self._weighted_metric_names = set()
+        for weighted, id_lists in ((False, self._metric_ids), (True, self._weighted_metric_ids)):
+            for i, ids in enumerate(id_lists):
+                prefix = f"{self.output_names[i]}_" if multi else ""
+                for m in ids:
+                    metric = metrics_mod.get(m, ys[i], y_preds[i], self._losses[i])
+                    name = prefix + metric.name
+                    if name in counts and weighted:
+                        name = f"{prefix}weighted_{metric.name}"
+                    if name in counts:
+                        counts[name] += 1
+                        name = f"{name}_{counts[name] - 1}"
+                    else:
+                        counts[name] = 1
+                    if weighted:
+                        self._weighted_metric_names.add(name)
+                    out.append((i, metric, name))
         return out
+
+    def _update_metrics(self, metrics: List[Tuple[int, metrics_mod.Metric, str]], ys: Arrays,
+                        y_preds: Arrays, masks: List[Optional[np.ndarray]],
+                        sample_weights: Optional[List[Optional[np.ndarray]]] = None) -> None:
+        """Update every compiled metric on one batch; only the weighted metrics get
+        ``sample_weights`` (one array or None per output); masks reach all of them."""
+        for i, m, name in metrics:
+            sw = None
+            if sample_weights is not None and name in self._weighted_metric_names:
+                sw = sample_weights[i]
+            metrics_mod.update_metric(m, ys[i], y_preds[i], sample_weight=sw, mask=masks[i])
 
     @property
     def metrics_names(self) -> List[str]:
@@ -280,16 +318,19 @@ class Trainer:
 
     def _train_batch(self, xb: Arrays, yb: Arrays, trackers: List[metrics_mod.Mean],
                      sws: Optional[List[Optional[np.ndarray]]] = None) -> None:
-        y_preds, masks = self._forward_lists(xb, True, True)
+        with regularizers_mod.collect_activity() as activity:
+            y_preds, masks = self._forward_lists(xb, True, True)
         total, parts, douts = self._losses_and_grads(yb, y_preds, masks, sws)
         self._clear_grads()
         self._backward_lists(douts)
         tw = self.trainable_weights  # type: ignore[attr-defined]
+        # Keras: the total loss includes the regularization penalties (before the update).
+        total += activity.total + regularizers_mod.weight_penalties(tw)
         grads = [w.grad if w.grad is not None else np.zeros_like(w.value) for w in tw]
         self.optimizer.apply(grads, [w.value for w in tw])  # type: ignore[union-attr]
+        constraints_mod.apply_constraints(tw)  # Keras: after optimizer.apply
         self._update_trackers(trackers, total, parts, len(xb[0]))
-        for i, m, _ in self._get_metrics(yb, y_preds):
-            m.update_state(yb[i], y_preds[i], masks[i])
+        self._update_metrics(self._get_metrics(yb, y_preds), yb, y_preds, masks, sws)
 
     def _new_trackers(self) -> List[metrics_mod.Mean]:
         return [metrics_mod.Mean(n) for n in ["loss"] + self._output_loss_names()]
@@ -304,7 +345,7 @@ class Trainer:
     def _logs(self, trackers: List[metrics_mod.Mean],
               metrics: Optional[List[Tuple[int, metrics_mod.Metric, str]]] = None) -> Dict[str, float]:
         metrics = self._metrics if metrics is None else metrics
-        logs = {n: m.result() for _, m, n in (metrics or [])}
+        logs = {n: metrics_mod.result_value(m) for _, m, n in (metrics or [])}
         for t in trackers:
             logs[t.name] = t.result()
         # Keras 3 (utils.python_utils.pythonify_logs) hands logs over in sorted key order:
@@ -318,10 +359,13 @@ class Trainer:
         self._require_compiled("loss_and_gradients")
         xs = self._check_x(x, "loss_and_gradients")
         ys = self._check_xy(xs, y, "loss_and_gradients")
-        y_preds, masks = self._forward_lists(xs, training, True)
+        with regularizers_mod.collect_activity() as activity:
+            y_preds, masks = self._forward_lists(xs, training, True)
         total, _, douts = self._losses_and_grads(ys, y_preds, masks)
         self._clear_grads()
         self._backward_lists(douts)
+        total += activity.total + regularizers_mod.weight_penalties(
+            self.trainable_weights)  # type: ignore[attr-defined]
         return float(total), [w.grad if w.grad is not None else np.zeros_like(w.value)
                               for w in self.trainable_weights]  # type: ignore[attr-defined]
 
@@ -492,16 +536,18 @@ class Trainer:
                                                cut(source.sws, head), batch_size, shuffle)
         epoch_iter = data_adapter.EpochIterator(source, steps_per_epoch)
         history = callbacks_mod.History()
-        cbs: List[callbacks_mod.Callback] = []
+        # Keras order: the user's callbacks, then History, then the progress bar (so it shows
+        # a learning_rate the others added to the logs).
+        cbs: List[callbacks_mod.Callback] = list(callbacks or []) + [history]
         if verbose:
             cbs.append(callbacks_mod.ProgbarLogger())
-        cbs += list(callbacks or []) + [history]
         cblist = callbacks_mod.CallbackList(cbs, self, {"epochs": epochs,
                                                          "steps": epoch_iter.steps,
                                                          "verbose": verbose})
         self.stop_training = False
+        self._initial_epoch = initial_epoch  # BackupAndRestore may move it in on_train_begin
         cblist.on_train_begin()
-        for epoch in range(initial_epoch, epochs):
+        for epoch in range(self._initial_epoch, epochs):
             cblist.on_epoch_begin(epoch)
             for _, m, _ in self._metrics or []:
                 m.reset_state()
@@ -518,6 +564,9 @@ class Trainer:
             cblist.on_epoch_end(epoch, logs)
             if self.stop_training or epoch_iter.exhausted:
                 break
+        if epochs > 0 and self.optimizer is not None:
+            # Keras: e.g. replace the weights by their EMA (use_ema) once training ends.
+            self.optimizer.finalize_variable_values([w.value for w in self.trainable_weights])  # type: ignore[attr-defined]
         cblist.on_train_end()
         return history
 
@@ -544,14 +593,19 @@ class Trainer:
         arrays = isinstance(source, data_adapter.ArrayAdapter)
         for step, batch in enumerate(data_adapter.EpochIterator(source, steps).epoch()):
             xb, yb, swb = self._batch(batch, None, where, True, arrays)
-            y_preds, masks = self._forward_lists(xb, False, False)
+            with regularizers_mod.collect_activity() as activity:
+                y_preds, masks = self._forward_lists(xb, False, False)
             if metrics is None:
                 metrics = self._make_metrics(yb, y_preds)  # type: ignore[arg-type]
+                for _, m, _ in metrics:  # Metric objects given to compile are shared: start
+                    m.reset_state()      # from zero as Keras's evaluate does
                 if self._metrics is None:
                     self._metrics = self._make_metrics(yb, y_preds)  # type: ignore[arg-type]
             sws = swb or [None] * len(y_preds)
             parts = []
-            total = 0.0
+            # Keras's test_step loss includes the regularization penalties too.
+            total = activity.total + regularizers_mod.weight_penalties(
+                self.trainable_weights, add_grads=False)  # type: ignore[attr-defined]
             for lo, w, y, yp, m, sw in zip(self._losses, self._loss_weights, yb,  # type: ignore
                                            y_preds, masks, sws):
                 if lo is not None:
@@ -559,8 +613,7 @@ class Trainer:
                     parts.append(v)
                     total += w * v
             self._update_trackers(trackers, total, parts, len(xb[0]))
-            for i, m, _ in metrics:
-                m.update_state(yb[i], y_preds[i], masks[i])  # type: ignore[index]
+            self._update_metrics(metrics, yb, y_preds, masks, swb)  # type: ignore[arg-type]
             if progbar is not None:
                 progbar.update(step + 1, [])
         return self._logs(trackers, metrics or [])

@@ -32,7 +32,9 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .. import backend
+from .. import constraints as constraints_mod
 from .. import initializers
+from .. import regularizers as regularizers_mod
 from .. import config_schema as cs
 from .node import KerasTensor, Node, current_slot, is_symbolic, symbolic_call
 from .registry import register
@@ -59,13 +61,18 @@ def deferred_weights() -> Iterator[None]:
 
 
 class Weight:
-    """A named parameter: ``value`` (ndarray, updated in place), ``grad``, ``trainable``."""
+    """A named parameter: ``value`` (ndarray, updated in place), ``grad``, ``trainable``, and
+    the ``regularizer`` (penalty added to the loss) and ``constraint`` (projection after each
+    optimizer step) that training applies to it (None when it has none)."""
 
-    def __init__(self, name: str, value: np.ndarray, trainable: bool = True) -> None:
+    def __init__(self, name: str, value: np.ndarray, trainable: bool = True,
+                 regularizer: Any = None, constraint: Any = None) -> None:
         self.name = name
         self.value = value
         self.trainable = trainable
         self.grad: Optional[np.ndarray] = None
+        self.regularizer = regularizers_mod.get(regularizer)
+        self.constraint = constraints_mod.get(constraint)
 
     @property
     def shape(self) -> Tuple[int, ...]:
@@ -108,7 +115,7 @@ class Layer:
                  trainable: bool = True, input_shape: Optional[Sequence[Optional[int]]] = None,
                  batch_size: Optional[int] = None, input_dim: Optional[int] = None,
                  batch_input_shape: Optional[Sequence[Optional[int]]] = None,
-                 **kwargs: Any) -> None:
+                 activity_regularizer: Any = None, **kwargs: Any) -> None:
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unrecognized keyword argument(s) "
                             f"{sorted(kwargs)}")
@@ -131,6 +138,50 @@ class Layer:
         self.input_shape: Optional[Shape] = None
         self.output_shape: Optional[Any] = None
         self._inbound_nodes: List[Node] = []
+        #: Penalty on the layer's output(s), divided by the batch size (Keras 3); see
+        #: :meth:`__init_subclass__` for where it acts.
+        self.activity_regularizer = regularizers_mod.get(activity_regularizer)
+
+    # -- activity regularization: one hook around every subclass's forward/backward ---------
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Wrap the ``forward``/``backward`` a subclass defines so that a layer with an
+        ``activity_regularizer`` records ``penalty(y) / batch`` of each output ``y``
+        (:func:`rnnkit.regularizers.record_activity`) and adds ``gradient(y) / batch`` to the
+        incoming ``dL/dy``. Layers without one run their methods untouched; a ``super()``
+        call inside an already hooked call is not hooked again."""
+        super().__init_subclass__(**kwargs)
+        if "forward" in cls.__dict__:
+            cls.forward = _hooked_forward(cls.__dict__["forward"])  # type: ignore[assignment]
+        if "backward" in cls.__dict__:
+            cls.backward = _hooked_backward(cls.__dict__["backward"])  # type: ignore[assignment]
+
+    def _weight_options(self, kwargs: Dict[str, Any], prefixes: Sequence[str]) -> None:
+        """Pop ``<prefix>_regularizer`` / ``<prefix>_constraint`` for each weight prefix
+        (``"kernel"``, ``"bias"``...) from ``kwargs`` into attributes (resolved with
+        :func:`rnnkit.regularizers.get` / :func:`rnnkit.constraints.get`)."""
+        self._weight_option_prefixes = tuple(prefixes)
+        for p in prefixes:
+            for kind, mod in (("regularizer", regularizers_mod), ("constraint", constraints_mod)):
+                arg = f"{p}_{kind}"
+                try:
+                    value = mod.get(kwargs.pop(arg, None))
+                except ValueError as e:
+                    raise ValueError(f"{type(self).__name__}: `{arg}`: {e}") from None
+                setattr(self, arg, value)
+
+    def _weight_options_config(self) -> Dict[str, Any]:
+        """The ``<prefix>_regularizer`` / ``<prefix>_constraint`` config entries (Keras form)."""
+        out: Dict[str, Any] = {}
+        for p in getattr(self, "_weight_option_prefixes", ()):
+            out[f"{p}_regularizer"] = regularizers_mod.serialize(getattr(self, f"{p}_regularizer"))
+        for p in getattr(self, "_weight_option_prefixes", ()):
+            out[f"{p}_constraint"] = constraints_mod.serialize(getattr(self, f"{p}_constraint"))
+        return out
+
+    def _weight_kw(self, prefix: str) -> Dict[str, Any]:
+        """``add_weight`` keywords for the weight named by ``prefix``."""
+        return {"regularizer": getattr(self, f"{prefix}_regularizer", None),
+                "constraint": getattr(self, f"{prefix}_constraint", None)}
 
     # -- the pending backward cache, one per call slot ----------------------------------
     @property
@@ -147,12 +198,14 @@ class Layer:
 
     # -- weights ------------------------------------------------------------------------
     def add_weight(self, name: str, shape: Sequence[int], initializer: Any = "zeros",
-                   trainable: bool = True) -> Weight:
-        """Create a weight from an initializer (name, object or array)."""
+                   trainable: bool = True, regularizer: Any = None,
+                   constraint: Any = None) -> Weight:
+        """Create a weight from an initializer (name, object or array), with an optional
+        ``regularizer`` and ``constraint`` that training applies to it."""
         if getattr(_DEFERRED, "on", False):
             shape = tuple(int(d) for d in shape)
             placeholder = np.broadcast_to(np.zeros((), self.dtype), shape)  # no allocation
-            w = Weight(name, placeholder, trainable)
+            w = Weight(name, placeholder, trainable, regularizer, constraint)
             self._weights.append(w)
             return w
         if isinstance(initializer, np.ndarray):
@@ -160,7 +213,11 @@ class Layer:
         else:
             value = np.asarray(initializers.get(initializer)(tuple(shape), self.dtype))
         # np.array, not ascontiguousarray: that one turns a 0-d weight (a scale) into (1,).
-        w = Weight(name, np.array(value, dtype=self.dtype, order="C"), trainable)
+        if value.shape != tuple(shape):
+            raise ValueError(f"Layer {self.name!r}: the initial value of {name!r} has shape "
+                             f"{value.shape}, expected {tuple(shape)}")
+        w = Weight(name, np.array(value, dtype=self.dtype, order="C"), trainable, regularizer,
+                   constraint)
         self._weights.append(w)
         return w
 
@@ -316,6 +373,8 @@ class Layer:
                                "dtype": self.dtype}
         if self.input_shape_arg is not None:
             cfg["batch_input_shape"] = list(self.input_shape_arg)
+        if getattr(self, "activity_regularizer", None) is not None:
+            cfg["activity_regularizer"] = regularizers_mod.serialize(self.activity_regularizer)
         return cfg
 
     @classmethod
@@ -325,6 +384,54 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _batch_of(y: Any) -> int:
+    return int(np.shape(y)[0]) if np.ndim(y) > 0 else 1
+
+
+def _hooked_forward(fn: Any) -> Any:
+    def forward(self: Layer, x: Any, *args: Any, **kwargs: Any) -> Any:
+        reg = getattr(self, "activity_regularizer", None)
+        active = self.__dict__.get("_activity_active")
+        if reg is None or active is not None and current_slot() in active:
+            return fn(self, x, *args, **kwargs)
+        active = self.__dict__.setdefault("_activity_active", set())
+        slot = current_slot()
+        active.add(slot)
+        try:
+            y = fn(self, x, *args, **kwargs)
+        finally:
+            active.discard(slot)
+        outs = y if isinstance(y, list) else [y]
+        for out in outs:  # Keras: penalty(output) / batch size, for every output
+            regularizers_mod.record_activity(reg(out) / _batch_of(out))
+        need_grad = kwargs.get("need_grad", args[2] if len(args) > 2 else False)
+        if need_grad:
+            self.__dict__.setdefault("_activity_cache", {})[slot] = outs
+        return y
+    forward.__wrapped__ = fn  # type: ignore[attr-defined]
+    forward.__doc__ = fn.__doc__
+    forward.__name__ = fn.__name__
+    return forward
+
+
+def _hooked_backward(fn: Any) -> Any:
+    def backward(self: Layer, dy: Any, *args: Any, **kwargs: Any) -> Any:
+        reg = getattr(self, "activity_regularizer", None)
+        cache = self.__dict__.get("_activity_cache")
+        outs = None if reg is None or not cache else cache.pop(current_slot(), None)
+        if outs is not None:
+            dys = dy if isinstance(dy, list) else [dy]
+            dys = [(np.zeros_like(o) if d is None else d)
+                   + (reg.gradient(o) / _batch_of(o)).astype(np.asarray(o).dtype, copy=False)
+                   for d, o in zip(dys, outs)]
+            dy = dys if isinstance(dy, list) else dys[0]
+        return fn(self, dy, *args, **kwargs)
+    backward.__wrapped__ = fn  # type: ignore[attr-defined]
+    backward.__doc__ = fn.__doc__
+    backward.__name__ = fn.__name__
+    return backward
 
 
 @register

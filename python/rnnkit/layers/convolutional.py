@@ -18,15 +18,12 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from .. import activations, initializers
+from ..logits import LogitsGradient
 from .. import config_schema as cs
 from .base import Layer, Shape
 from .registry import register
 
 __all__ = ["Conv1D"]
-
-_REGULARIZER_ARGS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                     "kernel_constraint", "bias_constraint")
-
 
 def v_size1(v: Any, w: str) -> None:
     """Config checker: a positive int, or a list holding exactly one (Keras writes ``[3]``)."""
@@ -111,7 +108,7 @@ class Conv1D(Layer):
                      "groups": cs.v_choice(1), "activation": cs.v_activation,
                      "use_bias": cs.v_bool, "kernel_initializer": cs.v_initializer,
                      "bias_initializer": cs.v_initializer,
-                     **{k: cs.v_regularizer for k in _REGULARIZER_ARGS}}
+                     **cs.weight_option_fields("kernel", "bias")}
     CONFIG_REQUIRED: Tuple[str, ...] = ("filters", "kernel_size")
 
     def __init__(self, filters: int, kernel_size: Any, strides: Any = 1, padding: str = "valid",
@@ -119,7 +116,7 @@ class Conv1D(Layer):
                  activation: Any = None, use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  **kwargs: Any) -> None:
-        pop_unsupported("Conv1D", kwargs, _REGULARIZER_ARGS)
+        self._weight_options(kwargs, ("kernel", "bias"))
         super().__init__(**kwargs)
         if not isinstance(filters, (int, np.integer)) or isinstance(filters, bool) or filters <= 0:
             raise ValueError(f"Conv1D: `filters` must be a positive int, got {filters!r}")
@@ -161,9 +158,9 @@ class Conv1D(Layer):
     def build(self, input_shape: Shape) -> None:
         self._check_shape(input_shape)
         self.kernel = self.add_weight("kernel", (self.kernel_size, input_shape[-1], self.filters),
-                                      self.kernel_initializer)
-        self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer)
-                     if self.use_bias else None)
+                                      self.kernel_initializer, **self._weight_kw("kernel"))
+        self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer,
+                                     **self._weight_kw("bias")) if self.use_bias else None)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
@@ -196,7 +193,7 @@ class Conv1D(Layer):
             z += self.bias.value
         y = self.activation(z)                                   # (B, T_out, F)
         if need_grad:
-            self._cache = (xp, left, x.shape[1], y)
+            self._cache = (xp, left, x.shape[1], y, z if self.activation.uses_input else None)
         return y
 
     def _im2col(self, xp: np.ndarray, t_out: int) -> np.ndarray:
@@ -209,8 +206,10 @@ class Conv1D(Layer):
         return view.reshape(b * t_out, self.kernel_size * c)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        xp, left, steps, y = self._cache
-        dz = self.activation.backward(y, np.asarray(dy, y.dtype))   # (B, T_out, F)
+        xp, left, steps, y, z = self._cache
+        # (a LogitsGradient -- the loss used our logits -- goes to the activation as is)
+        dz = self.activation.backward(y, dy if isinstance(dy, LogitsGradient)
+                                      else np.asarray(dy, y.dtype), z)   # (B, T_out, F)
         t_out = dz.shape[1]
         w = self.kernel.value
         dz2 = dz.reshape(-1, self.filters)                        # (B*T_out, F)
@@ -232,4 +231,5 @@ class Conv1D(Layer):
                 "dilation_rate": [self.dilation_rate], "groups": 1,
                 "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                **self._weight_options_config()}

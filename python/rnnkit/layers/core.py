@@ -22,7 +22,8 @@ class Dense(Layer):
 
     CONFIG_FIELDS = {**cs.BASE_FIELDS, "units": cs.v_dim, "activation": cs.v_activation,
                      "use_bias": cs.v_bool, "kernel_initializer": cs.v_initializer,
-                     "bias_initializer": cs.v_initializer}
+                     "bias_initializer": cs.v_initializer,
+                     **cs.weight_option_fields("kernel", "bias")}
     CONFIG_REQUIRED: Tuple[str, ...] = ("units",)
 
     supports_masking = True
@@ -30,6 +31,7 @@ class Dense(Layer):
     def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  **kwargs: Any) -> None:
+        self._weight_options(kwargs, ("kernel", "bias"))
         super().__init__(**kwargs)
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
             raise ValueError(f"Dense: `units` must be a positive int, got {units!r}")
@@ -42,8 +44,10 @@ class Dense(Layer):
     def build(self, input_shape: Shape) -> None:
         if len(input_shape) < 2 or input_shape[-1] is None:
             raise ValueError(f"Dense {self.name!r}: input needs a known last axis, got {input_shape}")
-        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer) if self.use_bias else None
+        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer,
+                                      **self._weight_kw("kernel"))
+        self.bias = (self.add_weight("bias", (self.units,), self.bias_initializer,
+                                     **self._weight_kw("bias")) if self.use_bias else None)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
@@ -59,13 +63,13 @@ class Dense(Layer):
         if self.bias is not None:
             z = z + self.bias.value
         y = self.activation(z)
-        if need_grad:
-            self._cache = (x, y)
+        if need_grad:  # z only for activations whose derivative needs it (gelu, elu...)
+            self._cache = (x, y, z if self.activation.uses_input else None)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        x, y = self._cache
-        dz = self.activation.backward(y, dy)
+        x, y, z = self._cache
+        dz = self.activation.backward(y, dy, z)
         x2, dz2 = x.reshape(-1, x.shape[-1]), dz.reshape(-1, dz.shape[-1])  # (N, in), (N, units)
         self.kernel.grad = x2.T @ dz2
         if self.bias is not None:
@@ -77,7 +81,8 @@ class Dense(Layer):
         return {**super().get_config(), "units": self.units,
                 "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                **self._weight_options_config()}
 
 
 @register

@@ -19,30 +19,65 @@ class Embedding(Layer):
 
     ``mask_zero=True`` makes id 0 padding: the mask ``ids != 0`` flows to later layers.
     ``input_length`` (Keras 2) is accepted as the first layer's input shape ``(input_length,)``.
+
+    Pretrained vectors: ``weights=[matrix]`` (or ``weights=matrix``, as Keras 3), or
+    ``embeddings_initializer=Constant(matrix)`` / the ``(input_dim, output_dim)`` array itself;
+    ``trainable=False`` freezes them. The matrix travels as the layer's weights: its config
+    names the default initializer, as Keras does for ``weights=``.
     """
 
     CONFIG_FIELDS = {**cs.BASE_FIELDS, "input_dim": cs.v_dim, "output_dim": cs.v_dim,
                      "embeddings_initializer": cs.v_initializer, "mask_zero": cs.v_bool,
-                     "input_length": cs.v_opt_dim}
+                     "input_length": cs.v_opt_dim,
+                     **cs.weight_option_fields("embeddings")}
     CONFIG_REQUIRED: Tuple[str, ...] = ("input_dim", "output_dim")
 
     def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: Any = "uniform",
-                 mask_zero: bool = False, input_length: Optional[int] = None, **kwargs: Any) -> None:
+                 mask_zero: bool = False, input_length: Optional[int] = None,
+                 weights: Any = None, **kwargs: Any) -> None:
         if input_length is not None and "input_shape" not in kwargs and \
                 "batch_input_shape" not in kwargs:
             kwargs["input_shape"] = (input_length,)
+        self._weight_options(kwargs, ("embeddings",))
         super().__init__(**kwargs)
         for arg, v in (("input_dim", input_dim), ("output_dim", output_dim)):
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
                 raise ValueError(f"Embedding: `{arg}` must be a positive int, got {v!r}")
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
-        self.embeddings_initializer = initializers.get(embeddings_initializer)
+        table = (self.input_dim, self.output_dim)
+        # A pretrained matrix: an array, or Constant(matrix) (an array-valued Constant).
+        self._pretrained: Optional[np.ndarray] = None
+        init = embeddings_initializer
+        if isinstance(init, initializers.Constant) and np.ndim(init.value) > 0:
+            init = init.value
+        if isinstance(init, (np.ndarray, list)):
+            self._pretrained = self._matrix("embeddings_initializer", init, table)
+            init = "uniform"
+        self.embeddings_initializer = initializers.get(init)
+        if weights is not None:
+            if isinstance(weights, (list, tuple)) and len(weights) == 1:
+                weights = weights[0]
+            self._pretrained = self._matrix("weights", weights, table)
         self.mask_zero = bool(mask_zero)
         self.supports_masking = self.mask_zero
+        if self._pretrained is not None:
+            self.build((None, None))
+
+    @staticmethod
+    def _matrix(arg: str, value: Any, shape: Tuple[int, int]) -> np.ndarray:
+        m = np.asarray(value)
+        if m.shape != shape or not np.issubdtype(m.dtype, np.number):
+            raise ValueError(f"Embedding: `{arg}` must be a numeric matrix of shape {shape} "
+                             f"(input_dim, output_dim), got {m.dtype} of shape {m.shape}")
+        if not np.all(np.isfinite(m)):
+            raise ValueError(f"Embedding: `{arg}` holds non-finite values")
+        return m
 
     def build(self, input_shape: Shape) -> None:
+        init = self._pretrained if self._pretrained is not None else self.embeddings_initializer
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
-                                          self.embeddings_initializer)
+                                          init, **self._weight_kw("embeddings"))
+        self._pretrained = None
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
@@ -83,4 +118,4 @@ class Embedding(Layer):
     def get_config(self) -> Dict[str, Any]:
         return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
                 "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
-                "mask_zero": self.mask_zero}
+                "mask_zero": self.mask_zero, **self._weight_options_config()}

@@ -8,12 +8,10 @@ import numpy as np
 from .. import initializers
 from .. import config_schema as cs
 from .base import Layer, Shape
-from .convolutional import pop_unsupported
 from .registry import register
 
 __all__ = ["LayerNormalization", "BatchNormalization"]
 
-_REG_ARGS = ("beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint")
 #: Keras's backend.epsilon(), added to the count of unmasked entries in masked BN moments.
 _KERAS_EPSILON = 1e-7
 
@@ -75,7 +73,7 @@ class LayerNormalization(Layer):
                      "center": cs.v_bool, "scale": cs.v_bool,
                      "rms_scaling": cs.v_choice(False),
                      "beta_initializer": cs.v_initializer, "gamma_initializer": cs.v_initializer,
-                     **{k: cs.v_regularizer for k in _REG_ARGS}}
+                     **cs.weight_option_fields("beta", "gamma")}
     CONFIG_REQUIRED: Tuple[str, ...] = ()
 
     supports_masking = True
@@ -84,7 +82,7 @@ class LayerNormalization(Layer):
                  scale: bool = True, rms_scaling: bool = False,
                  beta_initializer: Any = "zeros", gamma_initializer: Any = "ones",
                  **kwargs: Any) -> None:
-        pop_unsupported("LayerNormalization", kwargs, _REG_ARGS)
+        self._weight_options(kwargs, ("beta", "gamma"))
         super().__init__(**kwargs)
         axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
         if not axes or not all(_is_int(a) for a in axes):
@@ -104,9 +102,11 @@ class LayerNormalization(Layer):
         axes = _resolve_axes(self, self.axis, len(input_shape), input_shape)
         shape = tuple(input_shape[a] for a in axes)
         if self.scale:
-            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer)
+            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer,
+                                         **self._weight_kw("gamma"))
         if self.center:
-            self.beta = self.add_weight("beta", shape, self.beta_initializer)
+            self.beta = self.add_weight("beta", shape, self.beta_initializer,
+                                        **self._weight_kw("beta"))
         super().build(input_shape)
 
     def _check_shape(self, input_shape: Shape) -> List[int]:
@@ -170,7 +170,8 @@ class LayerNormalization(Layer):
         return {**super().get_config(), "axis": list(self.axis), "epsilon": self.epsilon,
                 "center": self.center, "scale": self.scale, "rms_scaling": False,
                 "beta_initializer": initializers.serialize(self.beta_initializer),
-                "gamma_initializer": initializers.serialize(self.gamma_initializer)}
+                "gamma_initializer": initializers.serialize(self.gamma_initializer),
+                **self._weight_options_config()}
 
 
 @register
@@ -197,7 +198,7 @@ class BatchNormalization(Layer):
                      "moving_variance_initializer": cs.v_initializer,
                      "synchronized": cs.v_bool, "renorm": cs.v_choice(False),
                      "renorm_clipping": cs.v_choice(None), "renorm_momentum": cs.v_num,
-                     **{k: cs.v_regularizer for k in _REG_ARGS}}
+                     **cs.weight_option_fields("beta", "gamma")}
     CONFIG_REQUIRED: Tuple[str, ...] = ()
 
     supports_masking = True
@@ -208,7 +209,7 @@ class BatchNormalization(Layer):
                  moving_variance_initializer: Any = "ones", synchronized: bool = False,
                  renorm: bool = False, renorm_clipping: Any = None,
                  renorm_momentum: float = 0.99, **kwargs: Any) -> None:
-        pop_unsupported("BatchNormalization", kwargs, _REG_ARGS)
+        self._weight_options(kwargs, ("beta", "gamma"))
         super().__init__(**kwargs)
         if not _is_int(axis):
             raise ValueError(f"BatchNormalization: `axis` must be an int, got {axis!r}")
@@ -242,9 +243,11 @@ class BatchNormalization(Layer):
         ax = self._feature_axis(input_shape)
         shape = (input_shape[ax],)
         if self.scale:
-            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer)
+            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer,
+                                         **self._weight_kw("gamma"))
         if self.center:
-            self.beta = self.add_weight("beta", shape, self.beta_initializer)
+            self.beta = self.add_weight("beta", shape, self.beta_initializer,
+                                        **self._weight_kw("beta"))
         self.moving_mean = self.add_weight("moving_mean", shape, self.moving_mean_initializer,
                                            trainable=False)
         self.moving_variance = self.add_weight("moving_variance", shape,
@@ -335,4 +338,4 @@ class BatchNormalization(Layer):
                 "moving_variance_initializer":
                     initializers.serialize(self.moving_variance_initializer),
                 "synchronized": self.synchronized, "renorm": False, "renorm_clipping": None,
-                "renorm_momentum": self.renorm_momentum}
+                "renorm_momentum": self.renorm_momentum, **self._weight_options_config()}

@@ -41,7 +41,7 @@ def _check_rate(name: str, value: Any) -> float:
     return float(value)
 
 
-def _backward_unavailable(y: np.ndarray, dy: np.ndarray) -> np.ndarray:
+def _backward_unavailable(*args: Any, **kwargs: Any) -> np.ndarray:
     raise NotImplementedError("this activation is computed inside the RNN kernels only; its "
                               "derivative needs the pre-activation")
 
@@ -51,7 +51,7 @@ def _backward_unavailable(y: np.ndarray, dy: np.ndarray) -> np.ndarray:
 _KERNEL_ONLY: Dict[str, activations.Activation] = {
     name: activations.Activation(name, entry.forward, _backward_unavailable)
     for name, entry in _kernel_activations.TABLE.items()
-    if name not in ("linear", "relu", "sigmoid", "tanh")
+    if name not in activations._ALL
 }
 
 
@@ -112,11 +112,7 @@ class _RNN(Layer):
                  go_backwards: bool = False, stateful: bool = False, unroll: bool = False,
                  seed: Optional[int] = None, zero_output_for_mask: bool = False,
                  **kwargs: Any) -> None:
-        for reg in ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
-                    "activity_regularizer", "kernel_constraint", "recurrent_constraint",
-                    "bias_constraint"):
-            if kwargs.pop(reg, None) is not None:
-                raise ValueError(f"`{reg}` is not supported by rnnkit")
+        self._weight_options(kwargs, ("kernel", "recurrent", "bias"))
         kwargs.pop("use_cudnn", None)  # no GPU path: accepted and ignored
         kwargs.pop("implementation", None)
         super().__init__(**kwargs)
@@ -164,12 +160,14 @@ class _RNN(Layer):
             raise ValueError(f"{type(self).__name__} {self.name!r} expects input (batch, timesteps, "
                              f"features) with known features, got {input_shape}")
         gh = self._gates * self.units
-        self.kernel = self.add_weight("kernel", (input_shape[-1], gh), self.kernel_initializer)
+        self.kernel = self.add_weight("kernel", (input_shape[-1], gh), self.kernel_initializer,
+                                      **self._weight_kw("kernel"))
         self.recurrent_kernel = self.add_weight("recurrent_kernel", (self._h_units, gh),
-                                                self.recurrent_initializer)
+                                                self.recurrent_initializer,
+                                                **self._weight_kw("recurrent"))
         self._build_extra()
-        self.bias = (self.add_weight("bias", self._bias_shape(), self._bias_value())
-                     if self.use_bias else None)
+        self.bias = (self.add_weight("bias", self._bias_shape(), self._bias_value(),
+                                     **self._weight_kw("bias")) if self.use_bias else None)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape: Shape) -> Any:
@@ -355,7 +353,8 @@ class _RNN(Layer):
                 "return_sequences": self.return_sequences, "return_state": self.return_state,
                 "go_backwards": self.go_backwards, "stateful": self.stateful,
                 "unroll": self.unroll, "seed": self.seed,
-                "zero_output_for_mask": self.zero_output_for_mask}
+                "zero_output_for_mask": self.zero_output_for_mask,
+                **self._weight_options_config()}
 
 
 @register
@@ -451,7 +450,8 @@ class LSTM(_RNN):
     def _build_extra(self) -> None:
         if self.proj_size is not None:
             self.projection_kernel = self.add_weight(
-                "projection_kernel", (self.units, self.proj_size), self.projection_initializer)
+                "projection_kernel", (self.units, self.proj_size), self.projection_initializer,
+                **self._weight_kw("projection"))
 
     def _extra_grads(self, grads: List[Dict[str, np.ndarray]]) -> None:
         if self.proj_size is not None:

@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .. import activations
+from ..logits import LogitsGradient
 from .. import config_schema as cs
 from .base import Layer, Shape
 from .registry import register
@@ -266,8 +267,8 @@ class Permute(Layer):
 # -- Activation ------------------------------------------------------------------------------
 @register
 class Activation(Layer):
-    """Apply an activation (a name or :class:`rnnkit.activations.Activation`: linear, relu,
-    sigmoid, tanh, softmax over the last axis) to any-rank input.
+    """Apply an activation (a name or :class:`rnnkit.activations.Activation`; every name of
+    :mod:`rnnkit.activations`, softmax / log_softmax over the last axis) to any-rank input.
 
     No weights. Masks pass through unchanged.
     """
@@ -287,12 +288,14 @@ class Activation(Layer):
         x = self._cast_input(x)
         y = np.asarray(self.activation(x), dtype=x.dtype)
         if need_grad:
-            self._cache = y
+            self._cache = (y, x if self.activation.uses_input else None)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        y, self._cache = self._cache, None
-        return self.activation.backward(y, np.asarray(dy))
+        (y, z), self._cache = self._cache, None
+        # (a LogitsGradient -- the loss used our logits -- goes to the activation as is)
+        return self.activation.backward(y, dy if isinstance(dy, LogitsGradient)
+                                        else np.asarray(dy), z)
 
     def get_config(self) -> Dict[str, Any]:
         return {**super().get_config(), "activation": activations.serialize(self.activation)}

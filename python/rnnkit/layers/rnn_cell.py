@@ -30,11 +30,11 @@ _CELL_FIELDS = {**cs.BASE_FIELDS, "units": cs.v_dim, "activation": cs.v_activati
                 "use_bias": cs.v_bool, "kernel_initializer": cs.v_initializer,
                 "recurrent_initializer": cs.v_initializer, "bias_initializer": cs.v_initializer,
                 "dropout": cs.v_num, "recurrent_dropout": cs.v_num, "seed": cs.v_seed,
-                **{k: cs.v_regularizer for k in _REGULARIZERS}}
+                **cs.weight_option_fields("kernel", "recurrent", "bias")}
 #: Fused-layer config keys that are cell arguments (the rest are sequence arguments).
 _CELL_KEYS = ("units", "activation", "recurrent_activation", "use_bias", "unit_forget_bias",
               "kernel_initializer", "recurrent_initializer", "bias_initializer", "dropout",
-              "recurrent_dropout", "reset_after", "seed")
+              "recurrent_dropout", "reset_after", "seed") + _REGULARIZERS
 
 
 class _Cell(Layer):
@@ -47,9 +47,6 @@ class _Cell(Layer):
 
     def __init__(self, units: int, **kwargs: Any) -> None:
         base = {k: kwargs.pop(k) for k in ("name", "dtype", "trainable") if k in kwargs}
-        for reg in _REGULARIZERS:
-            if kwargs.pop(reg, None) is not None:
-                raise ValueError(f"{type(self).__name__}: `{reg}` is not supported by rnnkit")
         super().__init__(**base)
         # The fused layer validates the arguments (units, activations, rates...) now.
         try:
@@ -91,9 +88,7 @@ class _Cell(Layer):
                         f"rnnkit; wrap it: RNN({type(self).__name__}(...))")
 
     def get_config(self) -> Dict[str, Any]:
-        cfg = {**super().get_config(), **self.cell_kwargs()}
-        cfg.update({k: None for k in _REGULARIZERS})
-        return cfg
+        return {**super().get_config(), **self.cell_kwargs()}
 
 
 @register

@@ -5,12 +5,13 @@
 """
 from __future__ import annotations
 
-import math
 import sys
-import time
+import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
+
+from ..utils.progbar import Progbar
 
 __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "Progbar", "EarlyStopping",
            "ModelCheckpoint", "LearningRateScheduler"]
@@ -46,10 +47,44 @@ class Callback:
         """Called after each epoch with its logs (loss, metrics, val_*)."""
 
     def on_train_batch_begin(self, batch: int, logs: Optional[Logs] = None) -> None:
-        """Called before each training batch."""
+        """Called before each training batch (by default calls :meth:`on_batch_begin`)."""
+        self.on_batch_begin(batch, logs)
 
     def on_train_batch_end(self, batch: int, logs: Optional[Logs] = None) -> None:
-        """Called after each training batch with the running logs."""
+        """Called after each training batch with the running logs (by default calls
+        :meth:`on_batch_end`, as Keras)."""
+        self.on_batch_end(batch, logs)
+
+    def on_batch_begin(self, batch: int, logs: Optional[Logs] = None) -> None:
+        """Keras's older name for :meth:`on_train_batch_begin`."""
+
+    def on_batch_end(self, batch: int, logs: Optional[Logs] = None) -> None:
+        """Keras's older name for :meth:`on_train_batch_end`."""
+
+    # Hooks of evaluate / predict, declared so subclasses may override them (Keras names).
+    def on_test_begin(self, logs: Optional[Logs] = None) -> None:
+        """Called before evaluation."""
+
+    def on_test_end(self, logs: Optional[Logs] = None) -> None:
+        """Called after evaluation."""
+
+    def on_test_batch_begin(self, batch: int, logs: Optional[Logs] = None) -> None:
+        """Called before each evaluation batch."""
+
+    def on_test_batch_end(self, batch: int, logs: Optional[Logs] = None) -> None:
+        """Called after each evaluation batch."""
+
+    def on_predict_begin(self, logs: Optional[Logs] = None) -> None:
+        """Called before prediction."""
+
+    def on_predict_end(self, logs: Optional[Logs] = None) -> None:
+        """Called after prediction."""
+
+    def on_predict_batch_begin(self, batch: int, logs: Optional[Logs] = None) -> None:
+        """Called before each prediction batch."""
+
+    def on_predict_batch_end(self, batch: int, logs: Optional[Logs] = None) -> None:
+        """Called after each prediction batch."""
 
 
 class CallbackList:
@@ -92,93 +127,6 @@ class History(Callback):
             self.model.history = self
 
 
-def _fmt_value(v: float, use_abs: bool = True) -> str:
-    # Keras's verbose=1 bar tests abs(v) > 1e-3, its verbose=2 line tests v > 1e-3.
-    return f"{v:.4f}" if (abs(v) if use_abs else v) > 1e-3 else f"{v:.4e}"
-
-
-def _fmt_time_per_unit(t: float, unit: str) -> str:
-    if t >= 1 or t == 0:
-        return f" {t:.0f}s/{unit}"
-    if t >= 1e-3:
-        return f" {t * 1e3:.0f}ms/{unit}"
-    return f" {t * 1e6:.0f}us/{unit}"
-
-
-class Progbar:
-    """Keras 3 progress bar: ``5/5 ━━━━━━━━━━━━━━━━━━━━ 0s 3ms/step - loss: 0.1025``.
-
-    On a terminal the line is redrawn in place (with Keras's colours); otherwise only the
-    final line of each bar is written, so logs stay readable. ``verbose=2`` writes the
-    one-line form ``5/5 - 0s - 3ms/step - loss: ...``.
-    """
-
-    def __init__(self, target: int, width: int = 20, verbose: int = 1, unit_name: str = "step",
-                 stream: Any = None) -> None:
-        self.target, self.width, self.verbose, self.unit_name = target, width, verbose, unit_name
-        self.stream = stream if stream is not None else sys.stdout
-        self._dynamic = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._start = time.time()
-        self._after_first: Optional[float] = None
-        self._last_update = 0.0
-        self._prev_width = 0
-
-    def _time_per_unit(self, current: int, now: float) -> float:
-        if not current:
-            return 0.0
-        if self._after_first is not None and current > 1:
-            t = (now - self._after_first) / (current - 1)
-        else:
-            t = (now - self._start) / current
-        if current == 1:
-            self._after_first = now
-        return t
-
-    def update(self, current: int, values: Sequence[Any] = (), finalize: Optional[bool] = None) -> None:
-        """Show progress ``current``/target with ``values`` = [(name, value), ...]."""
-        finalize = current >= self.target if finalize is None else finalize
-        now = time.time()
-        tpu = self._time_per_unit(current, now)
-        metrics = "".join(f" - {k}: {_fmt_value(float(v), self.verbose != 2)}"
-                          for k, v in values)
-        digits = int(math.log10(max(self.target, 1))) + 1
-        count = f"{current:{digits}d}/{self.target}"
-        if self.verbose == 2:
-            if finalize:
-                self.stream.write(f"{count} - {now - self._start:.0f}s -"
-                                  f"{_fmt_time_per_unit(tpu, self.unit_name)}{metrics}\n")
-                self.stream.flush()
-            return
-        if self.verbose != 1 or (not finalize and not self._dynamic):
-            return
-        if not finalize and now - self._last_update < 0.05:
-            return
-        done = int(self.width * current / max(self.target, 1))
-        if finalize:
-            timing = f" {now - self._start:.0f}s"
-        else:
-            eta = tpu * (self.target - current)
-            timing = (f" {int(eta // 3600)}:{int(eta % 3600 // 60):02d}:{int(eta % 60):02d}"
-                      if eta > 3600 else f" {int(eta // 60)}:{int(eta % 60):02d}" if eta > 60
-                      else f" {int(eta)}s")
-        info = f"{timing}{_fmt_time_per_unit(tpu, self.unit_name)}{metrics}"
-        if self._dynamic:
-            # Keras's escapes: bold count and time, green done part (omitted when empty),
-            # grey rest.
-            green = f"\x1b[32m{'━' * done}\x1b[0m" if done > 0 else ""
-            bar = (f"\x1b[1m{count}\x1b[0m {green}"
-                   f"\x1b[37m{'━' * (self.width - done)}\x1b[0m")
-            plain_width = len(count) + 1 + self.width + len(info)
-            pad = " " * max(self._prev_width - plain_width, 0)
-            info = f" \x1b[1m{timing[1:]}\x1b[0m{info[len(timing):]}"
-            self.stream.write(f"\r{bar}{info}{pad}" + ("\n" if finalize else ""))
-            self._prev_width = plain_width
-        else:
-            self.stream.write(f"{count} {'━' * self.width}{info}\n")
-        self.stream.flush()
-        self._last_update = now
-
-
 class ProgbarLogger(Callback):
     """Prints ``Epoch i/n`` and a :class:`Progbar` per epoch (added by ``fit`` when verbose)."""
 
@@ -188,6 +136,7 @@ class ProgbarLogger(Callback):
 
     def on_epoch_begin(self, epoch: int, logs: Optional[Logs] = None) -> None:
         verbose = self.params.get("verbose", 1)
+        verbose = 1 if verbose == "auto" else verbose  # Keras 3: "auto" is always 1
         if verbose:
             if self.params["epochs"] > 1:  # Keras prints no "Epoch 1/1" header
                 sys.stdout.write(f"Epoch {epoch + 1}/{self.params['epochs']}\n")
@@ -204,53 +153,65 @@ class ProgbarLogger(Callback):
 
     def on_epoch_end(self, epoch: int, logs: Optional[Logs] = None) -> None:
         if self.progbar is not None:
-            shown = [(k, v) for k, v in (logs or {}).items() if k != "learning_rate"]
+            # Every log, learning_rate included: fit runs this logger after the user's
+            # callbacks, so a rate set by ReduceLROnPlateau / LearningRateScheduler shows as
+            # the last column, as in Keras.
             steps = self.params["steps"] or self._seen
             self.progbar.target = steps
-            self.progbar.update(steps, shown, finalize=True)
+            self.progbar.update(steps, list((logs or {}).items()), finalize=True)
 
 
 class EarlyStopping(Callback):
     """Stop when ``monitor`` stops improving for ``patience`` epochs (Keras 3 rules).
 
-    ``mode="auto"`` maximises names containing "acc"/"auc", else minimises. With
-    ``restore_best_weights`` the best epoch's weights are restored when stopping.
+    An epoch improves when ``value - min_delta`` beats the best so far (``+ min_delta`` in
+    ``"max"`` mode); ``wait`` counts epochs since the last improvement that also beat
+    ``baseline`` (when given), and training stops once ``wait >= patience`` (never after the
+    first epoch). Epochs before ``start_from_epoch`` are ignored. ``mode="auto"`` infers the
+    direction from the name (see :func:`rnnkit.callbacks.monitor.monitor_mode`). With
+    ``restore_best_weights`` the best epoch's weights are put back when training ends --
+    stopped early or not (Keras 3).
     """
 
     def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
                  verbose: int = 0, mode: str = "auto", baseline: Optional[float] = None,
                  restore_best_weights: bool = False, start_from_epoch: int = 0) -> None:
         super().__init__()
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"EarlyStopping: `mode` must be 'auto', 'min' or 'max', got {mode!r}")
+        from .monitor import check_mode
         self.monitor, self.patience, self.verbose = monitor, int(patience), verbose
         self.baseline, self.restore_best_weights = baseline, bool(restore_best_weights)
         self.start_from_epoch = int(start_from_epoch)
-        if mode == "auto":
-            mode = "max" if any(s in monitor for s in ("acc", "auc")) else "min"
-        self.mode = mode
-        self.min_delta = abs(min_delta) if mode == "max" else -abs(min_delta)
+        self.mode = check_mode(type(self).__name__, mode)
+        self.min_delta = abs(float(min_delta))
+        self.wait = 0
         self.stopped_epoch = 0
         self.best_epoch = 0
+        self.best: Optional[float] = None
+        self.best_weights: Optional[List[np.ndarray]] = None
 
-    def _better(self, value: float, ref: float) -> bool:
-        v = value - self.min_delta
-        return v > ref if self.mode == "max" else v < ref
+    def _better(self, value: float, ref: Optional[float]) -> bool:
+        from .monitor import is_improvement
+        return is_improvement(self._direction, self.min_delta, value, ref)
 
     def on_train_begin(self, logs: Optional[Logs] = None) -> None:
+        from .monitor import monitor_mode
+        self._direction = monitor_mode(type(self).__name__, self.monitor, self.mode, self.model)
         self.wait, self.stopped_epoch, self.best_epoch = 0, 0, 0
-        self.best = -np.inf if self.mode == "max" else np.inf
-        self.best_weights: Optional[List[np.ndarray]] = None
+        self.best = None
+        self.best_weights = None
 
     def on_epoch_end(self, epoch: int, logs: Optional[Logs] = None) -> None:
         current = (logs or {}).get(self.monitor)
-        if current is None or epoch < self.start_from_epoch:
-            if current is None:
-                sys.stderr.write(f"EarlyStopping: metric {self.monitor!r} not in logs "
-                                 f"{sorted(logs or {})}\n")
+        if current is None:
+            warnings.warn(f"EarlyStopping is conditioned on metric {self.monitor!r}, which is "
+                          f"not available. Available metrics are: {','.join(logs or {})}",
+                          stacklevel=2)
+            return
+        if epoch < self.start_from_epoch:
             return
         if self.restore_best_weights and self.best_weights is None:
-            self.best_weights = self.model.get_weights()
+            # The first watched epoch's weights are the best seen so far.
+            self.best_weights, self.best_epoch = self.model.get_weights(), epoch
         self.wait += 1
         if self._better(current, self.best):
             self.best, self.best_epoch = current, epoch
@@ -262,12 +223,15 @@ class EarlyStopping(Callback):
         if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             self.model.stop_training = True
-            if self.restore_best_weights and self.best_weights is not None:
-                self.model.set_weights(self.best_weights)
 
     def on_train_end(self, logs: Optional[Logs] = None) -> None:
         if self.stopped_epoch > 0 and self.verbose > 0:
             sys.stdout.write(f"Epoch {self.stopped_epoch + 1}: early stopping\n")
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose > 0:
+                sys.stdout.write("Restoring model weights from the end of the best epoch: "
+                                 f"{self.best_epoch + 1}.\n")
+            self.model.set_weights(self.best_weights)
 
 
 class ModelCheckpoint(Callback):
