@@ -235,7 +235,8 @@ def read_state_dict(state_dict: Mapping[str, Any], cell: str = "lstm", *,
 
     # 3. Every expected key present with its shape and a float dtype; nothing else.
     expected = list(spec.keys())
-    extra = sorted(set(found) - set(expected))
+    wanted = set(expected)
+    extra = [k for k in found if k not in wanted]  # in the state dict's own order
     if extra:
         raise ValueError(f"unexpected state_dict key {prefix + extra[0]!r} for nn.{name.upper()} "
                          f"with num_layers={n_layers}, bidirectional={bidir}, bias={has_bias}")

@@ -68,7 +68,7 @@ def sequential_from_torch(module: Any, *, dtype: Any = None) -> Any:
         t = t.detach().cpu()
         if dtype is not None and t.dtype not in (torch.float32, torch.float64):
             t = t.to(torch.float64)  # e.g. bfloat16, which NumPy lacks; cast below
-        state[key] = t.numpy()
+        state[key] = t  # read_state_dict converts (and names the key if it cannot)
     spec, arrays = read_state_dict(state, cell, num_layers=module.num_layers,
                                    bidirectional=module.bidirectional,
                                    nonlinearity=getattr(module, "nonlinearity", "tanh"),
