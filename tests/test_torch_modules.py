@@ -364,3 +364,16 @@ def test_torch_module_errors_and_warnings() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a one-layer module with dropout=0 warns about nothing
         interop.sequential_from_torch(torch.nn.RNN(3, 2))
+
+
+def test_converted_model_saves_and_loads(tmp_path: Path) -> None:
+    """A model from a recorded state dict is an ordinary rnnkit model: it saves, loads and
+    predicts the same (no PyTorch involved)."""
+    from rnnkit.models import load_model
+
+    meta = MANIFEST["lstm_l2_bidir_f32"]
+    state, x, y = _load("lstm_l2_bidir_f32")
+    model = sdmod.sequential_from_state_dict(state, meta["cell"])
+    path = str(tmp_path / "converted.rnnkit")
+    model.save(path)
+    _close(load_model(path).predict(x, verbose=0), y, "float32")
