@@ -243,6 +243,22 @@ CELLS = [("rnn_tanh", "rnn", "tanh"), ("rnn_relu", "rnn", "relu"), ("lstm", "lst
 MATRIX = list(itertools.product(CELLS, [1, 2, 3], [False, True], [True, False]))
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread() -> Any:
+    """Tiny modules: one PyTorch thread avoids thread start-up and oversubscription costs."""
+    try:
+        import torch
+    except ImportError:  # the torch-free tests still run
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _module(torch: Any, cell: str, nl: str, **kw: Any) -> Any:
     if cell == "rnn":
         return torch.nn.RNN(nonlinearity=nl, **kw)

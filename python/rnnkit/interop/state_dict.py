@@ -40,7 +40,7 @@ _CELLS: Dict[str, Tuple[str, int]] = {"rnn": ("simple_rnn", 1), "lstm": ("lstm",
                                       "gru": ("gru", 3)}
 _CELL_ALIASES = {"rnn": "rnn", "simple_rnn": "rnn", "rnn_tanh": "rnn", "rnn_relu": "rnn",
                  "lstm": "lstm", "gru": "gru"}
-_KEY = re.compile(r"(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?")
+_KEY = re.compile(r"(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l([0-9]+)(_reverse)?")
 _MAX_LAYERS = 10_000  # a sanity bound on layer indices read from keys
 
 
