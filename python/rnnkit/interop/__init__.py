@@ -3,5 +3,8 @@
 Submodules import their framework lazily, so importing :mod:`rnnkit.interop` never needs them:
 
 * :mod:`rnnkit.interop.torch` -- ``torch.nn.LSTM`` / ``GRU`` / ``RNN`` from rnnkit weights and
-  back (needs the ``rnnkit[torch]`` extra).
+  back, and whole modules (stacked, bidirectional) to and from rnnkit ``Sequential`` models
+  (needs the ``rnnkit[torch]`` extra).
+* :mod:`rnnkit.interop.state_dict` -- the same module conversion from / to a plain state dict
+  of NumPy arrays, without PyTorch.
 """

@@ -26,6 +26,16 @@ Example::
 
     m = to_torch("lstm", kernel, recurrent_kernel, bias)
     y, (h, c) = m(torch.from_numpy(x))        # == rnnkit.ops.lstm_forward(x, kernel, ...)
+
+Whole modules (any ``num_layers``, ``bidirectional``, ``bias``, ``batch_first``) convert to and
+from rnnkit ``Sequential`` models with :func:`sequential_from_torch` /
+:func:`sequential_to_torch` (:mod:`rnnkit.interop.torch_modules`), and a plain state dict of
+NumPy arrays converts without PyTorch with :func:`sequential_from_state_dict`
+(:mod:`rnnkit.interop.state_dict`)::
+
+    model = sequential_from_torch(nn.LSTM(8, 16, num_layers=2, bidirectional=True, batch_first=True))
+    model.predict(x)                          # == module(torch.from_numpy(x))[0]
+    module = sequential_to_torch(model)
 """
 from __future__ import annotations
 
@@ -34,11 +44,16 @@ from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from .. import cells
+from .state_dict import sequential_from_state_dict, sequential_to_state_dict
+from .state_dict import swap_zr as _swap_zr
+from .torch_modules import sequential_from_torch, sequential_to_torch
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch as _torch
 
-__all__ = ["require_torch", "to_torch", "from_torch", "gradients_from_torch", "cell_of"]
+__all__ = ["require_torch", "to_torch", "from_torch", "gradients_from_torch", "cell_of",
+           "sequential_from_torch", "sequential_to_torch", "sequential_from_state_dict",
+           "sequential_to_state_dict"]
 
 def require_torch() -> Any:
     """Import and return the ``torch`` module.
@@ -54,12 +69,6 @@ def require_torch() -> Any:
             "install the optional extra with: pip install 'rnnkit[torch]'"
         ) from exc
     return torch
-
-
-def _swap_zr(a: np.ndarray, units: int) -> np.ndarray:
-    """Swap the first two gate blocks on the last axis: Keras ``[z|r|h]`` <-> PyTorch ``[r|z|n]``."""
-    h = units
-    return np.concatenate([a[..., h:2 * h], a[..., :h], a[..., 2 * h:]], axis=-1)
 
 
 def cell_of(module: Any) -> str:
