@@ -33,11 +33,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import tempfile
 import warnings
 import zipfile
 from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -83,6 +83,10 @@ def file_kind(path: str) -> str:
     return "rnnkit"
 
 
+def _corrupt(path: str, detail: Any) -> ValueError:
+    return ValueError(f"{path} is not a readable Keras file (truncated or corrupted): {detail}")
+
+
 def _bad(path: str, detail: str) -> ValueError:
     return ValueError(f"{path}: {detail}")
 
@@ -101,7 +105,7 @@ def _read_member(ar: "saving._Archive", name: str, limit: int) -> bytes:
             if f.read(1):
                 raise ValueError("more data than declared")
     except saving._PARSE_ERRORS as exc:
-        raise saving._corrupt(ar.path, f"member {name!r}: {type(exc).__name__}: {exc}") \
+        raise _corrupt(ar.path, f"member {name!r}: {type(exc).__name__}: {exc}") \
             from None
     return data
 
@@ -131,7 +135,7 @@ def _attr(path: str, obj: Any, name: str) -> Any:
         except Exception:  # variable-length strings: bounded by their count instead
             size = 0
     except Exception as exc:
-        raise saving._corrupt(path, f"attribute {name!r}: {exc}") from None
+        raise _corrupt(path, f"attribute {name!r}: {exc}") from None
     if n_items > 4 * saving.MAX_LAYERS:
         raise _bad(path, f"attribute {name!r} holds {n_items} items, over the limit of "
                          f"{4 * saving.MAX_LAYERS}")
@@ -141,7 +145,7 @@ def _attr(path: str, obj: Any, name: str) -> Any:
     try:
         value = obj.attrs[name]
     except Exception as exc:
-        raise saving._corrupt(path, f"attribute {name!r}: {type(exc).__name__}: {exc}") \
+        raise _corrupt(path, f"attribute {name!r}: {type(exc).__name__}: {exc}") \
             from None
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
@@ -161,7 +165,7 @@ def _child(path: str, group: Any, name: str, h5py: Any) -> Any:
         try:
             link = obj.get(p, getlink=True)
         except Exception as exc:
-            raise saving._corrupt(path, f"object {name!r}: {exc}") from None
+            raise _corrupt(path, f"object {name!r}: {exc}") from None
         if link is None:
             return None
         if not isinstance(link, h5py.HardLink):
@@ -170,7 +174,7 @@ def _child(path: str, group: Any, name: str, h5py: Any) -> Any:
         try:
             obj = obj[p]
         except Exception as exc:
-            raise saving._corrupt(path, f"object {name!r}: {exc}") from None
+            raise _corrupt(path, f"object {name!r}: {exc}") from None
     return obj
 
 
@@ -183,7 +187,7 @@ def _check_dataset(path: str, ds: Any, what: str, shape: Tuple[int, ...], h5py: 
         dshape, dtype = tuple(ds.shape or ()), ds.dtype
         external = ds.external or ds.is_virtual
     except Exception as exc:
-        raise saving._corrupt(path, f"{what}: {exc}") from None
+        raise _corrupt(path, f"{what}: {exc}") from None
     if external:
         raise _bad(path, f"{what} keeps its data in other files (external/virtual "
                          "storage); refused")
@@ -208,7 +212,7 @@ def _read_all(path: str, items: Sequence[Any], nbytes: int) -> List[np.ndarray]:
         try:
             out.append(np.asarray(ds[()]))
         except Exception as exc:
-            raise saving._corrupt(path, f"dataset {ds.name!r}: {type(exc).__name__}: {exc}") \
+            raise _corrupt(path, f"dataset {ds.name!r}: {type(exc).__name__}: {exc}") \
                 from None
     return out
 
@@ -415,8 +419,11 @@ def _restore_optimizer(path: str, model: Any, datasets: List[Any], h5py: Any) ->
 # --------------------------------------------------------------------------------------------
 # Building the model
 # --------------------------------------------------------------------------------------------
-def _build(path: str, model_cfg: Any, keras2: bool) -> Tuple[Any, List[str]]:
-    """Translate, validate and build (placeholder weights); also Keras's layer class order."""
+def _build(path: str, model_cfg: Any, keras2: bool
+           ) -> Tuple[Any, List[str], Optional[List[str]]]:
+    """Translate, validate and build (placeholder weights). Also returns the class names of
+    the layers in Keras's order (for its group names) and, when rnnkit orders the layers
+    differently, their names in Keras's order (else None)."""
     try:
         cls_name, cfg = from_keras.translate_model(model_cfg, keras2)
     except KerasConfigError as exc:
@@ -433,6 +440,7 @@ def _build(path: str, model_cfg: Any, keras2: bool) -> Tuple[Any, List[str]]:
         raise _bad(path, f"corrupted Keras model config ({exc})") from None
     if not model.built:
         raise _bad(path, "the Keras model has no input shape; cannot rebuild its weights")
+    keras_names = None
     if cls_name == "Sequential":
         order = [lc["class_name"] for lc in cfg["layers"]]
     else:
@@ -443,8 +451,8 @@ def _build(path: str, model_cfg: Any, keras2: bool) -> Tuple[Any, List[str]]:
         names = [lc["name"] for lc in cfg["layers"] if lc["class_name"] != "InputLayer"]
         mine = [layer.name for layer in _weighted_layers(model)]
         if names != mine:
-            model._keras_layer_order = names  # used to pair groups with layers by name
-    return model, order
+            keras_names = names
+    return model, order, keras_names
 
 
 def _layers_in(model: Any, names: Optional[List[str]]) -> Any:
@@ -452,10 +460,7 @@ def _layers_in(model: Any, names: Optional[List[str]]) -> Any:
     if not names:
         return model
     by = {layer.name: layer for layer in model.layers}
-
-    class _View:
-        layers = [by[n] for n in names]
-    return _View
+    return SimpleNamespace(layers=[by[n] for n in names])
 
 
 def _compile(path: str, model: Any, cc: Optional[Dict[str, Any]]) -> bool:
@@ -520,7 +525,7 @@ def _extracted(ar: "saving._Archive", name: str) -> Iterator[str]:
                     if f.read(1):
                         raise ValueError("more data than declared")
             except saving._PARSE_ERRORS as exc:
-                raise saving._corrupt(ar.path, f"member {name!r}: {type(exc).__name__}: "
+                raise _corrupt(ar.path, f"member {name!r}: {type(exc).__name__}: "
                                                f"{exc}") from None
         yield tmp
     finally:
@@ -531,7 +536,7 @@ def _open_h5(path: str, h5py: Any, display: Optional[str] = None) -> Any:
     try:
         return h5py.File(path, "r")
     except Exception as exc:
-        raise saving._corrupt(display or path, f"not a readable HDF5 file "
+        raise _corrupt(display or path, f"not a readable HDF5 file "
                                                f"({type(exc).__name__}: {exc})") from None
 
 
@@ -561,12 +566,12 @@ def _load_keras_zip(path: str, compile: bool, h5py: Any) -> Any:
         keras2 = isinstance(meta, dict) and _keras_version_major(meta.get("keras_version")) < 3
         cfg = _parse_json(_read_member(ar, "config.json", saving.MAX_CONFIG_BYTES), path,
                           "config.json")
-        model, order = _build(path, cfg, keras2)
+        model, order, keras_names = _build(path, cfg, keras2)
         cc = from_keras.translate_compile(cfg.get("compile_config")) \
             if compile and isinstance(cfg, dict) else None
         with _extracted(ar, _WEIGHTS_MEMBER) as tmp:
             with _open_h5(tmp, h5py, f"{path} ({_WEIGHTS_MEMBER})") as f:
-                view = _layers_in(model, getattr(model, "_keras_layer_order", None))
+                view = _layers_in(model, keras_names)
                 _finish(path, model, _keras3_weight_map(path, f, view, order, h5py), h5py)
                 if _compile(path, model, cc):
                     opt = _child(path, f, "optimizer/vars", h5py)
@@ -593,7 +598,7 @@ def _load_legacy_h5(path: str, compile: bool, h5py: Any) -> Any:
                              "Keras model (use model.load_weights)")
         keras2 = _keras_version_major(_attr(path, f, "keras_version")) < 3
         cfg = _parse_json(raw, path, "model_config")
-        model, _ = _build(path, cfg, keras2)
+        model, _, _ = _build(path, cfg, keras2)
         group = _child(path, f, "model_weights", h5py)
         if not isinstance(group, h5py.Group):
             raise _bad(path, "no model_weights group (missing weights)")
