@@ -30,7 +30,6 @@ h5py is an optional dependency: ``pip install rnnkit[keras]``.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
