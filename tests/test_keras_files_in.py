@@ -284,3 +284,62 @@ def test_without_h5py_clear_import_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "h5py", None)
     with pytest.raises(ImportError, match=r"rnnkit\[keras\]"):
         rk.models.load_model(fixture("simple_rnn.keras"))
+
+
+# A config in tf.keras 2.x's format (batch_input_shape, nested-list inbound_nodes, Keras 2
+# optimizer fields), attached to the recorded legacy weights of the tutorial model.
+_K2_RNN = {"name": "simple_rnn", "trainable": True, "dtype": "float32",
+           "return_sequences": True, "return_state": False, "go_backwards": False,
+           "stateful": False, "unroll": False, "time_major": False, "units": 20,
+           "activation": "tanh", "use_bias": True,
+           "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
+           "recurrent_initializer": {"class_name": "Orthogonal",
+                                     "config": {"gain": 1.0, "seed": None}},
+           "bias_initializer": {"class_name": "Zeros", "config": {}},
+           "kernel_regularizer": None, "recurrent_regularizer": None, "bias_regularizer": None,
+           "activity_regularizer": None, "kernel_constraint": None,
+           "recurrent_constraint": None, "bias_constraint": None, "dropout": 0.0,
+           "recurrent_dropout": 0.0}
+_K2_DENSE = {"name": "dense", "trainable": True, "dtype": "float32", "units": 1,
+             "activation": "linear", "use_bias": True,
+             "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
+             "bias_initializer": {"class_name": "Zeros", "config": {}},
+             "kernel_regularizer": None, "bias_regularizer": None,
+             "activity_regularizer": None, "kernel_constraint": None, "bias_constraint": None}
+
+
+@pytest.mark.parametrize("kind", ["sequential", "functional"])
+def test_keras2_format_configs(tmp_path, kind):
+    if kind == "sequential":
+        cfg = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+            {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 10, 1],
+                                                    "dtype": "float32", "sparse": False,
+                                                    "ragged": False, "name": "input_1"}},
+            {"class_name": "SimpleRNN", "config": _K2_RNN},
+            {"class_name": "Dense", "config": _K2_DENSE}]}}
+    else:
+        cfg = {"class_name": "Functional", "config": {"name": "f", "layers": [
+            {"class_name": "InputLayer", "name": "input_1", "inbound_nodes": [],
+             "config": {"batch_input_shape": [None, 10, 1], "dtype": "float32",
+                        "sparse": False, "ragged": False, "name": "input_1"}},
+            {"class_name": "SimpleRNN", "name": "simple_rnn", "config": _K2_RNN,
+             "inbound_nodes": [[["input_1", 0, 0, {}]]]},
+            {"class_name": "Dense", "name": "dense", "config": _K2_DENSE,
+             "inbound_nodes": [[["simple_rnn", 0, 0, {}]]]}],
+            "input_layers": [["input_1", 0, 0]], "output_layers": [["dense", 0, 0]]}}
+    p = str(tmp_path / "k2.h5")
+    shutil.copy(fixture("simple_rnn.h5"), p)
+    with h5py.File(p, "r+") as f:
+        f.attrs["keras_version"] = "2.15.0"
+        f.attrs["model_config"] = json.dumps(cfg)
+        f.attrs["training_config"] = json.dumps({
+            "loss": "mse", "metrics": [["mae"]], "weighted_metrics": None,
+            "loss_weights": None, "optimizer_config": {"class_name": "Adam", "config": {
+                "name": "Adam", "learning_rate": 0.001, "decay": 0.0, "beta_1": 0.9,
+                "beta_2": 0.999, "epsilon": 1e-07, "amsgrad": False,
+                "is_legacy_optimizer": False, "jit_compile": False}}})
+    model = rk.models.load_model(p)
+    rec = recorded("simple_rnn")
+    np.testing.assert_allclose(model.predict(inputs(rec), verbose=0), rec["y0"],
+                               rtol=1e-5, atol=1e-6)
+    assert type(model.optimizer).__name__ == "Adam"

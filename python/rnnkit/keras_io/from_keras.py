@@ -124,6 +124,8 @@ def translate_layer(lc: Any, keras2: bool, where: str = "layer") -> Dict[str, An
     if cls not in known:
         raise KerasConfigError(f"{label}: rnnkit has no layer class {cls!r}")
     fields = known[cls].CONFIG_FIELDS
+    if cls == "InputLayer" and "batch_input_shape" in cfg:  # Keras 2's name for it
+        cfg = {("batch_shape" if k == "batch_input_shape" else k): v for k, v in cfg.items()}
     out: Dict[str, Any] = {}
     for key, value in cfg.items():
         if key in _IGNORED_FIELDS:
@@ -157,8 +159,6 @@ def translate_layer(lc: Any, keras2: bool, where: str = "layer") -> Dict[str, An
         elif key.endswith("activation"):
             value = _activation(value, keras2, f"{label}.{key}")
         out[key] = value
-    if cls == "InputLayer" and keras2 and "batch_input_shape" in out:
-        out["batch_shape"] = out.pop("batch_input_shape")
     return {"class_name": cls, "config": out}
 
 
