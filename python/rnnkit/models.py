@@ -9,6 +9,7 @@ Subclassing ``Model`` with a custom ``call()`` is not supported.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -376,7 +377,13 @@ class Model(Trainer, Layer):
         saving.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath: str) -> None:
-        """Load weights saved by :meth:`save_weights` (or :meth:`save`); shapes are checked."""
+        """Load weights saved by :meth:`save_weights` (or :meth:`save`), or a Keras weights
+        file (``.weights.h5``, legacy ``.h5``, ``.keras``; needs ``rnnkit[keras]``); every
+        shape is checked."""
+        from .keras_io import reader as keras_reader  # small; h5py only when needed
+        if keras_reader.file_kind(os.fspath(filepath)) != "rnnkit":
+            keras_reader.load_keras_weights(self, filepath)
+            return
         saving.load_weights(self, filepath)
 
 
@@ -638,7 +645,11 @@ layers_mod.registry.REGISTRY["Functional"] = Model
 
 
 def load_model(filepath: str, compile: bool = True) -> Model:
-    """Load a model saved by ``model.save`` (never executes code from the file)."""
+    """Load a model saved by ``model.save``, or a Keras ``.keras`` / legacy ``.h5`` model
+    (recognised by content; needs ``rnnkit[keras]``). Never executes code from the file."""
+    from .keras_io import reader as keras_reader
+    if keras_reader.file_kind(os.fspath(filepath)) != "rnnkit":
+        return keras_reader.load_keras_model(filepath, compile=compile)
     return saving.load_model(filepath, compile=compile)
 
 
