@@ -4,4 +4,8 @@ Submodules import their framework lazily, so importing :mod:`rnnkit.interop` nev
 
 * :mod:`rnnkit.interop.torch` -- ``torch.nn.LSTM`` / ``GRU`` / ``RNN`` from rnnkit weights and
   back (needs the ``rnnkit[torch]`` extra).
+* :mod:`rnnkit.interop.onnx_export` -- a model as an ONNX file (``model.export(path,
+  format="onnx")``; needs the ``rnnkit[onnx]`` extra, and ``onnxruntime`` to run the file),
+  with :mod:`~rnnkit.interop.onnx_rnn` (recurrent layers) and
+  :mod:`~rnnkit.interop.onnx_layers` (the other layers).
 """

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-__all__ = ["require_onnx", "GraphBuilder", "ExportError"]
+__all__ = ["require_onnx", "GraphBuilder", "ExportError", "MIN_OPSET"]
 
 #: Oldest opset the exporters emit (LSTM/GRU/RNN-14, Softmax-13 on one axis, ...).
 MIN_OPSET = 17

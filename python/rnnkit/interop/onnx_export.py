@@ -29,9 +29,7 @@ import os
 import tempfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
-
-from ..layers.base import InputLayer, KerasTensor, Layer
+from ..layers.base import Layer
 from ..layers.embedding import Embedding
 from ..layers.recurrent import _RNN
 from ..layers.wrappers import Bidirectional

@@ -8,7 +8,7 @@ An emitter raises :class:`ExportError` naming the layer for an option it cannot 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -205,11 +205,14 @@ def _channels_first(b: GraphBuilder, x: str, hint: str) -> str:
     return b.op("Transpose", [x], hint, perm=[0, 2, 1])  # (B, T, C) <-> (B, C, T)
 
 
-def _pads(padding: str, extent: int) -> Dict[str, Any]:
-    """ONNX padding attributes for Keras's "valid" / "same" / "causal" (TensorFlow's "same"
-    puts the extra step on the right, ONNX's SAME_UPPER)."""
-    if padding == "same":
+def _pads(padding: str, extent: int, stride: int) -> Dict[str, Any]:
+    """ONNX padding attributes for Keras's "valid" / "same" / "causal" over a window spanning
+    ``extent`` steps. TensorFlow's "same" puts the odd step on the right: with stride 1 that is
+    fixed pads (ONNX Runtime refuses SAME_* with dilations), otherwise ONNX's SAME_UPPER."""
+    if padding == "same" and stride > 1:
         return {"auto_pad": "SAME_UPPER"}
+    if padding == "same":
+        return {"pads": [(extent - 1) // 2, extent - 1 - (extent - 1) // 2]}
     return {"pads": [extent - 1 if padding == "causal" else 0, 0]}
 
 
@@ -218,7 +221,7 @@ def _pool(op: str) -> Callable[..., Outputs]:
              shapes: Shapes) -> Outputs:
         h = layer.name
         y = b.op(op, [_channels_first(b, ins[0], h)], h, kernel_shape=[layer.pool_size],
-                 strides=[layer.strides], **_pads(layer.padding, layer.pool_size))
+                 strides=[layer.strides], **_pads(layer.padding, layer.pool_size, layer.strides))
         return [_channels_first(b, y, h)], [None]
     return emit
 
@@ -231,7 +234,7 @@ def _conv1d(b: GraphBuilder, layer: convolutional.Conv1D, ins: List[str], masks:
     if layer.bias is not None:
         inputs.append(b.const(_f32(layer.bias.value), f"{h}/bias"))
     y = b.op("Conv", inputs, h, kernel_shape=[layer.kernel_size], strides=[layer.strides],
-             dilations=[layer.dilation_rate], **_pads(layer.padding, layer._extent))
+             dilations=[layer.dilation_rate], **_pads(layer.padding, layer._extent, layer.strides))
     y = _channels_first(b, y, h)
     return [apply_activation(b, layer.activation.name, y, h, h)], [None]
 

@@ -25,8 +25,9 @@ expressed by ``sequence_lens`` and the exported graph then computes something el
 (Keras skips masked steps wherever they are). Past a row's length ONNX outputs zeros while
 Keras repeats the last output (``zero_output_for_mask=False``, the default of a plain layer):
 the exported graph fills those steps with ``Y_h``. With ``go_backwards`` the masked steps come
-first in processing order, where Keras outputs zeros, so nothing needs filling. Rows whose steps
-are all masked are not supported (ONNX Runtime rejects ``sequence_lens`` of 0).
+first in processing order, where Keras outputs zeros, so nothing needs filling. A row whose
+steps are all masked has length 0: ONNX Runtime then outputs zeros and the initial state, as
+rnnkit does.
 """
 from __future__ import annotations
 
