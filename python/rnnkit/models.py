@@ -372,6 +372,24 @@ class Model(Trainer, Layer):
         """Save architecture, weights, compile settings and optimizer state (one file, atomic)."""
         saving.save_model(self, filepath, overwrite=overwrite)
 
+    def export(self, filepath: Any, format: str = "tf_saved_model", verbose: Optional[bool] = None,
+               input_signature: Any = None, **kwargs: Any) -> None:
+        """Export for inference (Keras 3's ``Model.export``). rnnkit writes ``format="onnx"``
+        only (:mod:`rnnkit.interop.onnx_export`; needs ``rnnkit[onnx]``); ``opset_version=``
+        picks the ONNX opset (default 17)."""
+        if format != "onnx":
+            raise ValueError(f"Model.export: rnnkit exports format='onnx' only, got "
+                             f"format={format!r} (use model.save() for rnnkit's own format)")
+        if input_signature is not None:
+            raise ValueError("Model.export: `input_signature` is not supported; the exported "
+                             "graph takes the model's own input shapes (unknown axes stay "
+                             "symbolic)")
+        opset = kwargs.pop("opset_version", None)
+        if kwargs:
+            raise TypeError(f"Model.export: unexpected argument(s) {sorted(kwargs)}")
+        from .interop.onnx_export import export_onnx
+        export_onnx(self, filepath, opset_version=opset, verbose=verbose)
+
     def save_weights(self, filepath: str, overwrite: bool = True) -> None:
         """Save only the weights (``.npz``, atomic)."""
         saving.save_weights(self, filepath, overwrite=overwrite)

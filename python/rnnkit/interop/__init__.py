@@ -7,4 +7,8 @@ Submodules import their framework lazily, so importing :mod:`rnnkit.interop` nev
   (needs the ``rnnkit[torch]`` extra).
 * :mod:`rnnkit.interop.state_dict` -- the same module conversion from / to a plain state dict
   of NumPy arrays, without PyTorch.
+* :mod:`rnnkit.interop.onnx_export` -- a model as an ONNX file (``model.export(path,
+  format="onnx")``; needs the ``rnnkit[onnx]`` extra, and ``onnxruntime`` to run the file),
+  with :mod:`~rnnkit.interop.onnx_rnn` (recurrent layers) and
+  :mod:`~rnnkit.interop.onnx_layers` (the other layers).
 """
