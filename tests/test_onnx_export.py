@@ -180,6 +180,7 @@ def test_nested_model_and_opset(rng, tmp_path):
     (lambda: L.Lambda(lambda t: t * 2), ["'lam'", "Lambda"]),
     (lambda: L.LSTM(3, activation="gelu"), ["'lam'", "gelu"]),
     (lambda: L.GRU(3, stateful=True), ["'lam'", "stateful"]),
+    (lambda: L.LSTM(3, proj_size=2), ["'lam'", "proj_size"]),
 ])
 def test_unsupported_layer_is_named(tmp_path, layer, words):
     _runtime()

@@ -109,7 +109,7 @@ def _lstm_state(layers: int = 1, bidirectional: bool = False, h: int = 2, i: int
      r"'bias_ih_l0': expected shape \(8,\), got \(7,\)"),
     (lambda s: s.update(weight_hh_l0=np.zeros((8, 3), np.float32)), r"'weight_hh_l0'.*\(8, 3\)"),
     (lambda s: s.update(weight_hr_l0=np.zeros((1, 2), np.float32)),
-     r"'weight_hr_l0'.*proj_size.*not supported yet"),
+     r"'weight_hr_l0': expected shape \(2, 2\), got \(1, 2\)"),
     (lambda s: s.update(weight_ih_l0=np.zeros((8, 3), np.int64)),
      r"'weight_ih_l0': expected floating-point"),
     (lambda s: s.update(weight_ih_l0=np.zeros((8, 3), np.float64)), r"mixes dtypes"),
@@ -359,11 +359,9 @@ def test_rnnkit_model_to_torch() -> None:
 
 
 def test_torch_module_errors_and_warnings() -> None:
-    """proj_size: not supported yet; dropout: converted with a warning; other modules: TypeError;
-    half precision: ValueError unless dtype= converts."""
+    """dropout: converted with a warning; other modules: TypeError; half precision:
+    ValueError unless dtype= converts."""
     torch = pytest.importorskip("torch")
-    with pytest.raises(ValueError, match="proj_size=1.*not supported yet"):
-        interop.sequential_from_torch(torch.nn.LSTM(3, 2, proj_size=1))
     with pytest.raises(TypeError, match="LSTM, GRU or RNN"):
         interop.sequential_from_torch(torch.nn.Linear(3, 2))
     module = torch.nn.LSTM(3, 2, num_layers=2, dropout=0.5, batch_first=True).eval()
@@ -393,3 +391,30 @@ def test_converted_model_saves_and_loads(tmp_path: Path) -> None:
     path = str(tmp_path / "converted.rnnkit")
     model.save(path)
     _close(load_model(path).predict(x, verbose=0), y, "float32")
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+@pytest.mark.parametrize("bidir", [False, True])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_projected_lstm_round_trips(layers: int, bidir: bool, dtype: str) -> None:
+    """nn.LSTM(proj_size=P) <-> rnnkit LSTM(units, proj_size=P): outputs equal, state dict
+    back (LSTM bias rule as above)."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(layers + 3 * bidir)
+    tdtype = torch.float64 if dtype == "float64" else torch.float32
+    module = torch.nn.LSTM(3, 5, num_layers=layers, bidirectional=bidir, proj_size=2,
+                           batch_first=True, dtype=tdtype).eval()
+    model = interop.sequential_from_torch(module)
+    first = model.layers[0].forward_layer if bidir else model.layers[0]
+    assert first.proj_size == 2 and first.units == 5
+    x = np.random.default_rng(layers).standard_normal((2, 4, 3)).astype(dtype)
+    with torch.no_grad():
+        want = module(torch.from_numpy(x))[0].numpy()
+    _close(model.predict(x, verbose=0), want, dtype)
+    back = interop.sequential_to_torch(model)
+    assert back.proj_size == 2
+    with torch.no_grad():
+        _close(back(torch.from_numpy(x))[0].numpy(), want, dtype)
+    sd = {k: v.numpy() for k, v in module.state_dict().items()}
+    again = interop.sequential_from_state_dict(sd, "lstm")
+    _close(again.predict(x, verbose=0), want, dtype)

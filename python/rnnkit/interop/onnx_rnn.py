@@ -69,6 +69,9 @@ def _op_of(layer: _RNN) -> Tuple[str, List[int]]:
 
 
 def _check(layer: _RNN, where: str) -> None:
+    if getattr(layer, "proj_size", None):
+        raise ExportError(f"layer {where!r} ({type(layer).__name__}): proj_size (an LSTM with "
+                          "projection) has no ONNX LSTM operator equivalent")
     if layer.stateful:
         raise ExportError(f"layer {where!r} ({type(layer).__name__}): stateful=True cannot be "
                           "exported to ONNX (the graph carries no state between calls)")

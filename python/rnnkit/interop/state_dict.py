@@ -7,7 +7,9 @@ each layer ``k`` and direction suffix ``s`` (``""``, and ``"_reverse"`` when bid
 * ``weight_ih_l{k}{s}`` ``(G*H, I_k)`` with ``I_0 = input_size`` and ``I_k = D*H`` above
   (``D`` = 2 directions or 1), ``weight_hh_l{k}{s}`` ``(G*H, H)``;
 * with ``bias=True``: ``bias_ih_l{k}{s}`` and ``bias_hh_l{k}{s}`` ``(G*H,)``;
-* (LSTM with ``proj_size > 0`` also ``weight_hr_l{k}{s}``: not supported yet).
+* LSTM with ``proj_size = P > 0`` also ``weight_hr_l{k}{s} (P, H)``; then ``weight_hh`` is
+  ``(4H, P)`` and later layers' ``weight_ih`` ``(4H, directions * P)`` -- rnnkit's
+  ``LSTM(H, proj_size=P)`` with ``projection_kernel = weight_hr.T``.
 
 Each layer becomes one rnnkit layer (``return_sequences=True``), wrapped in
 ``Bidirectional(merge_mode="concat")`` when bidirectional: PyTorch's output is
@@ -69,6 +71,7 @@ class TorchRNNSpec:
     bias: bool
     bidirectional: bool
     dtype: str
+    proj_size: int = 0
 
     @property
     def gates(self) -> int:
@@ -86,7 +89,8 @@ class TorchRNNSpec:
 
     def keys(self) -> Iterator[str]:
         """Every state-dict key of such a module, in PyTorch's order."""
-        kinds = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else ())
+        kinds = (("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else ())
+                 + (("weight_hr",) if self.proj_size else ()))
         for k in range(self.num_layers):
             for s in self.suffixes():
                 for kind in kinds:
@@ -98,10 +102,13 @@ class TorchRNNSpec:
         assert m is not None, key
         kind, k = m.group(1), int(m.group(2))
         gh = self.gates * self.hidden_size
+        out = self.proj_size or self.hidden_size  # width of h (the layer's output)
         if kind == "weight_ih":
-            return (gh, self.input_size if k == 0 else self.directions * self.hidden_size)
+            return (gh, self.input_size if k == 0 else self.directions * out)
         if kind == "weight_hh":
-            return (gh, self.hidden_size)
+            return (gh, out)
+        if kind == "weight_hr":
+            return (self.proj_size, self.hidden_size)
         return (gh,)
 
     def module_kwargs(self) -> Dict[str, Any]:
@@ -111,6 +118,8 @@ class TorchRNNSpec:
                                   bidirectional=self.bidirectional)
         if self.cell == "rnn":
             kw["nonlinearity"] = self.nonlinearity
+        if self.proj_size:
+            kw["proj_size"] = self.proj_size
         return kw
 
 
@@ -199,9 +208,9 @@ def read_state_dict(state_dict: Mapping[str, Any], cell: str = "lstm", *,
         if m is None:
             raise ValueError(f"unexpected state_dict key {full!r}: not a parameter of "
                              f"nn.{name.upper()} (expected e.g. {prefix}weight_ih_l0)")
-        if m.group(1) == "weight_hr":
-            raise ValueError(f"state_dict key {full!r}: LSTM proj_size > 0 (projected LSTM) is "
-                             "not supported yet")
+        if m.group(1) == "weight_hr" and name != "lstm":
+            raise ValueError(f"unexpected state_dict key {full!r}: only nn.LSTM has weight_hr "
+                             "(proj_size)")
         if int(m.group(2)) >= _MAX_LAYERS:
             raise ValueError(f"state_dict key {full!r}: layer index too large")
         found[key] = full
@@ -222,16 +231,24 @@ def read_state_dict(state_dict: Mapping[str, Any], cell: str = "lstm", *,
         return _as_array(prefix + key, state_dict[found[key]])
 
     hh = get("weight_hh_l0")
-    if hh.ndim != 2 or hh.shape[1] < 1 or hh.shape[0] != gates * hh.shape[1]:
+    projected = "weight_hr_l0" in found
+    if projected:  # weight_hh (4H, P), weight_hr (P, H)
+        if hh.ndim != 2 or hh.shape[1] < 1 or hh.shape[0] < gates or hh.shape[0] % gates:
+            raise ValueError(f"state_dict key {prefix + 'weight_hh_l0'!r}: expected shape "
+                             f"(4*H, proj_size) for nn.LSTM with proj_size, got {hh.shape}")
+        hidden, proj = hh.shape[0] // gates, int(hh.shape[1])
+    elif hh.ndim != 2 or hh.shape[1] < 1 or hh.shape[0] != gates * hh.shape[1]:
         raise ValueError(f"state_dict key {prefix + 'weight_hh_l0'!r}: expected shape "
                          f"({gates}*H, H) for nn.{name.upper()}, got {hh.shape}")
+    else:
+        hidden, proj = int(hh.shape[1]), 0
     ih = get("weight_ih_l0")
     if ih.ndim != 2 or ih.shape[1] < 1:
         raise ValueError(f"state_dict key {prefix + 'weight_ih_l0'!r}: expected shape "
                          f"({gates * hh.shape[1]}, input_size), got {ih.shape}")
     spec = TorchRNNSpec(cell=name, nonlinearity=nonlinearity, input_size=int(ih.shape[1]),
-                        hidden_size=int(hh.shape[1]), num_layers=n_layers, bias=has_bias,
-                        bidirectional=bidir, dtype="float32")
+                        hidden_size=hidden, num_layers=n_layers, bias=has_bias,
+                        bidirectional=bidir, dtype="float32", proj_size=proj)
 
     # 3. Every expected key present with its shape and a float dtype; nothing else.
     expected = list(spec.keys())
@@ -280,6 +297,8 @@ def _layer_weights(spec: TorchRNNSpec, arrays: Mapping[str, np.ndarray], k: int,
             out.append(np.stack([swap_zr(b_ih, h), swap_zr(b_hh, h)]))
         else:                   # PyTorch adds both biases; Keras has one
             out.append(b_ih + b_hh)
+    if spec.proj_size:          # rnnkit order: kernel, recurrent_kernel, projection_kernel, bias
+        out.insert(2, arrays[f"weight_hr_l{k}{s}"].T)
     return [np.ascontiguousarray(w) for w in out]
 
 
@@ -291,7 +310,7 @@ def build_sequential(spec: TorchRNNSpec, arrays: Mapping[str, np.ndarray]) -> An
     def rnn_layer() -> Any:
         kw: Dict[str, Any] = dict(return_sequences=True, use_bias=spec.bias, dtype=spec.dtype)
         if spec.cell == "lstm":
-            return LSTM(spec.hidden_size, **kw)
+            return LSTM(spec.hidden_size, proj_size=spec.proj_size or None, **kw)
         if spec.cell == "gru":
             return GRU(spec.hidden_size, reset_after=True, **kw)
         return SimpleRNN(spec.hidden_size, activation=spec.nonlinearity, **kw)
@@ -354,8 +373,6 @@ def _rnn_options(layer: Any, where: str) -> Tuple[str, str, int, bool, str]:
         cell = "rnn"
     else:  # pragma: no cover - callers check
         raise ValueError(f"{where}: not a SimpleRNN/LSTM/GRU")
-    if getattr(layer, "proj_size", None):
-        raise ValueError(f"{where}: LSTM proj_size (projected LSTM) is not supported yet")
     if not layer.return_sequences:
         raise ValueError(f"{where}: return_sequences=False; PyTorch's {cell.upper()} always "
                          "returns the whole sequence (set return_sequences=True and take "
@@ -387,10 +404,13 @@ def _rnn_options(layer: Any, where: str) -> Tuple[str, str, int, bool, str]:
     return cell, nonlinearity, layer.units, layer.use_bias, layer.dtype
 
 
-def _torch_weights(cell: str, h: int, weights: List[np.ndarray], use_bias: bool
-                   ) -> List[np.ndarray]:
-    """PyTorch ``[weight_ih, weight_hh(, bias_ih, bias_hh)]`` from rnnkit layer weights."""
+def _torch_weights(cell: str, h: int, weights: List[np.ndarray], use_bias: bool,
+                   projected: bool = False) -> List[np.ndarray]:
+    """PyTorch ``[weight_ih, weight_hh(, bias_ih, bias_hh)(, weight_hr)]`` from rnnkit layer
+    weights ``[kernel, recurrent_kernel(, projection_kernel)(, bias)]``."""
     kernel, rec = weights[0], weights[1]
+    proj = weights[2] if projected else None
+    weights = [kernel, rec] + weights[3 if projected else 2:]
     if cell == "gru":
         kernel, rec = swap_zr(kernel, h), swap_zr(rec, h)
     out = [kernel.T, rec.T]
@@ -400,6 +420,8 @@ def _torch_weights(cell: str, h: int, weights: List[np.ndarray], use_bias: bool
             out += [swap_zr(b[0], h), swap_zr(b[1], h)]
         else:  # the whole bias goes to bias_ih (only the sum is defined)
             out += [b, np.zeros_like(b)]
+    if proj is not None:
+        out.append(proj.T)  # projection_kernel (H, P) -> weight_hr (P, H)
     return [np.ascontiguousarray(w) for w in out]
 
 
@@ -456,32 +478,34 @@ def sequential_to_state_dict(model: Any) -> Tuple[Dict[str, np.ndarray], TorchRN
             raise ValueError(f"{where}: only stacks of SimpleRNN / LSTM / GRU layers (optionally "
                              "in Bidirectional) map to one PyTorch module")
 
-    first: Optional[Tuple[str, str, int, bool, str]] = None
+    first: Optional[Tuple[str, str, int, bool, str, int]] = None
     directions = len(per_layer[0][0])
     for subs, where in per_layer:
         if len(subs) != directions:
             raise ValueError(f"{where}: mixes bidirectional and unidirectional layers; a "
                              "PyTorch module is bidirectional in every layer or in none")
         for sub in subs:
-            opts = _rnn_options(sub, where)
+            opts = _rnn_options(sub, where) + (getattr(sub, "proj_size", None) or 0,)
             if first is None:
                 first = opts
-            names = ("cell", "activation", "units", "use_bias", "dtype")
+            names = ("cell", "activation", "units", "use_bias", "dtype", "proj_size")
             for n, a, b in zip(names, opts, first):
                 if a != b:
                     raise ValueError(f"{where}: {n} {a!r} differs from the first layer's {b!r}; "
                                      "a PyTorch module has one cell, activation, hidden size, "
                                      "bias flag and dtype for all its layers")
     assert first is not None
-    cell, nonlinearity, units, use_bias, dtype = first
+    cell, nonlinearity, units, use_bias, dtype, proj = first
     spec = TorchRNNSpec(cell=cell, nonlinearity=nonlinearity,
                         input_size=int(per_layer[0][0][0].kernel.shape[0]), hidden_size=units,
                         num_layers=len(per_layer), bias=use_bias,
-                        bidirectional=directions == 2, dtype=dtype)
+                        bidirectional=directions == 2, dtype=dtype, proj_size=proj)
     sd: Dict[str, np.ndarray] = {}
-    kinds = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if use_bias else ())
+    kinds = (("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if use_bias else ())
+             + (("weight_hr",) if proj else ()))
     for k, (subs, _) in enumerate(per_layer):
         for s, sub in zip(spec.suffixes(), subs):
-            for kind, w in zip(kinds, _torch_weights(cell, units, sub.get_weights(), use_bias)):
+            for kind, w in zip(kinds, _torch_weights(cell, units, sub.get_weights(), use_bias,
+                                                     bool(proj))):
                 sd[f"{kind}_l{k}{s}"] = w
     return sd, spec

@@ -10,7 +10,7 @@ in :mod:`rnnkit.interop.state_dict`; this module only reads and builds ``nn.Modu
 * ``dropout`` between layers (``module.dropout > 0``) acts only in training; the conversion
   keeps the weights, drops it and warns (a ``UserWarning``), since predictions are unaffected.
   It is not an error because inference -- what a converted model is for -- is exact.
-* LSTM ``proj_size > 0``: not supported yet (ValueError).
+* LSTM ``proj_size > 0``: rnnkit's ``LSTM(units, proj_size=P)`` (the ``lstmp`` kernels).
 * LSTM and RNN biases: rnnkit has one bias ``bias_ih + bias_hh``; going back to PyTorch it
   becomes ``bias_ih`` with ``bias_hh = 0`` (same outputs; the split is not recoverable).
 """
@@ -35,7 +35,7 @@ def sequential_from_torch(module: Any, *, dtype: Any = None) -> Any:
     """An rnnkit ``Sequential`` computing what ``module`` (``nn.RNN``/``LSTM``/``GRU``) computes.
 
     Args:
-        module: a ``torch.nn.RNN`` (tanh or relu), ``LSTM`` (``proj_size=0``) or ``GRU``, any
+        module: a ``torch.nn.RNN`` (tanh or relu), ``LSTM`` (any ``proj_size``) or ``GRU``, any
             ``num_layers``, ``bidirectional``, ``bias``, ``batch_first``, on any device.
         dtype: ``"float32"`` / ``"float64"`` for the rnnkit layers; default: the module's
             (which must then be float32 or float64; convert a half-precision module with this).
@@ -50,15 +50,12 @@ def sequential_from_torch(module: Any, *, dtype: Any = None) -> Any:
     Raises:
         ImportError: PyTorch is missing (install ``rnnkit[torch]``).
         TypeError: ``module`` is not an ``nn.RNN``/``LSTM``/``GRU``.
-        ValueError: ``proj_size > 0``, or an unsupported dtype.
+        ValueError: an unsupported dtype.
     """
     torch = _require_torch()
     from .torch import cell_of
 
-    cell = {"simple_rnn": "rnn"}.get(cell_of(module), cell_of(module))
-    if getattr(module, "proj_size", 0):
-        raise ValueError(f"nn.LSTM with proj_size={module.proj_size} (projected LSTM) is not "
-                         "supported yet")
+    cell = {"simple_rnn": "rnn", "lstmp": "lstm"}.get(cell_of(module), cell_of(module))
     if module.dropout and module.num_layers > 1:
         warnings.warn(f"nn.{type(module).__name__} has dropout={module.dropout} between layers; "
                       "it acts only in training and is not carried over (predictions are "
