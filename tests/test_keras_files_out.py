@@ -29,7 +29,7 @@ from rnnkit.models import Sequential, load_model
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "keras_out")
 ARCHS = ["tutorial", "bilstm", "stacked_gru", "lstm_options", "encoder_decoder",
-         "adam_trained"]
+         "adam_trained", "many_layers", "nested_dict", "bidirectional_states"]
 SEQUENTIAL_ARCHS = ["tutorial", "bilstm", "stacked_gru", "lstm_options", "adam_trained"]
 
 
@@ -162,6 +162,29 @@ def test_trained_model_carries_keras_optimizer_state(written):
     np.testing.assert_allclose(ds["optimizer/vars/1"], 0.01, rtol=1e-6)
     assert ds["optimizer/vars/2"].shape == ds["optimizer/vars/3"].shape == \
         model.trainable_weights[0].shape
+
+
+def test_dict_outputs_get_keyed_compile_settings_and_keras_layer_order(written):
+    """Keras flattens dict inputs/outputs sorted by key: per-output losses are keyed by
+    name, and the weights groups / optimizer slots follow Keras's layer order."""
+    from rnnkit.keras_io.writer import keras_layer_order
+
+    model, _, path, _ = written["nested_dict"]
+    with zipfile.ZipFile(path) as z:
+        cfg = json.loads(z.read("config.json"))
+    cc = cfg["compile_config"]
+    assert set(cc["loss"]) == {"sum_out", "pool_out"}
+    assert cc["loss"]["pool_out"]["class_name"] == "MeanAbsoluteError"
+    assert cc["metrics"] == {"sum_out": ["mae"], "pool_out": []}
+    assert cc["optimizer"]["config"]["learning_rate"]["module"] == "keras.optimizers.schedules"
+    assert set(cfg["config"]["input_layers"]) == {"a", "b"}
+    # The order real Keras 3.15.1 lists after loading tests/fixtures/keras_out/nested_dict.keras
+    # (rnnkit's own model.layers puts the Sequential before the Bidirectional).
+    assert [type(la).__name__ for la in keras_layer_order(model)] == [
+        "InputLayer", "InputLayer", "Bidirectional", "Sequential", "GlobalAveragePooling1D",
+        "Add"]
+    assert [type(la).__name__ for la in model.layers] != [
+        type(la).__name__ for la in keras_layer_order(model)]
 
 
 # --------------------------------------------------------------------------------------------

@@ -106,6 +106,10 @@ def _translate_config(class_name: str, cfg: Dict[str, Any], build_shape: Shape) 
         elif key == "cells" and class_name == "StackedRNNCells":
             value = _stacked_cells(value, build_shape)
         out[key] = value
+    if class_name == "SpatialDropout1D":
+        # Keras's SpatialDropout1D takes no `trainable` and a plain dtype name.
+        out.pop("trainable", None)
+        out["dtype"] = cfg.get("dtype") or "float32"
     if class_name == "InputLayer":
         out["dtype"] = out.get("dtype") or "float32"
         out.update({"sparse": False, "ragged": False, "optional": False})
@@ -321,9 +325,17 @@ def compile_to_keras_config(model: Any) -> Dict[str, Any]:
                       "compile config; compile again after loading", UserWarning, stacklevel=4)
     loss_weights = (list(model._loss_weights) if any(w != 1.0 for w in model._loss_weights)
                     else None)
+    loss: Any = per_loss[0] if single else per_loss
+    metrics = _metrics_config(metrics) if metrics else None
+    weighted = _metrics_config(weighted) if weighted else None
+    names = getattr(model, "_output_structure", None)
+    if isinstance(names, list) and not single:
+        # Dict outputs: Keras flattens them sorted by key, so per-output settings must be
+        # keyed by name (a list would be paired with the outputs in sorted order).
+        keyed = lambda v: None if v is None else dict(zip(names, v))  # noqa: E731
+        loss, loss_weights = keyed(loss), keyed(loss_weights)
+        metrics, weighted = keyed(metrics), keyed(weighted)
     return {"optimizer": _optimizer_config(model.optimizer),
-            "loss": per_loss[0] if single else per_loss,
-            "loss_weights": loss_weights,
-            "metrics": _metrics_config(metrics) if metrics else None,
-            "weighted_metrics": _metrics_config(weighted) if weighted else None,
+            "loss": loss, "loss_weights": loss_weights,
+            "metrics": metrics, "weighted_metrics": weighted,
             "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}

@@ -35,7 +35,7 @@ import numpy as np
 from .to_keras import KerasExportError, model_to_keras_config, snake_case
 
 __all__ = ["save_keras_model", "save_keras_weights", "weight_groups", "optimizer_arrays",
-           "KERAS_VERSION"]
+           "keras_layer_order", "KERAS_VERSION"]
 
 #: The Keras version the files are written for (``metadata.json``).
 KERAS_VERSION = "3.15.1"
@@ -116,10 +116,51 @@ def _unique(name: str, used: Dict[str, int]) -> str:
     return name
 
 
+def keras_layer_order(model: Any) -> List[Any]:
+    """``model.layers`` in the order Keras 3 gives them once it has loaded the file.
+
+    Keras flattens dict inputs/outputs sorted by key before walking the graph, so a model
+    built with ``{"b": ..., "a": ...}`` lists its layers as if built from ``[a, b]``; the
+    order decides the ``_1`` suffixes of the weights groups and the optimizer's slots."""
+    from ..graph import Graph
+
+    if type(model).__name__ == "Sequential":
+        return list(model.layers)
+    ins, outs = list(model.inputs), list(model.outputs)
+    if isinstance(model._input_structure, list):
+        ins = [t for _, t in sorted(zip(model._input_structure, ins), key=lambda kv: kv[0])]
+    if isinstance(model._output_structure, list):
+        outs = [t for _, t in sorted(zip(model._output_structure, outs), key=lambda kv: kv[0])]
+    if ins == list(model.inputs) and outs == list(model.outputs):
+        return list(model.layers)
+    return list(Graph(ins, outs).layers)
+
+
+def _keras_trainable_order(model: Any) -> List[Any]:
+    """The model's trainable weights in Keras's ``model.trainable_variables`` order (what
+    Keras builds the optimizer on after loading)."""
+    from ..models import Model
+
+    if not model.trainable:
+        return []
+    out: List[Any] = []
+    for layer in keras_layer_order(model):
+        if isinstance(layer, Model):
+            out.extend(_keras_trainable_order(layer))
+        else:
+            out.extend(layer.trainable_weights)
+    seen, unique = set(), []
+    for w in out:
+        if id(w) not in seen:
+            seen.add(id(w))
+            unique.append(w)
+    return unique
+
+
 def _model_groups(model: Any, path: str, out: List[Group]) -> None:
     out.append((_join(path, "vars"), model.name, []))
     used: Dict[str, int] = {}
-    for layer in model.layers:
+    for layer in keras_layer_order(model):
         key = _unique(snake_case(type(layer).__name__), used)
         _layer_groups(layer, _join(path, f"layers/{key}"), out)
 
@@ -143,9 +184,10 @@ _INTERLEAVED = {"Adam": ("momentum", "velocity"), "AdamW": ("momentum", "velocit
                 "Ftrl": ("accumulator", "linear")}
 
 
-def optimizer_arrays(opt: Any) -> List[np.ndarray]:
+def optimizer_arrays(opt: Any, perm: Sequence[int] = ()) -> List[np.ndarray]:
     """The optimizer's state in Keras's ``optimizer.variables`` order: iterations (int64),
-    the learning rate (float32; not with a schedule), then the slots."""
+    the learning rate (float32; not with a schedule), then the slots. ``perm[k]`` is the
+    index in rnnkit's variable order of Keras's k-th variable (identity when empty)."""
     from ..optimizers.schedules import LearningRateSchedule
 
     # Scalars are 0-d, as Keras's variables (rnnkit may hold them as 1-element arrays).
@@ -158,14 +200,15 @@ def optimizer_arrays(opt: Any) -> List[np.ndarray]:
     state = opt._state
     slots = list(opt._state_slots())
     inter = [s for s in _INTERLEAVED.get(type(opt).__name__, ()) if s in slots]
-    n = len(next(iter(state.values()), [])) if state else 0
+    n = len(state[slots[0]]) if slots else 0
+    order = list(perm) if perm else list(range(n))
     for s in slots:
         if s in inter:
             if s == inter[0]:
-                for i in range(n):
+                for i in order:
                     out.extend(np.asarray(state[t][i]) for t in inter)
             continue
-        out.extend(np.asarray(a) for a in state[s])
+        out.extend(np.asarray(state[s][i]) for i in order)
     for s in getattr(opt, "_scalar_slots", ()):
         out.extend(np.asarray(a).reshape(()) for a in state[s])
     return out
@@ -182,7 +225,11 @@ def _write_h5(f: Any, model: Any, with_optimizer: bool) -> None:
     if with_optimizer and getattr(model, "compiled", False) and opt is not None:
         g = f.require_group("optimizer/vars")
         g.attrs["name"] = snake_case(type(opt).__name__)
-        for i, a in enumerate(optimizer_arrays(opt)):
+        index = {id(w): i for i, w in enumerate(model.trainable_weights)}
+        perm = [index[id(w)] for w in _keras_trainable_order(model)]
+        if sorted(perm) != list(range(len(index))):
+            raise KerasExportError("cannot map the optimizer state onto Keras's variable order")
+        for i, a in enumerate(optimizer_arrays(opt, perm)):
             g.create_dataset(str(i), data=np.array(a, order="C"))  # 0-d stays 0-d
 
 
