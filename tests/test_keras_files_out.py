@@ -17,7 +17,7 @@ import os
 import shutil
 import sys
 import zipfile
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import numpy as np
 import pytest
@@ -293,6 +293,18 @@ def test_what_cannot_be_written(tmp_path):
     with pytest.raises(ValueError, match="weights.h5"):
         m.save_weights(tmp_path / "w.keras")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_custom_loss_is_left_out_with_a_warning(tmp_path):
+    pytest.importorskip("h5py")
+    m = Sequential([L.Dense(1, input_shape=(3,))])
+    m.compile("adam", lambda y, p: (y - p) ** 2)
+    m.fit(np.ones((2, 3), "float32"), np.ones((2, 1), "float32"), verbose=0)
+    with pytest.warns(UserWarning, match="custom loss"):
+        m.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as z:
+        assert json.loads(z.read("config.json"))["compile_config"] == {}
+        assert not any(k.startswith("optimizer") for k in _h5_datasets(z.read("model.weights.h5")))
 
 
 def test_clear_error_without_h5py(tmp_path, monkeypatch):

@@ -21,10 +21,11 @@ Everything here works on an in-memory model; nothing is read from a file.
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 __all__ = ["model_to_keras_config", "layer_to_keras_config", "compile_to_keras_config",
-           "snake_case", "KerasExportError"]
+           "custom_losses", "snake_case", "KerasExportError"]
 
 Shape = Any  # a tuple (one input) or a list of tuples (several inputs)
 
@@ -288,12 +289,16 @@ def _optimizer_config(opt: Any) -> Dict[str, Any]:
 def _loss_config(loss: Any) -> Any:
     from .. import losses
 
-    if loss is None:
-        return None
-    if not losses.is_serializable(loss):
-        raise KerasExportError(f"the custom loss {getattr(loss, 'name', loss)!r} cannot be "
-                               "written to a .keras file (no code is saved)")
-    return _keras_object("keras.losses", losses.serialize(loss))
+    return None if loss is None else _keras_object("keras.losses", losses.serialize(loss))
+
+
+def custom_losses(model: Any) -> List[str]:
+    """Names of the custom (Python) losses ``model`` is compiled with: a file that carries
+    no code cannot name them, so such a model is written without compile settings."""
+    from .. import losses
+
+    return [lo.name for lo in getattr(model, "_losses", []) if lo is not None
+            and not losses.is_serializable(lo)]
 
 
 def _metrics_config(ids: Any) -> Any:
@@ -305,14 +310,19 @@ def _metrics_config(ids: Any) -> Any:
 
 def compile_to_keras_config(model: Any) -> Dict[str, Any]:
     """``compile_config`` of a ``.keras`` file: ``{}`` for an uncompiled model, else the
-    optimizer, loss(es), loss weights and metrics as Keras 3 serialises them. Custom
-    Python losses cannot be written (``KerasExportError``); custom metrics are left out
-    with a warning, as rnnkit's own format does."""
-    import warnings
+    optimizer, loss(es), loss weights and metrics as Keras 3 serialises them. With custom
+    Python losses the compile settings are left out, and custom metrics are, with a
+    warning, as rnnkit's own format does."""
 
     from ..saving import _saved_metrics
 
     if not getattr(model, "compiled", False):
+        return {}
+    custom = custom_losses(model)
+    if custom:
+        warnings.warn(f"saving .keras: the model is compiled with custom loss(es) {custom}, "
+                      "which a file cannot carry; it is written without compile settings "
+                      "(compile again after loading)", UserWarning, stacklevel=4)
         return {}
     per_loss = [_loss_config(lo) for lo in model._losses]
     single = len(per_loss) == 1

@@ -32,7 +32,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from .to_keras import KerasExportError, model_to_keras_config, snake_case
+from .to_keras import KerasExportError, custom_losses, model_to_keras_config, snake_case
 
 __all__ = ["save_keras_model", "save_keras_weights", "weight_groups", "optimizer_arrays",
            "keras_layer_order", "KERAS_VERSION"]
@@ -222,7 +222,8 @@ def _write_h5(f: Any, model: Any, with_optimizer: bool) -> None:
         for i, a in enumerate(arrays):
             g.create_dataset(str(i), data=np.array(a, order="C"))  # 0-d stays 0-d
     opt = getattr(model, "optimizer", None)
-    if with_optimizer and getattr(model, "compiled", False) and opt is not None:
+    if (with_optimizer and getattr(model, "compiled", False) and opt is not None
+            and not custom_losses(model)):  # no compile_config -> no optimizer to restore
         g = f.require_group("optimizer/vars")
         g.attrs["name"] = snake_case(type(opt).__name__)
         index = {id(w): i for i, w in enumerate(model.trainable_weights)}
