@@ -345,7 +345,7 @@ def test_layer_with_activations_trains_and_round_trips(tmp_path, layer, backend_
         assert cfg["activation"] == "relu"
         if layer != "SimpleRNN":
             assert cfg["recurrent_activation"] == "hard_sigmoid"
-        path = tmp_path / "m.keras"
+        path = tmp_path / "m.npz"
         model.save(str(path))
         loaded = rnnkit.load_model(str(path))
         assert loaded.layers[0].activation.name == "relu"

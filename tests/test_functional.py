@@ -142,8 +142,8 @@ def test_save_load_json_and_clone_round_trip(tmp_path: Any) -> None:
     m.compile("adam", ["mse", "mae"], loss_weights=[1.0, 2.0], metrics=[["mae"], []])
     x, y = _data()
     m.fit(x, y, epochs=1, verbose=0)
-    m.save(tmp_path / "m.keras")
-    back = load_model(tmp_path / "m.keras")
+    m.save(tmp_path / "m.npz")
+    back = load_model(tmp_path / "m.npz")
     for p, q in zip(m.predict(x, verbose=0), back.predict(x, verbose=0)):
         np.testing.assert_array_equal(p, q)
     assert back._loss_weights == [1.0, 2.0]
@@ -167,8 +167,8 @@ def test_sequential_inside_model_and_model_inside_model(tmp_path: Any) -> None:
     x = _rng(2).normal(size=(6, 5, 3))
     m.compile("sgd", "mse")
     m.fit(x, np.zeros((6, 1)), verbose=0)
-    m.save(tmp_path / "nested.keras")
-    np.testing.assert_array_equal(load_model(tmp_path / "nested.keras").predict(x, verbose=0),
+    m.save(tmp_path / "nested.npz")
+    np.testing.assert_array_equal(load_model(tmp_path / "nested.npz").predict(x, verbose=0),
                                   m.predict(x, verbose=0))
     assert Sequential.from_config(json.loads(seq.to_json())["config"]).get_layer(index=0).units == 4
 

@@ -32,7 +32,7 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
     m.compile("adam", "mse")
     x = np.random.default_rng(0).normal(size=(8, 5, 3))
     m.fit(x, np.ones((8, 2)), epochs=1, batch_size=4, verbose=0)
-    path = tmp_path_factory.mktemp("saved") / "model.keras"
+    path = tmp_path_factory.mktemp("saved") / "model.npz"
     m.save(str(path))
     with zipfile.ZipFile(path) as z:
         members = {i.filename: z.read(i) for i in z.infolist()}
@@ -68,7 +68,7 @@ def _write(path: Path, members: Dict[str, bytes],
     return path
 
 
-def _with(saved: Dict[str, Any], tmp_path: Path, name: str = "bad.keras",
+def _with(saved: Dict[str, Any], tmp_path: Path, name: str = "bad.npz",
           edit_meta: Optional[Callable[[Dict[str, Any]], Any]] = None,
           **replace: Optional[bytes]) -> Path:
     """The saved model's members with some replaced (``None`` drops one)."""
@@ -123,8 +123,8 @@ def test_intact_file_loads(saved: Dict[str, Any]) -> None:
 
 
 def test_missing_path_is_file_not_found(tmp_path: Path) -> None:
-    _rejects(tmp_path / "nope.keras", "No such file", exc=FileNotFoundError)
-    _rejects(tmp_path / "nope" / "deeper.keras", exc=FileNotFoundError)
+    _rejects(tmp_path / "nope.npz", "No such file", exc=FileNotFoundError)
+    _rejects(tmp_path / "nope" / "deeper.npz", exc=FileNotFoundError)
 
 
 def test_directory(tmp_path: Path) -> None:
@@ -133,7 +133,7 @@ def test_directory(tmp_path: Path) -> None:
 
 
 def test_fifo_does_not_block(tmp_path: Path) -> None:
-    fifo = tmp_path / "pipe.keras"
+    fifo = tmp_path / "pipe.npz"
     os.mkfifo(fifo)
     result: Dict[str, BaseException] = {}
 
@@ -156,19 +156,19 @@ def test_fifo_does_not_block(tmp_path: Path) -> None:
 
 
 def test_symlink_to_dev_zero(tmp_path: Path) -> None:
-    link = tmp_path / "zero.keras"
+    link = tmp_path / "zero.npz"
     os.symlink("/dev/zero", link)
     _rejects(link, "character device")
 
 
 def test_empty_file(tmp_path: Path) -> None:
-    p = tmp_path / "empty.keras"
+    p = tmp_path / "empty.npz"
     p.write_bytes(b"")
     _rejects(p, "empty")
 
 
 def test_not_a_zip(tmp_path: Path) -> None:
-    p = tmp_path / "text.keras"
+    p = tmp_path / "text.npz"
     p.write_bytes(b"hello, this is not a zip file at all\n" * 10)
     _rejects(p, "truncated or corrupted")
 
@@ -182,23 +182,23 @@ def test_valid_zip_but_not_ours(tmp_path: Path) -> None:
 
 # -- members -----------------------------------------------------------------------------------
 def test_missing_members(saved: Dict[str, Any], tmp_path: Path) -> None:
-    _rejects(_with(saved, tmp_path, "w.keras", weight_00003=None), "weight_00003")
-    _rejects(_with(saved, tmp_path, "o.keras", optimizer_00002=None), "optimizer")
-    _rejects(_with(saved, tmp_path, "c.keras", __rnnkit_config__=None), "not an rnnkit file")
-    _rejects(_with(saved, tmp_path, "w2.keras", weight_00003=None), "weight_00003",
+    _rejects(_with(saved, tmp_path, "w.npz", weight_00003=None), "weight_00003")
+    _rejects(_with(saved, tmp_path, "o.npz", optimizer_00002=None), "optimizer")
+    _rejects(_with(saved, tmp_path, "c.npz", __rnnkit_config__=None), "not an rnnkit file")
+    _rejects(_with(saved, tmp_path, "w2.npz", weight_00003=None), "weight_00003",
              loader=lambda p: saved["model"].load_weights(p))
 
 
 def test_extra_members(saved: Dict[str, Any], tmp_path: Path) -> None:
     extra = _npy(np.zeros(3, np.float32))
-    _rejects(_with(saved, tmp_path, "a.keras", weight_99999=extra), "unexpected member")
-    _rejects(_with(saved, tmp_path, "b.keras", **{"evil.py": b"import os"}),
+    _rejects(_with(saved, tmp_path, "a.npz", weight_99999=extra), "unexpected member")
+    _rejects(_with(saved, tmp_path, "b.npz", **{"evil.py": b"import os"}),
              "unexpected member")
-    _rejects(_with(saved, tmp_path, "c.keras", optimizer_00100=extra), "unexpected member")
+    _rejects(_with(saved, tmp_path, "c.npz", optimizer_00100=extra), "unexpected member")
 
 
 def test_duplicate_member(saved: Dict[str, Any], tmp_path: Path) -> None:
-    p = tmp_path / "dup.keras"
+    p = tmp_path / "dup.npz"
     with pytest.warns(UserWarning):  # zipfile warns about the duplicate name
         with zipfile.ZipFile(p, "w") as z:
             for name, data in saved["members"].items():
@@ -229,34 +229,34 @@ def test_weight_dtypes_refused(saved: Dict[str, Any], tmp_path: Path, descr: str
 def test_float_dtypes_accepted_and_cast(saved: Dict[str, Any], tmp_path: Path) -> None:
     w0 = saved["model"].weights[0].value
     for dt in ("<f2", ">f4", "<f8"):
-        p = _with(saved, tmp_path, f"{dt[1:]}.keras", weight_00000=_npy(w0.astype(dt)))
+        p = _with(saved, tmp_path, f"{dt[1:]}.npz", weight_00000=_npy(w0.astype(dt)))
         m = load_model(str(p))
         assert m.weights[0].value.dtype == np.float32
         assert m.weights[0].value.flags.c_contiguous and m.weights[0].value.flags.writeable
         np.testing.assert_allclose(m.weights[0].value, w0, rtol=1e-3)
-    p = _with(saved, tmp_path, "fortran.keras", weight_00000=_npy(np.asfortranarray(w0)))
+    p = _with(saved, tmp_path, "fortran.npz", weight_00000=_npy(np.asfortranarray(w0)))
     np.testing.assert_array_equal(load_model(str(p)).weights[0].value, w0)
 
 
 def test_wrong_shapes(saved: Dict[str, Any], tmp_path: Path) -> None:
-    _rejects(_with(saved, tmp_path, "a.keras", weight_00000=_npy(np.zeros((3, 17), np.float32))),
+    _rejects(_with(saved, tmp_path, "a.npz", weight_00000=_npy(np.zeros((3, 17), np.float32))),
              "shape")
-    _rejects(_with(saved, tmp_path, "b.keras", weight_00002=_npy(np.zeros((), np.float32))),
+    _rejects(_with(saved, tmp_path, "b.npz", weight_00002=_npy(np.zeros((), np.float32))),
              "shape")
-    _rejects(_with(saved, tmp_path, "c.keras", optimizer_00001=_npy(np.zeros(5, np.float32))),
+    _rejects(_with(saved, tmp_path, "c.npz", optimizer_00001=_npy(np.zeros(5, np.float32))),
              "shape")
-    _rejects(_with(saved, tmp_path, "d.keras",
+    _rejects(_with(saved, tmp_path, "d.npz",
                    optimizer_00000=_npy(np.zeros(2, np.int64))), "iteration")
-    _rejects(_with(saved, tmp_path, "e.keras",
+    _rejects(_with(saved, tmp_path, "e.npz",
                    optimizer_00000=_npy(np.array(-5, np.int64))), "negative")
-    _rejects(_with(saved, tmp_path, "f.keras",
+    _rejects(_with(saved, tmp_path, "f.npz",
                    weight_00000=_npy_raw("<f4", (-3, 16), b"")), "shape")
 
 
 def test_header_size_disagrees_with_zip_size(saved: Dict[str, Any], tmp_path: Path) -> None:
     good = saved["members"]["weight_00000.npy"]
-    _rejects(_with(saved, tmp_path, "a.keras", weight_00000=good + b"\x00" * 64), "declares")
-    _rejects(_with(saved, tmp_path, "b.keras", weight_00000=good[:-8]), "declares")
+    _rejects(_with(saved, tmp_path, "a.npz", weight_00000=good + b"\x00" * 64), "declares")
+    _rejects(_with(saved, tmp_path, "b.npz", weight_00000=good[:-8]), "declares")
 
 
 # -- the config ----------------------------------------------------------------------------------
@@ -266,13 +266,13 @@ def test_huge_units_rejected_before_allocating(saved: Dict[str, Any], tmp_path: 
             meta["model"]["layers"][0]["config"]["units"] = n
         return edit
 
-    p = _with(saved, tmp_path, "u1.keras", edit_meta=units(10000))
+    p = _with(saved, tmp_path, "u1.npz", edit_meta=units(10000))
     _rejects_cheaply(p, "shape")  # the 10000-unit model (~1.6 GB) was never initialised
-    _rejects(_with(saved, tmp_path, "u2.keras", edit_meta=units(2 ** 40)), "units")
-    _rejects(_with(saved, tmp_path, "u3.keras", edit_meta=units(-1)), "units")
-    _rejects(_with(saved, tmp_path, "u4.keras", edit_meta=units("4")), "units")
-    _rejects(_with(saved, tmp_path, "u5.keras", edit_meta=units(True)), "units")
-    _rejects(_with(saved, tmp_path, "u6.keras", edit_meta=units(4.0)), "units")
+    _rejects(_with(saved, tmp_path, "u2.npz", edit_meta=units(2 ** 40)), "units")
+    _rejects(_with(saved, tmp_path, "u3.npz", edit_meta=units(-1)), "units")
+    _rejects(_with(saved, tmp_path, "u4.npz", edit_meta=units("4")), "units")
+    _rejects(_with(saved, tmp_path, "u5.npz", edit_meta=units(True)), "units")
+    _rejects(_with(saved, tmp_path, "u6.npz", edit_meta=units(4.0)), "units")
 
 
 def test_huge_weight_meta_with_consistent_config(saved: Dict[str, Any], tmp_path: Path) -> None:
@@ -301,14 +301,14 @@ def test_huge_weight_meta_with_consistent_config(saved: Dict[str, Any], tmp_path
 ])
 def test_bad_json(saved: Dict[str, Any], tmp_path: Path, name: str, raw: bytes,
                   match: str) -> None:
-    _rejects(_with(saved, tmp_path, f"{name}.keras", edit_meta=lambda meta: raw), match)
+    _rejects(_with(saved, tmp_path, f"{name}.npz", edit_meta=lambda meta: raw), match)
 
 
 def test_config_member_not_bytes(saved: Dict[str, Any], tmp_path: Path) -> None:
-    _rejects(_with(saved, tmp_path, "a.keras", __rnnkit_config__=_npy(np.zeros(4, np.float32))),
+    _rejects(_with(saved, tmp_path, "a.npz", __rnnkit_config__=_npy(np.zeros(4, np.float32))),
              "configuration")
     # declares a 1 GB config: refused from the header
-    _rejects(_with(saved, tmp_path, "b.keras",
+    _rejects(_with(saved, tmp_path, "b.npz",
                    __rnnkit_config__=_npy_raw("|u1", (1 << 30,), b"{}")), "declares")
 
 
@@ -372,8 +372,8 @@ def test_too_many_layers(saved: Dict[str, Any], tmp_path: Path) -> None:
 def test_nested_wrappers_within_depth_limit_still_load(tmp_path: Path) -> None:
     m = Sequential([L.Input((4, 3)), L.Bidirectional(L.LSTM(2, return_sequences=True)),
                     L.TimeDistributed(L.Dense(3)), L.GRU(2)])
-    m.save(str(tmp_path / "n.keras"))
-    m2 = load_model(str(tmp_path / "n.keras"))
+    m.save(str(tmp_path / "n.npz"))
+    m2 = load_model(str(tmp_path / "n.npz"))
     x = np.random.default_rng(1).normal(size=(2, 4, 3)).astype(np.float32)
     np.testing.assert_array_equal(m.predict(x, verbose=0), m2.predict(x, verbose=0))
 
@@ -396,7 +396,7 @@ def _write_with_streamed_weight(saved: Dict[str, Any], path: Path, head: bytes,
 
 def test_zip_bomb_member_rejected_without_reading(saved: Dict[str, Any], tmp_path: Path) -> None:
     # weight_00000 inflates to 128 MB of zeros (~130 KB on disk) and says so in its header.
-    p = tmp_path / "bomb.keras"
+    p = tmp_path / "bomb.npz"
     n = 32 << 20
     _write_with_streamed_weight(saved, p, _npy_raw("<f4", (n,), b""), n * 4 >> 20)
     assert p.stat().st_size < 1 << 20
@@ -424,27 +424,27 @@ def test_zip_that_lies_about_sizes(saved: Dict[str, Any], tmp_path: Path) -> Non
     shape = saved["shapes"][0]
     header = _npy_raw("<f4", shape, b"")
     honest = len(header) + 4 * int(np.prod(shape))
-    p = tmp_path / "liar.keras"
+    p = tmp_path / "liar.npz"
     _write_with_streamed_weight(saved, p, header, 64)
     p.write_bytes(_patch_sizes(p.read_bytes(), "weight_00000.npy", honest))
     _rejects_cheaply(p, "weight_00000")
     # ... and a directory that declares 3 GB for a member of a few bytes
-    p2 = tmp_path / "liar2.keras"
+    p2 = tmp_path / "liar2.npz"
     p2.write_bytes(_patch_sizes(saved["bytes"], "weight_00001.npy", 3 << 30))
     _rejects(p2, "weight_00001")
 
 
 def test_unsupported_compression_and_encryption(saved: Dict[str, Any], tmp_path: Path) -> None:
-    _rejects(_write(tmp_path / "bz.keras", saved["members"], zipfile.ZIP_BZIP2), "compression")
+    _rejects(_write(tmp_path / "bz.npz", saved["members"], zipfile.ZIP_BZIP2), "compression")
     data = bytearray(saved["bytes"])
     pos = data.find(b"PK\x01\x02")
     data[pos + 8] |= 1  # "encrypted" flag in the first central-directory entry
-    (tmp_path / "enc.keras").write_bytes(bytes(data))
-    _rejects(tmp_path / "enc.keras", "encrypted")
+    (tmp_path / "enc.npz").write_bytes(bytes(data))
+    _rejects(tmp_path / "enc.npz", "encrypted")
 
 
 def test_deflated_file_of_our_own_loads(saved: Dict[str, Any], tmp_path: Path) -> None:
-    p = _write(tmp_path / "deflated.keras", saved["members"], zipfile.ZIP_DEFLATED)
+    p = _write(tmp_path / "deflated.npz", saved["members"], zipfile.ZIP_DEFLATED)
     m2 = load_model(str(p))
     np.testing.assert_array_equal(m2.weights[1].value, saved["model"].weights[1].value)
 
@@ -480,7 +480,7 @@ def test_truncations_and_byte_flips(saved: Dict[str, Any], tmp_path: Path) -> No
             pos = rng.randrange(lo, hi)
             b[pos] = rng.randrange(256) if i % 3 else b[pos] ^ (1 << rng.randrange(8))
         variants.append(bytes(b))
-    p = tmp_path / "fuzz.keras"
+    p = tmp_path / "fuzz.npz"
     outcomes = {"rejected": 0, "loaded": 0}
     for v in variants:
         p.write_bytes(v)
@@ -496,7 +496,7 @@ def test_config_mutations(saved: Dict[str, Any], tmp_path: Path) -> None:
     tokens = [b"0", b"-1", b"null", b"true", b"[]", b"{}", b'"x"', b"1e400", b"[1, 2]",
               b"99999999999", b"0.5", b'"relu"', b'"LSTM"', b'{"class_name": "Dense"}']
     rng = random.Random(11)
-    p = tmp_path / "cfg.keras"
+    p = tmp_path / "cfg.npz"
     outcomes = {"rejected": 0, "loaded": 0}
     for i in range(150):
         t = bytearray(text)
@@ -512,14 +512,14 @@ def test_config_mutations(saved: Dict[str, Any], tmp_path: Path) -> None:
                 t[q + 1:e] = b" " + rng.choice(tokens)
         else:
             del t[pos:pos + rng.randrange(1, 20)]
-        _with(saved, tmp_path, "cfg.keras", edit_meta=lambda meta: bytes(t))
+        _with(saved, tmp_path, "cfg.npz", edit_meta=lambda meta: bytes(t))
         outcomes[_load_or_value_error(p, saved["shapes"])] += 1
     assert outcomes["rejected"] > 100, outcomes
 
 
 def test_load_weights_byte_flips(saved: Dict[str, Any], tmp_path: Path) -> None:
     m = saved["model"]
-    p = tmp_path / "w.keras"
+    p = tmp_path / "w.npz"
     m.save_weights(str(p))
     data = p.read_bytes()
     before = m.get_weights()

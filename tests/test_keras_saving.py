@@ -37,7 +37,7 @@ Y = np.random.default_rng(1).integers(0, 2, size=16)
 def test_save_load_round_trip_with_optimizer_state(tmp_path) -> None:
     m = _model()
     m.fit(X, Y, epochs=2, batch_size=8, verbose=0)
-    path = str(tmp_path / "model.keras")
+    path = str(tmp_path / "model.npz")
     m.save(path)
     m2 = load_model(path)
     np.testing.assert_array_equal(m.predict(X, verbose=0), m2.predict(X, verbose=0))
@@ -75,24 +75,24 @@ def test_weights_and_config_round_trip(tmp_path) -> None:
 
 def test_truncated_and_corrupted_files(tmp_path) -> None:
     m = _model()
-    path = str(tmp_path / "m.keras")
+    path = str(tmp_path / "m.npz")
     m.save(path)
     data = open(path, "rb").read()
-    trunc = tmp_path / "trunc.keras"
+    trunc = tmp_path / "trunc.npz"
     trunc.write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match="truncated or corrupted"):
         load_model(str(trunc))
     bad = bytearray(data)
     for i in range(200, 400):
         bad[i] ^= 0xFF
-    (tmp_path / "bad.keras").write_bytes(bytes(bad))
+    (tmp_path / "bad.npz").write_bytes(bytes(bad))
     with pytest.raises(ValueError):
-        load_model(str(tmp_path / "bad.keras"))
+        load_model(str(tmp_path / "bad.npz"))
     np.savez(tmp_path / "plain.npz", a=np.zeros(3))
     with pytest.raises(ValueError, match="not an rnnkit file"):
         load_model(str(tmp_path / "plain.npz"))
     with pytest.raises(FileNotFoundError):
-        load_model(str(tmp_path / "missing.keras"))
+        load_model(str(tmp_path / "missing.npz"))
     m.save_weights(str(tmp_path / "w.npz"))
     with pytest.raises(ValueError, match="not a saved model"):
         load_model(str(tmp_path / "w.npz"))
@@ -100,7 +100,7 @@ def test_truncated_and_corrupted_files(tmp_path) -> None:
 
 def test_interrupted_save_keeps_old_file(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     m = _model()
-    path = str(tmp_path / "m.keras")
+    path = str(tmp_path / "m.npz")
     m.save(path)
     before = open(path, "rb").read()
 
@@ -111,7 +111,7 @@ def test_interrupted_save_keeps_old_file(tmp_path, monkeypatch: pytest.MonkeyPat
     with pytest.raises(KeyboardInterrupt):
         m.save(path)
     assert open(path, "rb").read() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["m.keras"]  # no temp file left
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]  # no temp file left
     with pytest.raises(FileExistsError):
         monkeypatch.undo()
         m.save(path, overwrite=False)
@@ -132,7 +132,7 @@ def test_stale_temp_files_of_dead_writers_are_removed(tmp_path) -> None:
             f.flush()
             os.kill(os.getpid(), signal.SIGKILL)
         saving.np.savez = killed
-        m.save({str(tmp_path / "m.keras")!r})
+        m.save({str(tmp_path / "m.npz")!r})
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -152,13 +152,13 @@ def test_stale_temp_files_of_dead_writers_are_removed(tmp_path) -> None:
         (tmp_path / name).write_bytes(b"keep")
     os.mkdir(tmp_path / f".rnnkit-{host}-{proc.pid}-dirdir.tmp")  # not a regular file
     m = _model()
-    m.save(str(tmp_path / "m.keras"))
+    m.save(str(tmp_path / "m.npz"))
     assert left[0] in os.listdir(tmp_path)  # younger than a minute: kept for now
     old = time.time() - 120
     for p in tmp_path.iterdir():
         os.utime(p, (old, old))
-    m.save(str(tmp_path / "m.keras"))
+    m.save(str(tmp_path / "m.npz"))
     after = sorted(p.name for p in tmp_path.iterdir())
     assert left[0] not in after
-    assert after == sorted(keep + ["m.keras", f".rnnkit-{host}-{proc.pid}-dirdir.tmp"])
-    load_model(str(tmp_path / "m.keras"))
+    assert after == sorted(keep + ["m.npz", f".rnnkit-{host}-{proc.pid}-dirdir.tmp"])
+    load_model(str(tmp_path / "m.npz"))

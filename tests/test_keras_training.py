@@ -161,7 +161,7 @@ def test_model_checkpoint_best_only(tmp_path) -> None:
     # lr=1 makes val_loss go up and down: saving at every epoch must be told apart.
     m = _model(opt=optimizers.SGD(1.0))
     rec = _RecordWeights()
-    path = str(tmp_path / "ck-{epoch:02d}.keras")
+    path = str(tmp_path / "ck-{epoch:02d}.npz")
     ck = callbacks.ModelCheckpoint(path, monitor="val_loss", save_best_only=True)
     h = m.fit(X, Y, epochs=8, batch_size=10, verbose=0, validation_split=0.5, shuffle=False,
               callbacks=[rec, ck])
@@ -169,11 +169,11 @@ def test_model_checkpoint_best_only(tmp_path) -> None:
     improved = [e for e in range(len(val)) if val[e] < min(val[:e], default=np.inf)]
     assert 1 < len(improved) < len(val), f"val_loss must both improve and worsen: {val}"
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == [f"ck-{e + 1:02d}.keras" for e in improved]
+    assert files == [f"ck-{e + 1:02d}.npz" for e in improved]
     assert ck.best == min(val)
     # Each file holds the model as it was at the end of its epoch.
     for e in improved:
-        saved = load_model(str(tmp_path / f"ck-{e + 1:02d}.keras"))
+        saved = load_model(str(tmp_path / f"ck-{e + 1:02d}.npz"))
         for got, want in zip(saved.get_weights(), rec.weights[e]):
             np.testing.assert_array_equal(got, want)
 

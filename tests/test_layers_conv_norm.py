@@ -180,7 +180,7 @@ def test_batch_normalization_masked_statistics() -> None:
 def test_batch_normalization_weights_are_saved(tmp_path: Path) -> None:
     model = rnnkit.Sequential([L.Input((5, 3)), L.BatchNormalization(momentum=0.5)])
     model.layers[0](_x(2, 5, 3), training=True)
-    path = tmp_path / "bn.weights.h5"
+    path = tmp_path / "bn.weights.npz"
     model.save_weights(str(path))
     other = rnnkit.Sequential([L.Input((5, 3)), L.BatchNormalization(momentum=0.5)])
     other.load_weights(str(path))

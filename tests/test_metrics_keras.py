@@ -315,7 +315,7 @@ def test_saved_compile_config_round_trips_metrics(tmp_path) -> None:
                                      M.Precision(thresholds=[0.2, 0.4], name="prec"),
                                      M.mean_squared_logarithmic_error, my_metric, Custom()],
               weighted_metrics=["msle", M.R2Score])
-    path = str(tmp_path / "m.keras")
+    path = str(tmp_path / "m.npz")
     with pytest.warns(UserWarning, match=r"custom metric\(s\) \['my_metric', 'custom'\]"):
         m.save(path)
     m2 = load_model(path)
@@ -342,7 +342,7 @@ def _edited_copy(path: str, tmp_path, edit) -> str:
     np.lib.format.write_array(buf, np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
                               allow_pickle=False)
     members[key] = buf.getvalue()
-    out = str(tmp_path / "bad.keras")
+    out = str(tmp_path / "bad.npz")
     with zipfile.ZipFile(out, "w") as z:
         for name, data in members.items():
             z.writestr(name, data)
@@ -365,7 +365,7 @@ def _edited_copy(path: str, tmp_path, edit) -> str:
 def test_hostile_metric_configs_are_refused(tmp_path, entry, match) -> None:
     m = _dense_model()
     m.compile("sgd", "mse", metrics=["mae"])
-    path = str(tmp_path / "m.keras")
+    path = str(tmp_path / "m.npz")
     m.save(path)
     assert load_model(path).metrics_names == ["loss"]  # metrics are built on first use
     bad = _edited_copy(path, tmp_path, lambda meta: meta["compile"].update(metrics=[entry]))

@@ -145,7 +145,7 @@ def test_save_load_continues_exactly(case: str, tmp_path: Path) -> None:
     for _ in range(3):  # 3 steps: accumulators hold a partial sum when saved
         a.train_on_batch(_X, _Y)
         b.train_on_batch(_X, _Y)
-    path = str(tmp_path / "m.keras")
+    path = str(tmp_path / "m.npz")
     a.save(path)
     c = load_model(path)
     assert type(c.optimizer) is type(a.optimizer)
@@ -177,7 +177,7 @@ def test_fit_finalizes_ema() -> None:
 def _edit_saved(tmp_path: Path, edit: Callable[[Dict[str, Any]], None]) -> str:
     m = _model(O.SGD(S.ExponentialDecay(0.1, 3, 0.5), use_ema=True))
     m.train_on_batch(_X, _Y)
-    src = tmp_path / "ok.keras"
+    src = tmp_path / "ok.npz"
     m.save(str(src))
     with zipfile.ZipFile(src) as z:
         members = {i.filename: z.read(i) for i in z.infolist()}
@@ -187,7 +187,7 @@ def _edit_saved(tmp_path: Path, edit: Callable[[Dict[str, Any]], None]) -> str:
     buf = io.BytesIO()
     np.lib.format.write_array(buf, np.frombuffer(json.dumps(meta).encode(), np.uint8))
     members[key] = buf.getvalue()
-    dst = tmp_path / "bad.keras"
+    dst = tmp_path / "bad.npz"
     with zipfile.ZipFile(dst, "w") as z:
         for name, data in members.items():
             z.writestr(name, data)

@@ -263,7 +263,7 @@ def test_save_load_round_trip(tmp_path: Any) -> None:
     m = _model(True, False)
     x, y = REC["fit_x"], REC["fit_y"]
     m.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
-    path = str(tmp_path / "reg.keras")
+    path = str(tmp_path / "reg.npz")
     m.save(path)
     m2 = load_model(path)
     assert m2.get_config() == m.get_config()
@@ -304,7 +304,7 @@ def test_schema_refuses_bad_constraints(value: Any, match: str) -> None:
 def test_hostile_saved_file_is_refused(tmp_path: Any) -> None:
     m = Sequential([L.Input((3,)), L.Dense(2, kernel_regularizer=R.L2(0.1))])
     m.compile("sgd", "mse")
-    path = str(tmp_path / "m.keras")
+    path = str(tmp_path / "m.npz")
     m.save(path)
     with np.load(path, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
@@ -312,7 +312,7 @@ def test_hostile_saved_file_is_refused(tmp_path: Any) -> None:
     text = json.dumps(cfg).replace('"l2": 0.1', '"l2": -5.0')
     assert text != json.dumps(cfg)
     arrays["__rnnkit_config__"] = np.frombuffer(text.encode(), np.uint8)
-    bad = str(tmp_path / "bad.keras")
+    bad = str(tmp_path / "bad.npz")
     with open(bad, "wb") as f:
         np.savez(f, **arrays)
     with pytest.raises(ValueError, match="kernel_regularizer"):

@@ -55,6 +55,20 @@ def _unique(names: List[str]) -> List[str]:
     return out
 
 
+def _keras_kind(filepath: Any) -> Optional[str]:
+    """``"keras"`` for a ``.keras`` path, ``"h5"`` for ``.h5``/``.hdf5``, else None
+    (rnnkit's own format)."""
+    try:
+        low = os.fsdecode(os.fspath(filepath)).lower()
+    except TypeError:
+        return None
+    if low.endswith(".keras"):
+        return "keras"
+    if low.endswith((".h5", ".hdf5")):
+        return "h5"
+    return None
+
+
 @saving.register_model_class
 class Model(Trainer, Layer):
     """A functional model (Keras ``keras.Model(inputs, outputs)``).
@@ -369,8 +383,21 @@ class Model(Trainer, Layer):
                           **kwargs)
 
     def save(self, filepath: str, overwrite: bool = True) -> None:
-        """Save architecture, weights, compile settings and optimizer state (one file, atomic)."""
-        saving.save_model(self, filepath, overwrite=overwrite)
+        """Save architecture, weights, compile settings and optimizer state (one file, atomic).
+
+        A path ending in ``.keras`` gets a Keras 3 archive (``keras.models.load_model``
+        opens it; needs h5py, ``rnnkit[keras]``); any other suffix (``.npz``...) rnnkit's own
+        format. The legacy Keras HDF5 model format (``.h5``) is not written."""
+        kind = _keras_kind(filepath)
+        if kind == "keras":
+            from .keras_io import writer
+            writer.save_keras_model(self, filepath, overwrite=overwrite)
+        elif kind == "h5":
+            raise ValueError(f"{filepath}: rnnkit does not write the legacy Keras HDF5 model "
+                             "format; save to a '.keras' path (Keras 3 archive) or '.npz' "
+                             "(rnnkit's format)")
+        else:
+            saving.save_model(self, filepath, overwrite=overwrite)
 
     def export(self, filepath: Any, format: str = "tf_saved_model", verbose: Optional[bool] = None,
                input_signature: Any = None, **kwargs: Any) -> None:
@@ -391,8 +418,17 @@ class Model(Trainer, Layer):
         export_onnx(self, filepath, opset_version=opset, verbose=verbose)
 
     def save_weights(self, filepath: str, overwrite: bool = True) -> None:
-        """Save only the weights (``.npz``, atomic)."""
-        saving.save_weights(self, filepath, overwrite=overwrite)
+        """Save only the weights, atomically: a ``.weights.h5`` (any ``.h5``) path gets Keras
+        3's weights file (needs h5py, ``rnnkit[keras]``), any other rnnkit's ``.npz``."""
+        kind = _keras_kind(filepath)
+        if kind == "h5":
+            from .keras_io import writer
+            writer.save_keras_weights(self, filepath, overwrite=overwrite)
+        elif kind == "keras":
+            raise ValueError(f"{filepath}: weights-only files end in '.weights.h5' (Keras) "
+                             "or '.npz' (rnnkit); use model.save() for a '.keras' archive")
+        else:
+            saving.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath: str) -> None:
         """Load weights saved by :meth:`save_weights` (or :meth:`save`), or a Keras weights
