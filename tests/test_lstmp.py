@@ -348,7 +348,7 @@ def test_layer_proj_size_runs_lstmp_and_fits_and_round_trips(tmp_path) -> None:
     cfg = lstm.get_config()
     assert cfg["proj_size"] == 3 and "projection_initializer" in cfg
     assert "proj_size" not in L.LSTM(4).get_config()  # default: the config stays Keras's
-    path = str(tmp_path / "lstmp.keras")
+    path = str(tmp_path / "lstmp.npz")
     m.save(path)
     m2 = load_model(path)
     np.testing.assert_array_equal(m.predict(x, verbose=0), m2.predict(x, verbose=0))
@@ -401,6 +401,6 @@ def test_layer_in_functional_model_with_states(tmp_path) -> None:
     ys = rng.normal(size=(8, 4, 2)).astype(np.float32)
     hist = m.fit(xs, ys, epochs=3, batch_size=4, verbose=0)
     assert hist.history["loss"][-1] < hist.history["loss"][0]
-    path = str(tmp_path / "f.keras")
+    path = str(tmp_path / "f.npz")
     m.save(path)
     np.testing.assert_array_equal(load_model(path).predict(xs, verbose=0), m.predict(xs, verbose=0))
