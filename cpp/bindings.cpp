@@ -1,5 +1,6 @@
 // The Python module rnnkit._core: chooses the ISA, then registers the runtime functions
-// (cpp/python/register_runtime.cpp), the interrupt hook (cpp/python/interrupt_hook.cpp) and
+// (cpp/python/register_runtime.cpp), the interrupt hook (cpp/python/interrupt_hook.cpp), the
+// shutdown guard (cpp/python/shutdown_guard.cpp) and
 // one <cell>_forward / <cell>_backward pair per line of cells.def
 // (cpp/python/register_cells.cpp). Shared conversion helpers: cpp/python/convert.hpp.
 #include <stdexcept>
@@ -7,6 +8,7 @@
 
 #include "python/convert.hpp"
 #include "python/interrupt_hook.hpp"
+#include "python/shutdown_guard.hpp"
 #include "rnnkit/dispatch.hpp"
 
 PYBIND11_MODULE(_core, m) {
@@ -21,5 +23,6 @@ PYBIND11_MODULE(_core, m) {
   }
   rnnkit_py::register_runtime(m);
   rnnkit_install_interrupt_hook();
+  rnnkit_install_shutdown_guard();
   rnnkit_py::register_cells(m);
 }

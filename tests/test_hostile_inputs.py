@@ -469,29 +469,34 @@ def test_nan_and_inf_propagate_without_error(mod, cid, cell, options):
 # ============================================================================ shutdown
 
 SHUTDOWN_SCRIPT = textwrap.dedent("""
-    import threading, time
+    import sys, threading, time
     import numpy as np
     import rnnkit.ops as ops
+    B, T, I, H, n_threads, wait = (int(a) for a in sys.argv[1:7])
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((16, 100, 32)).astype(np.float32)
-    k = rng.standard_normal((32, 256)).astype(np.float32) * 0.1
-    r = rng.standard_normal((64, 256)).astype(np.float32) * 0.1
+    x = rng.standard_normal((B, T, I)).astype(np.float32)
+    k = rng.standard_normal((I, 4 * H)).astype(np.float32) * 0.1
+    r = rng.standard_normal((H, 4 * H)).astype(np.float32) * 0.1
     def loop():
         while True:
             y, h, c, cache = ops.lstm_forward(x, k, r)
             ops.lstm_backward(cache, dy=y)
-    for _ in range(2):
+    for _ in range(n_threads):
         threading.Thread(target=loop, daemon=True).start()
-    time.sleep(0.2)
+    time.sleep(wait / 1000)
 """)
 
 
 @pytest.mark.parametrize("attempt", range(4))
-def test_daemon_thread_in_kernel_at_exit(attempt):
+@pytest.mark.parametrize("sizes", [(16, 100, 32, 64, 2, 200), (2, 3, 4, 4, 4, 30)],
+                         ids=["long-kernels", "tiny-kernels"])
+def test_daemon_thread_in_kernel_at_exit(sizes, attempt):
     """The interpreter exits while daemon threads are inside kernels: CPython < 3.14 ends them
     with pthread_exit in PyEval_RestoreThread, which used to unwind through pybind11's
-    noexcept gil_scoped_release destructor: std::terminate, SIGABRT."""
-    proc = subprocess.run([sys.executable, "-c", SHUTDOWN_SCRIPT], capture_output=True,
-                          text=True, timeout=120)
+    noexcept gil_scoped_release destructor: std::terminate, SIGABRT. Tiny kernels make many
+    threads finish a kernel right as shutdown begins (the race shutdown_guard.cpp closes: in
+    a debug build the old check-then-restore aborted 30 times out of 30)."""
+    proc = subprocess.run([sys.executable, "-c", SHUTDOWN_SCRIPT, *map(str, sizes)],
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "terminate" not in proc.stderr and "Aborted" not in proc.stderr, proc.stderr

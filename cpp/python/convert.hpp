@@ -22,6 +22,7 @@
 #include "rnnkit/block_pool.hpp"
 #include "rnnkit/dims.hpp"
 #include "python/interrupt_hook.hpp"
+#include "python/shutdown_guard.hpp"
 
 namespace rnnkit_py {
 
@@ -123,28 +124,33 @@ py::array private_copy(const py::array& converted, const py::array& original) {
 // destructor: when the interpreter exits while a daemon thread is in a kernel, CPython
 // < 3.14 ends that thread inside PyEval_RestoreThread with pthread_exit, whose forced unwind
 // (abi::__forced_unwind) must pass through here untouched -- a noexcept destructor on its
-// way (pybind11's gil_scoped_release) calls std::terminate. Better still, a thread that
-// finishes its kernel while the interpreter is finalizing never asks for the GIL back: it
-// parks forever (as CPython 3.14 itself does), so no Python object is released without the
-// GIL; the process exit ends it. (The thread running the finalization may call kernels:
-// it saw the flag already set on entry, and gets its GIL back as usual.)
+// way (pybind11's gil_scoped_release) calls std::terminate. Better still, a non-main thread
+// that finishes its kernel once shutdown has begun never asks for the GIL back: it parks
+// forever (as CPython 3.14 itself does), so no Python object is released without the GIL;
+// the process exit ends it. shutdown_guard.hpp's atexit handshake closes the window between
+// that check and PyEval_RestoreThread. (The main thread runs the shutdown and may call
+// kernels from atexit handlers or finalizers: it always gets its GIL back.)
 //
 // With the GIL re-held, a Python error raised meanwhile (a signal handler's
 // KeyboardInterrupt, set through an interrupt hook) becomes this call's exception.
 template <class F>
 void run_without_gil(F&& f) {
-  const bool finalizing_on_entry = rnnkit_interpreter_finalizing();
+  // A non-main thread whose kernel ends during shutdown parks instead of taking the GIL
+  // back (shutdown_guard.hpp: CPython < 3.14 would pthread_exit it through these frames).
   PyThreadState* state = PyEval_SaveThread();
   try {
     f();
   } catch (...) {  // re-acquire, then rethrow whatever it was (never swallowed)
+    const GilReturn token = rnnkit_gil_return_begin();
+    if (token == kGilPark) rnnkit_park_forever();
     PyEval_RestoreThread(state);
+    rnnkit_gil_return_done(token);
     throw;
   }
-  if (!finalizing_on_entry && rnnkit_interpreter_finalizing()) {
-    for (;;) std::this_thread::sleep_for(std::chrono::hours(24));
-  }
+  const GilReturn token = rnnkit_gil_return_begin();
+  if (token == kGilPark) rnnkit_park_forever();
   PyEval_RestoreThread(state);
+  rnnkit_gil_return_done(token);
   if (PyErr_Occurred()) throw py::error_already_set();
 }
 

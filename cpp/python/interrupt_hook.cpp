@@ -40,6 +40,10 @@ void forked_child() { g_main_thread.store(PyThread_get_thread_ident(), std::memo
 
 }  // namespace
 
+bool rnnkit_on_main_thread() {
+  return PyThread_get_thread_ident() == g_main_thread.load(std::memory_order_relaxed);
+}
+
 bool rnnkit_interpreter_finalizing() {
 #if PY_VERSION_HEX >= 0x030D0000
   return Py_IsFinalizing() != 0;

@@ -13,3 +13,6 @@ void rnnkit_install_interrupt_hook();
 // True once the interpreter has begun finalizing (Py_IsFinalizing, or its private spelling
 // before Python 3.13): taking the GIL then may block or end the calling thread.
 bool rnnkit_interpreter_finalizing();
+
+// Whether the calling thread is the interpreter's main thread (callable without the GIL).
+bool rnnkit_on_main_thread();
