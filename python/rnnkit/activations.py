@@ -45,6 +45,7 @@ and their :class:`~rnnkit.logits.LogitsGradient` passes through ``backward`` as 
 from __future__ import annotations
 
 import math
+import pickle
 from typing import Any, Callable, Dict, Optional, Union
 
 import numpy as np
@@ -106,6 +107,18 @@ class Activation:
 
     def __repr__(self) -> str:
         return f"<activation {self.name}>"
+
+    def __reduce__(self) -> Any:
+        """Pickled by name (the functions are lambdas): unpickling returns the same
+        module-level activation. An Activation that is not one of rnnkit's refuses."""
+        if _ALL.get(self.name) is self:
+            return (get, (self.name,))
+        raise pickle.PicklingError(f"cannot pickle activation {self.name!r}: it is not one of "
+                                   f"rnnkit's activations {sorted(_ALL)}, and its Python "
+                                   "functions cannot be written to rnnkit's format")
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> "Activation":
+        return self  # stateless: a copy is the activation itself
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

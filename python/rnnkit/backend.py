@@ -12,6 +12,7 @@ Mirrors ``keras.backend`` / ``keras.config`` where Keras has the same idea:
 from __future__ import annotations
 
 import contextlib
+import copy
 import re
 from types import ModuleType
 from typing import Dict, Iterator, Optional, Union
@@ -140,3 +141,15 @@ def as_float(x: object, dtype: Union[str, np.dtype], name: str) -> np.ndarray:
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise TypeError(f"`{name}` must hold numbers, got dtype {arr.dtype}")
     return arr.astype(dtype, copy=False)
+
+
+def plain_deepcopy(obj: object, memo: Dict[int, object]) -> object:
+    """What ``copy.deepcopy`` does for an object without ``__reduce__``: a new instance of the
+    same class whose ``__dict__`` is a deep copy of ``obj``'s. Classes that pickle through
+    rnnkit's format (or refuse to pickle) keep ``deepcopy`` working with this."""
+    cls = type(obj)
+    new = cls.__new__(cls)
+    memo[id(obj)] = new
+    for key, value in obj.__dict__.items():
+        new.__dict__[key] = copy.deepcopy(value, memo)
+    return new

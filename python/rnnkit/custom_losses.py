@@ -36,6 +36,7 @@ files are never allowed to run code. ``load_model`` returns it uncompiled; compi
 """
 from __future__ import annotations
 
+import pickle
 from typing import Any, Callable, Dict, Optional
 
 import numpy as np
@@ -167,3 +168,12 @@ class LossFunctionWrapper(Loss):
 
     def get_config(self) -> Dict[str, Any]:
         return {**super().get_config(), "fn": _fn_name(self.fn), **self._fn_kwargs}
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise pickle.PicklingError(
+            f"cannot pickle custom loss {self.name!r} (LossFunctionWrapper of "
+            f"{_fn_name(self.fn)}): rnnkit pickles through its own format, which never stores "
+            "Python code; use a built-in loss, or rebuild this one after unpickling")
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> Any:
+        return backend.plain_deepcopy(self, memo)

@@ -504,7 +504,8 @@ from .custom_losses import LossFunctionWrapper  # noqa: E402
 
 def _named(cls: type, name: str) -> Callable[..., np.ndarray]:
     f = _fn(cls)
-    f.__name__ = name
+    f.__name__ = f.__qualname__ = name  # picklable by reference: rnnkit.losses.<name>
+    f.__module__ = __name__
     return f
 
 

@@ -377,6 +377,14 @@ class Model(Trainer, Layer):
                    restructure(outs, config.get("output_structure")),
                    name=config.get("name"), trainable=config.get("trainable", True))
 
+    def __reduce__(self) -> Any:
+        """A model pickles as the bytes :meth:`save` writes (:func:`rnnkit.saving.dumps_model`:
+        config, weights, compile settings, optimizer state); unpickling is
+        :func:`rnnkit.saving.loads_model`, which checks them as loading a file does. What the
+        format cannot hold (a ``Lambda`` layer, custom losses or metrics) raises
+        ``pickle.PicklingError`` naming it."""
+        return (saving.loads_model, (saving.dumps_model(self),))
+
     def to_json(self, **kwargs: Any) -> str:
         """``{"class_name": ..., "config": get_config()}`` as JSON (Keras ``to_json``)."""
         return json.dumps({"class_name": type(self).__name__, "config": self.get_config()},

@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import io
+import pickle
 import json
 import math
 import os
@@ -59,6 +61,7 @@ from .layers.base import deferred_weights
 from .metrics.schema import v_metric
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "model_from_json",
+           "dumps_model", "loads_model", "dumps_layer", "loads_layer",
            "FORMAT_VERSION",
            "MAX_CONFIG_BYTES", "MAX_JSON_DEPTH", "MAX_DIM", "MAX_LAYERS", "MAX_WEIGHT_BYTES"]
 
@@ -248,11 +251,17 @@ class _Spec:
 class _Archive:
     """The zip members of an rnnkit file, read defensively (see the module docstring)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, fileobj: Any = None) -> None:
+        """``fileobj``: an in-memory file (``io.BytesIO``, from :func:`loads_model`) read
+        with the same checks; ``path`` then only labels the messages."""
         self.path = path
-        self.file = _open_regular(path)
+        self.file = _open_regular(path) if fileobj is None else fileobj
         try:
-            self.size = os.fstat(self.file.fileno()).st_size
+            if fileobj is None:
+                self.size = os.fstat(self.file.fileno()).st_size
+            else:
+                self.size = self.file.seek(0, io.SEEK_END)
+                self.file.seek(0)
             if self.size == 0:
                 raise ValueError(f"{path} is empty, not a saved rnnkit file")
             try:
@@ -716,19 +725,33 @@ def load_weights(model: Any, path: str) -> None:
     model.set_weights([v.astype(w.dtype, copy=False) for v, w in zip(values, mine)])
 
 
-def save_model(model: Any, path: str, overwrite: bool = True) -> None:
-    """Write config + weights + compile settings + optimizer state atomically to ``path``."""
+def _model_arrays(model: Any, strict: bool = False) -> Dict[str, np.ndarray]:
+    """The config array and every weight / optimizer array of a saved model.
+
+    ``strict`` (pickling): what a file cannot represent -- custom losses or metrics, an
+    unregistered model class, a layer whose config cannot be written (``Lambda``) -- raises
+    :class:`pickle.PicklingError` instead of being left out with a warning."""
+    what = f"{type(model).__name__} {getattr(model, 'name', '')!r}"
+    if strict and _MODEL_CLASSES.get(type(model).__name__) is not type(model):
+        raise pickle.PicklingError(
+            f"cannot pickle {what}: {type(model).__qualname__} is not one of rnnkit's model "
+            f"classes {sorted(_MODEL_CLASSES)}; only those can be rebuilt from rnnkit's format")
     compile_cfg = None
     arrays: Dict[str, np.ndarray] = {}
     custom = [lo.name for lo in getattr(model, "_losses", []) if lo is not None
               and not losses.is_serializable(lo)]
+    if model.compiled and custom and strict:
+        raise pickle.PicklingError(
+            f"cannot pickle {what}: it is compiled with custom loss(es) {custom}, which "
+            "rnnkit's format cannot hold (it never stores code); compile it with built-in "
+            "losses, or pickle an uncompiled copy and compile again after loading")
     if model.compiled and custom:
         # A custom loss (function or user subclass) cannot be named in a file that must
         # never run code: save the model and weights only (see rnnkit.custom_losses).
         warnings.warn(f"save_model: the model is compiled with custom loss(es) {custom}, "
                       "which cannot be saved; the file holds the architecture and weights "
                       "without compile settings -- compile the loaded model again",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=4)
     elif model.compiled:
         per_loss = [None if lo is None else losses.serialize(lo) for lo in model._losses]
         single = len(per_loss) == 1
@@ -740,22 +763,148 @@ def save_model(model: Any, path: str, overwrite: bool = True) -> None:
         if any(model._weighted_metric_ids):
             compile_cfg["weighted_metrics"] = _saved_metrics(model._weighted_metric_ids, single,
                                                              dropped)
+        if dropped and strict:
+            raise pickle.PicklingError(
+                f"cannot pickle {what}: it is compiled with custom metric(s) {dropped}, which "
+                "rnnkit's format cannot hold (only built-in metrics are saved)")
         if dropped:
             # Custom Python metrics cannot be rebuilt from a file (no code is ever loaded
             # from one): they are left out, loudly; compile again after load_model.
             warnings.warn(f"save_model: the custom metric(s) {dropped} are not saved in the "
                           "compile config (only rnnkit's built-in metrics are); after "
-                          "load_model, compile again to use them", UserWarning, stacklevel=2)
+                          "load_model, compile again to use them", UserWarning, stacklevel=3)
         if any(w != 1.0 for w in model._loss_weights):
             compile_cfg["loss_weights"] = list(model._loss_weights)
         if model.optimizer.built:
             for i, a in enumerate(model.optimizer.variables):
                 arrays[f"optimizer_{i:05d}"] = np.asarray(a)
-    meta = {"format_version": FORMAT_VERSION, "kind": "model", "model": model.get_config(),
+    try:
+        config = model.get_config()
+    except (ValueError, TypeError) as exc:
+        if not strict:
+            raise
+        raise pickle.PicklingError(f"cannot pickle {what}: its config cannot be written to "
+                                   f"rnnkit's format ({exc})") from None
+    meta = {"format_version": FORMAT_VERSION, "kind": "model", "model": config,
             "class_name": type(model).__name__, "compile": compile_cfg,
             "weights": _weights_meta(model)}
-    _atomic_write(path, {_CONFIG_KEY: _json_array(meta), **_weight_arrays(model), **arrays},
-                  overwrite)
+    return {_CONFIG_KEY: _json_array(meta), **_weight_arrays(model), **arrays}
+
+
+def save_model(model: Any, path: str, overwrite: bool = True) -> None:
+    """Write config + weights + compile settings + optimizer state atomically to ``path``."""
+    _atomic_write(path, _model_arrays(model), overwrite)
+
+
+def dumps_model(model: Any) -> bytes:
+    """The bytes :func:`save_model` would write (the pickle payload of a model).
+
+    Unlike :func:`save_model`, what the format cannot represent (custom losses / metrics, a
+    ``Lambda`` layer, a user model class) raises :class:`pickle.PicklingError` naming it:
+    nothing is silently left out of a copy."""
+    buf = io.BytesIO()
+    np.savez(buf, **_model_arrays(model, strict=True))
+    return buf.getvalue()
+
+
+def loads_model(data: bytes, compile: bool = True) -> Any:
+    """Rebuild a model from :func:`dumps_model` bytes, checked exactly as :func:`load_model`
+    checks a file (the bytes are untrusted)."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"loads_model: expected bytes, got {type(data).__name__}")
+    label = "<rnnkit model bytes>"
+    if len(data) == 0:
+        raise ValueError(f"{label} is empty, not a saved rnnkit model")
+    with _Archive(label, io.BytesIO(bytes(data))) as ar:
+        return _load_from_archive(ar, compile, allow_unbuilt=True)
+
+
+def _v_build_shape(v: Any, w: str) -> None:
+    """A layer's build input shape: null, a shape, or a list of shapes (several inputs)."""
+    if v is None:
+        return
+    if isinstance(v, list) and v and all(isinstance(x, list) for x in v):
+        if len(v) > 64:
+            fail(w, f"more than 64 input shapes: {short(v)}")
+        for i, x in enumerate(v):
+            v_shape(x, f"{w}[{i}]")
+        return
+    v_shape(v, w)
+
+
+def dumps_layer(layer: Any) -> bytes:
+    """A standalone layer in rnnkit's format: its config, the input shape it was built for
+    and its weights (the pickle payload of a layer; see :func:`loads_layer`)."""
+    what = f"{type(layer).__name__} {getattr(layer, 'name', '')!r}"
+    if _layer_registry.REGISTRY.get(type(layer).__name__) is not type(layer):
+        raise pickle.PicklingError(f"cannot pickle {what}: {type(layer).__qualname__} is not a "
+                                   "registered rnnkit layer class")
+    try:
+        config = layer.get_config()
+    except (ValueError, TypeError) as exc:
+        raise pickle.PicklingError(f"cannot pickle {what}: its config cannot be written to "
+                                   f"rnnkit's format ({exc})") from None
+    shape = None
+    if layer.built:
+        shape = layer.__dict__.get("_build_shape")
+        if shape is None:
+            shape = layer.input_shape
+        if shape is None and layer.weights:
+            raise pickle.PicklingError(f"cannot pickle {what}: built without a recorded input "
+                                       "shape, so its weights could not be rebuilt")
+        if shape is not None:
+            shape = ([list(x) for x in shape] if isinstance(shape, list)
+                     and shape and isinstance(shape[0], (list, tuple))
+                     else list(shape))
+    meta = {"format_version": FORMAT_VERSION, "kind": "layer",
+            "layer": {"class_name": type(layer).__name__, "config": config},
+            "build_shape": shape, "weights": _weights_meta(layer)}
+    buf = io.BytesIO()
+    try:
+        np.savez(buf, **{_CONFIG_KEY: _json_array(meta), **_weight_arrays(layer)})
+    except TypeError as exc:  # something in the config is not JSON
+        raise pickle.PicklingError(f"cannot pickle {what}: {exc}") from None
+    return buf.getvalue()
+
+
+def loads_layer(data: bytes) -> Any:
+    """Rebuild a layer from :func:`dumps_layer` bytes; the bytes are untrusted and checked as
+    a saved file is (schema, known classes, weight shapes and sizes) before any array is
+    read."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"loads_layer: expected bytes, got {type(data).__name__}")
+    path = "<rnnkit layer bytes>"
+    if len(data) == 0:
+        raise ValueError(f"{path} is empty")
+    with _Archive(path, io.BytesIO(bytes(data))) as ar:
+        meta = ar.read_config()
+        try:
+            if set(meta) != {"format_version", "kind", "layer", "build_shape", "weights"} \
+                    or meta["kind"] != "layer":
+                fail("config", f"expected a pickled layer, got fields {sorted(meta)[:6]}")
+            _validate_meta({"format_version": FORMAT_VERSION, "kind": "weights",
+                            "weights": meta["weights"]}, path, None)
+            _validate_layer(meta["layer"], "config.layer", [0])
+            _v_build_shape(meta["build_shape"], "config.build_shape")
+        except SchemaError as exc:
+            raise ValueError(f"{path}: invalid configuration: {exc}") from None
+        shape = meta["build_shape"]
+        try:
+            with deferred_weights():
+                layer = _layer_registry.deserialize(meta["layer"])
+                if shape is not None:
+                    layer._ensure_built([tuple(x) for x in shape] if shape
+                                        and isinstance(shape[0], list) else tuple(shape))
+        except _CONFIG_ERRORS as exc:
+            raise ValueError(f"{path}: corrupted layer config ({exc})") from None
+        mine = layer.weights
+        specs = _weight_specs(ar, meta, mine)
+        ar.expect_members(len(specs), 0)
+        _check_total(ar, specs)
+        values = [ar.read(f"weight_{i:05d}", sp) for i, sp in enumerate(specs)]
+    for w, v in zip(mine, values):
+        w.value = np.ascontiguousarray(v, dtype=w.dtype)
+    return layer
 
 
 # Model classes by name, filled by rnnkit.models when it defines them (saving sits below models:
@@ -781,46 +930,53 @@ def load_model(path: str, compile: bool = True) -> Any:
     """Rebuild a model saved by :func:`save_model`, with weights (and optimizer state)."""
     path = os.fspath(path)
     with _Archive(path) as ar:
-        meta = ar.read_config()
-        _validate_meta(meta, path, "model")
+        return _load_from_archive(ar, compile)
+
+
+def _load_from_archive(ar: _Archive, compile: bool, allow_unbuilt: bool = False) -> Any:
+    """Check and rebuild the model held by ``ar`` (a file or in-memory bytes).
+    ``allow_unbuilt``: a model without an input shape comes back unbuilt (pickling)."""
+    path = ar.path
+    meta = ar.read_config()
+    _validate_meta(meta, path, "model")
+    try:
+        with deferred_weights():  # shapes only: no initializer runs, nothing allocated
+            model = _model_class(meta["class_name"]).from_config(meta["model"])
+    except _CONFIG_ERRORS as exc:
+        raise ValueError(f"{path}: corrupted model config ({exc})") from None
+    if not model.built and not (allow_unbuilt and not meta["weights"]):
+        raise ValueError(f"{path}: the saved model has no input shape; cannot rebuild "
+                         "weights")
+    mine = model.weights
+    specs = _weight_specs(ar, meta, mine)
+    cc = meta.get("compile")
+    optimizer = loss = None
+    opt_specs: List[_Spec] = []
+    if cc:
         try:
-            with deferred_weights():  # shapes only: no initializer runs, nothing allocated
-                model = _model_class(meta["class_name"]).from_config(meta["model"])
+            optimizer = optimizers.get(cc["optimizer"])
+            loss = ([None if lo is None else losses.get(lo) for lo in cc["loss"]]
+                    if isinstance(cc["loss"], list) else losses.get(cc["loss"]))
         except _CONFIG_ERRORS as exc:
-            raise ValueError(f"{path}: corrupted model config ({exc})") from None
-        if not model.built:
-            raise ValueError(f"{path}: the saved model has no input shape; cannot rebuild "
-                             "weights")
-        mine = model.weights
-        specs = _weight_specs(ar, meta, mine)
-        cc = meta.get("compile")
-        optimizer = loss = None
-        opt_specs: List[_Spec] = []
-        if cc:
-            try:
-                optimizer = optimizers.get(cc["optimizer"])
-                loss = ([None if lo is None else losses.get(lo) for lo in cc["loss"]]
-                        if isinstance(cc["loss"], list) else losses.get(cc["loss"]))
-            except _CONFIG_ERRORS as exc:
-                raise ValueError(f"{path}: corrupted compile config ({exc})") from None
-            if cc["optimizer_state"]:
-                if "optimizer_00000" not in ar.members:
-                    raise ValueError(f"{path}: optimizer state is missing")
-                it = ar.header("optimizer_00000")
-                if it.dtype.kind not in "iu" or it.shape != ():
-                    raise ValueError(f"{path}: optimizer iteration count has dtype {it.dtype} "
-                                     f"and shape {it.shape}, expected an integer scalar")
-                opt_specs.append(it)
-                tw_shapes = [tuple(w.shape) for w in model.trainable_weights]
-                for k, (what, shape) in enumerate(optimizer.state_specs(tw_shapes), 1):
-                    key = f"optimizer_{k:05d}"
-                    if key not in ar.members:
-                        raise ValueError(f"{path}: optimizer state {key} is missing")
-                    opt_specs.append(_float_spec(ar, key, what, shape))
-        ar.expect_members(len(specs), len(opt_specs))
-        _check_total(ar, specs + opt_specs)
-        values = [ar.read(f"weight_{i:05d}", s) for i, s in enumerate(specs)]
-        opt_values = [ar.read(f"optimizer_{i:05d}", s) for i, s in enumerate(opt_specs)]
+            raise ValueError(f"{path}: corrupted compile config ({exc})") from None
+        if cc["optimizer_state"]:
+            if "optimizer_00000" not in ar.members:
+                raise ValueError(f"{path}: optimizer state is missing")
+            it = ar.header("optimizer_00000")
+            if it.dtype.kind not in "iu" or it.shape != ():
+                raise ValueError(f"{path}: optimizer iteration count has dtype {it.dtype} "
+                                 f"and shape {it.shape}, expected an integer scalar")
+            opt_specs.append(it)
+            tw_shapes = [tuple(w.shape) for w in model.trainable_weights]
+            for k, (what, shape) in enumerate(optimizer.state_specs(tw_shapes), 1):
+                key = f"optimizer_{k:05d}"
+                if key not in ar.members:
+                    raise ValueError(f"{path}: optimizer state {key} is missing")
+                opt_specs.append(_float_spec(ar, key, what, shape))
+    ar.expect_members(len(specs), len(opt_specs))
+    _check_total(ar, specs + opt_specs)
+    values = [ar.read(f"weight_{i:05d}", s) for i, s in enumerate(specs)]
+    opt_values = [ar.read(f"optimizer_{i:05d}", s) for i, s in enumerate(opt_specs)]
     for w, v in zip(mine, values):
         w.value = np.ascontiguousarray(v, dtype=w.dtype)  # replaces the placeholder
     if opt_values and int(opt_values[0]) < 0:

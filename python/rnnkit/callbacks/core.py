@@ -5,6 +5,8 @@
 """
 from __future__ import annotations
 
+import io
+import pickle
 import sys
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -25,6 +27,20 @@ class Callback:
     def __init__(self) -> None:
         self.model: Any = None
         self.params: Dict[str, Any] = {}
+
+    def __getstate__(self) -> Dict[str, Any]:
+        """Pickling: the attributes, unless one holds an open file or writer (a
+        :class:`CSVLogger` or :class:`TensorBoard` mid-training): PicklingError naming it."""
+        for key, value in self.__dict__.items():
+            items = list(value.values()) if isinstance(value, dict) else [value]
+            for v in items:
+                f = getattr(v, "_f", v)
+                if isinstance(f, io.IOBase) and not f.closed:
+                    raise pickle.PicklingError(
+                        f"cannot pickle callback {type(self).__name__}: its attribute {key!r} "
+                        f"holds an open file ({getattr(f, 'name', f)!r}); pickle it before "
+                        "training starts or after it ends")
+        return self.__dict__.copy()
 
     def set_model(self, model: Any) -> None:
         """Attach the model being trained."""

@@ -154,6 +154,8 @@ class Layer:
             cls.forward = _hooked_forward(cls.__dict__["forward"])  # type: ignore[assignment]
         if "backward" in cls.__dict__:
             cls.backward = _hooked_backward(cls.__dict__["backward"])  # type: ignore[assignment]
+        if "build" in cls.__dict__:
+            cls.build = _hooked_build(cls.__dict__["build"])  # type: ignore[assignment]
 
     def _weight_options(self, kwargs: Dict[str, Any], prefixes: Sequence[str]) -> None:
         """Pop ``<prefix>_regularizer`` / ``<prefix>_constraint`` for each weight prefix
@@ -384,6 +386,36 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+    # -- pickling: through rnnkit's own format (rnnkit.saving), never by attribute dict ---
+    def __reduce__(self) -> Any:
+        """A layer pickles as the bytes of rnnkit's format (config + weights; see
+        :func:`rnnkit.saving.dumps_layer`); unpickling checks them as loading a file does.
+        A layer whose config cannot be written (``Lambda``) raises PicklingError."""
+        from .. import saving
+        return (saving.loads_layer, (saving.dumps_layer(self),))
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> Any:
+        """``copy.deepcopy``: an independent copy of every attribute (weights included), as
+        before pickling went through the format -- so a ``Lambda`` layer copies too."""
+        return backend.plain_deepcopy(self, memo)
+
+
+def _hooked_build(fn: Any) -> Any:
+    """Record the input shape of the outermost ``build`` call (what unpickling builds with)."""
+    def build(self: Layer, input_shape: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.__dict__.get("_in_build"):
+            return fn(self, input_shape, *args, **kwargs)
+        self.__dict__["_in_build"] = True
+        try:
+            self.__dict__["_build_shape"] = input_shape
+            return fn(self, input_shape, *args, **kwargs)
+        finally:
+            self.__dict__["_in_build"] = False
+    build.__wrapped__ = fn  # type: ignore[attr-defined]
+    build.__doc__ = fn.__doc__
+    build.__name__ = fn.__name__
+    return build
 
 
 def _batch_of(y: Any) -> int:

@@ -18,6 +18,7 @@ shape ``(B,)`` is broadcast over the mask's time axis.
 from __future__ import annotations
 
 import inspect
+import pickle
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
@@ -152,6 +153,26 @@ class Metric:
     defaults to the snake-case class name, made unique per session (``auc``, ``auc_1``,
     ... as Keras's ``auto_name``).
     """
+
+    def _pickle_refusal(self) -> Optional[str]:
+        """Why this metric cannot be pickled (None: it can)."""
+        from . import is_builtin
+        if not is_builtin(self):
+            return (f"{type(self).__qualname__} is not one of rnnkit's metric classes (custom "
+                    "Python metrics are not written to rnnkit's format)")
+        return None
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Built-in metrics pickle with their state (configuration and accumulated values);
+        custom Python metrics raise PicklingError naming the metric."""
+        why = self._pickle_refusal()
+        if why is not None:
+            raise pickle.PicklingError(f"cannot pickle metric {getattr(self, 'name', '?')!r}: "
+                                       f"{why}")
+        return object.__reduce_ex__(self, protocol)
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> Any:
+        return backend.plain_deepcopy(self, memo)
 
     def __init__(self, name: Optional[str] = None, dtype: Optional[str] = None) -> None:
         if name is not None and not isinstance(name, str):
@@ -292,6 +313,14 @@ class MeanMetricWrapper(Mean):
         """Accumulate the mean of ``fn(y_true, y_pred)`` over the batch."""
         values = np.asarray(self._fn(y_true, np.asarray(y_pred), **self._fn_kwargs))
         super().update_state(values, sample_weight=_mask_weights(sample_weight, mask))
+
+    def _pickle_refusal(self) -> Optional[str]:
+        fn = self._fn
+        if getattr(fn, "__module__", "").startswith("rnnkit.") and "<" not in getattr(
+                fn, "__qualname__", "<"):
+            return super()._pickle_refusal()
+        return (f"it wraps the Python function {getattr(fn, '__qualname__', fn)!r}, which "
+                "rnnkit's format cannot hold")
 
     def get_config(self) -> Dict[str, Any]:
         """Keras saves ``fn`` by name; rnnkit metric classes override this."""

@@ -23,7 +23,9 @@ first rounded to floatx as Keras keeps it in a floatx variable.
 from __future__ import annotations
 
 import inspect
+import json
 import math
+import pickle
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -186,6 +188,8 @@ class Optimizer:
                            for w in variables] for s in self._state_slots()}
         for s in self._scalar_slots:
             self._state[s] = [self._init_scalar(s, variables)]
+        # what the state was built for (shapes, dtypes): unpickling rebuilds it from this
+        self._built_for = [(tuple(np.shape(w)), np.asarray(w).dtype.name) for w in variables]
         self.built = True
 
     @property
@@ -347,6 +351,32 @@ class Optimizer:
                 "loss_scale_factor": self.loss_scale_factor,
                 "gradient_accumulation_steps": self.gradient_accumulation_steps}
 
+    # -- pickling: config (JSON) + state arrays, as in a saved model's file ----------------
+    def __reduce__(self) -> Any:
+        """Pickled as its JSON config and its state arrays (:attr:`variables`); unpickling
+        (:func:`_from_pickle`) checks the config against the saved-file schema, rebuilds from
+        it and restores the state with :meth:`set_state`'s shape checks. A plain Python
+        callable as learning rate cannot be written to a config: PicklingError."""
+        from . import _CLASSES
+        lr = self._learning_rate
+        what = f"optimizer {type(self).__name__} {self.name!r}"
+        if _CLASSES.get(type(self).__name__) is not type(self):
+            raise pickle.PicklingError(f"cannot pickle {what}: {type(self).__qualname__} is "
+                                       "not one of rnnkit's optimizer classes")
+        if callable(lr) and not (isinstance(lr, schedules_mod.LearningRateSchedule)
+                                 and type(lr) in schedules_mod._CLASSES.values()):
+            raise pickle.PicklingError(f"cannot pickle {what}: its learning rate {lr!r} is a "
+                                       "Python callable, which rnnkit's format cannot hold "
+                                       "(use a built-in LearningRateSchedule or a number)")
+        config = json.dumps({"class_name": type(self).__name__, "config": self.get_config()})
+        if not self.built:
+            return (_from_pickle, (config, None, None))
+        specs = [[list(shape), dtype] for shape, dtype in self.__dict__.get("_built_for", [])]
+        return (_from_pickle, (config, specs, [np.array(a) for a in self.variables]))
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> "Optimizer":
+        return backend.plain_deepcopy(self, memo)  # type: ignore[return-value]
+
     @classmethod
     def from_config(cls, config: Dict[str, Any]) -> "Optimizer":
         """Rebuild from :meth:`get_config` (a schedule dict under ``learning_rate`` is
@@ -374,3 +404,37 @@ def _number(value: Any, arg: str) -> float:
     if out is None:
         raise ValueError(f"Argument `{arg}` must be a finite number. Received: {arg}=None")
     return out
+
+
+def _from_pickle(config: str, specs: Any, state: Any) -> Optimizer:
+    """Unpickle an optimizer (see :meth:`Optimizer.__reduce__`): the JSON config is checked
+    against the saved-file schema before anything is built; the state against its specs."""
+    from . import _BY_NAME, _CLASSES, deserialize
+    from ..config_schema import SchemaError, v_object
+    where = "unpickled optimizer"
+    try:
+        if not isinstance(config, str) or len(config) > (1 << 20):
+            raise ValueError(f"{where}: expected a JSON config string")
+        cfg = json.loads(config, parse_constant=_reject_constant)
+        v_object(cfg, "optimizer", list(_CLASSES), list(_BY_NAME))
+        opt = deserialize(cfg)
+    except (SchemaError, ValueError, TypeError, KeyError, RecursionError) as exc:
+        raise ValueError(f"{where}: invalid configuration: {exc}") from None
+    if specs is None and state is None:
+        return opt
+    if (not isinstance(specs, list) or not isinstance(state, list)
+            or not all(isinstance(a, np.ndarray) and not a.dtype.hasobject for a in state)):
+        raise ValueError(f"{where}: corrupted state")
+    variables = []
+    for spec in specs:
+        if (not isinstance(spec, list) or len(spec) != 2 or spec[1] not in
+                ("float16", "float32", "float64") or not isinstance(spec[0], list)
+                or not all(isinstance(d, int) and d >= 0 for d in spec[0])):
+            raise ValueError(f"{where}: corrupted variable spec {spec!r}")
+        variables.append(np.zeros(tuple(spec[0]), dtype=spec[1]))
+    opt.set_state(state, variables)
+    return opt
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-finite number {name} is not allowed")
