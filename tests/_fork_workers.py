@@ -41,3 +41,8 @@ def run_lstm(threads: int = 2, seed: int = 0) -> Dict[str, np.ndarray]:
 def run_lstm_bytes(threads: int = 2) -> Dict[str, bytes]:
     """run_lstm with every array as raw bytes (a bitwise comparison survives pickling)."""
     return {k: v.tobytes() for k, v in run_lstm(threads).items()}
+
+
+def predict_pickled(model, x: np.ndarray) -> np.ndarray:
+    """tests/test_pickling.py: the model arrives pickled (rnnkit's format); predict with it."""
+    return model.predict(x, verbose=0)

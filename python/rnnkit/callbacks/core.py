@@ -40,7 +40,9 @@ class Callback:
                         f"cannot pickle callback {type(self).__name__}: its attribute {key!r} "
                         f"holds an open file ({getattr(f, 'name', f)!r}); pickle it before "
                         "training starts or after it ends")
-        return self.__dict__.copy()
+        # a file closed when training ended is left behind as None (it is reopened by the
+        # next on_train_begin)
+        return {k: (None if isinstance(v, io.IOBase) else v) for k, v in self.__dict__.items()}
 
     def set_model(self, model: Any) -> None:
         """Attach the model being trained."""

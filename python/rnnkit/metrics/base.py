@@ -18,6 +18,7 @@ shape ``(B,)`` is broadcast over the mask's time axis.
 from __future__ import annotations
 
 import inspect
+import json
 import pickle
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -163,13 +164,15 @@ class Metric:
         return None
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        """Built-in metrics pickle with their state (configuration and accumulated values);
-        custom Python metrics raise PicklingError naming the metric."""
+        """Built-in metrics pickle as their JSON config and state arrays (what they have
+        accumulated); unpickling checks the config against the saved-file schema. Custom
+        Python metrics raise PicklingError naming the metric."""
         why = self._pickle_refusal()
         if why is not None:
             raise pickle.PicklingError(f"cannot pickle metric {getattr(self, 'name', '?')!r}: "
                                        f"{why}")
-        return object.__reduce_ex__(self, protocol)
+        from . import serialize
+        return (_from_pickle, (json.dumps(serialize(self)), _metric_state(self)))
 
     def __deepcopy__(self, memo: Dict[int, Any]) -> Any:
         return backend.plain_deepcopy(self, memo)
@@ -314,14 +317,6 @@ class MeanMetricWrapper(Mean):
         values = np.asarray(self._fn(y_true, np.asarray(y_pred), **self._fn_kwargs))
         super().update_state(values, sample_weight=_mask_weights(sample_weight, mask))
 
-    def _pickle_refusal(self) -> Optional[str]:
-        fn = self._fn
-        if getattr(fn, "__module__", "").startswith("rnnkit.") and "<" not in getattr(
-                fn, "__qualname__", "<"):
-            return super()._pickle_refusal()
-        return (f"it wraps the Python function {getattr(fn, '__qualname__', fn)!r}, which "
-                "rnnkit's format cannot hold")
-
     def get_config(self) -> Dict[str, Any]:
         """Keras saves ``fn`` by name; rnnkit metric classes override this."""
         return {**super().get_config(), "fn": getattr(self._fn, "__name__", repr(self._fn)),
@@ -353,3 +348,72 @@ def update_metric(metric: Any, y_true: Any, y_pred: Any, sample_weight: Any = No
         upd(y_true, y_pred)
     else:
         upd(y_true, y_pred, sample_weight=sw)
+
+
+def _is_state(value: Any) -> bool:
+    return (isinstance(value, (np.ndarray, np.generic, Variable))
+            or (isinstance(value, (int, float)) and not isinstance(value, bool)))
+
+
+def _metric_state(metric: Metric) -> Dict[str, Any]:
+    """What a metric has accumulated: its numeric attributes and variables, as arrays."""
+    return {k: np.array(v.value if isinstance(v, Variable) else v)
+            for k, v in vars(metric).items() if _is_state(v)}
+
+
+def _from_pickle(config: str, state: Any) -> Metric:
+    """Unpickle a built-in metric (see :meth:`Metric.__reduce_ex__`): the config is checked
+    as a saved file's, the state arrays against the rebuilt metric's own."""
+    from . import _CLASSES, deserialize
+    from .schema import v_metric
+    from ..config_schema import SchemaError
+    where = "unpickled metric"
+    try:
+        if not isinstance(config, str) or len(config) > (1 << 20):
+            raise ValueError("expected a JSON config string")
+        cfg = json.loads(config, parse_constant=_reject_constant)
+        if not isinstance(cfg, dict):
+            raise ValueError("expected {'class_name', 'config'}")
+        if cfg.get("class_name") in ("Mean", "Sum"):  # not compilable by name, but built-in
+            inner = cfg.get("config", {})
+            if (set(cfg) - {"class_name", "config"} or not isinstance(inner, dict)
+                    or set(inner) - {"name", "dtype"}
+                    or not all(isinstance(x, str) for x in inner.values())):
+                raise ValueError(f"bad {cfg.get('class_name')} config")
+        else:
+            v_metric(cfg, "metric")
+        metric = deserialize(cfg)
+    except (SchemaError, ValueError, TypeError, KeyError, RecursionError) as exc:
+        raise ValueError(f"{where}: invalid configuration: {exc}") from None
+    mine = vars(metric)
+    have = {k for k, v in mine.items() if _is_state(v)}
+    lazy = {k for k, v in mine.items() if v is None}  # state made on the first update
+    if not isinstance(state, dict) or not have <= set(state) <= have | lazy:
+        raise ValueError(f"{where} {metric.name!r}: corrupted state")
+    for key, a in state.items():
+        if key in lazy:
+            if (not isinstance(a, np.ndarray) or a.dtype.kind not in "iuf" or a.ndim > 2
+                    or a.size > (1 << 22)):
+                raise ValueError(f"{where} {metric.name!r}: state {key!r} is not a small "
+                                 "number array")
+            mine[key] = np.array(a)
+            continue
+        ref = mine[key]
+        cur = np.asarray(ref.value if isinstance(ref, Variable) else ref)
+        if (not isinstance(a, np.ndarray) or a.dtype.hasobject or a.shape != cur.shape
+                or a.dtype.kind not in "biuf"):
+            raise ValueError(f"{where} {metric.name!r}: state {key!r} is not a "
+                             f"{cur.shape} number array")
+        if isinstance(ref, Variable):
+            ref.value = np.array(a, dtype=np.float64)
+        elif isinstance(ref, np.ndarray):
+            mine[key] = np.array(a, dtype=ref.dtype)
+        elif isinstance(ref, np.generic):
+            mine[key] = a.astype(ref.dtype)[()]
+        else:
+            mine[key] = type(ref)(a[()])
+    return metric
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-finite number {name} is not allowed")
