@@ -258,6 +258,13 @@ def test_optimizer_with_python_callable_lr_refuses():
         pickle.dumps(opt)
 
 
+def test_model_with_python_callable_lr_refuses():
+    m = rnnkit.Sequential([layers.Input((4,)), layers.Dense(2)])
+    m.compile(optimizer=optimizers.SGD(learning_rate=lambda: 0.1), loss="mse")
+    with pytest.raises(pickle.PicklingError, match="callable"):
+        pickle.dumps(m)
+
+
 def test_optimizer_payload_is_checked():
     red = optimizers.Adam().__reduce__()
     fn = red[0]

@@ -753,6 +753,12 @@ def _model_arrays(model: Any, strict: bool = False) -> Dict[str, np.ndarray]:
                       "without compile settings -- compile the loaded model again",
                       UserWarning, stacklevel=4)
     elif model.compiled:
+        lr = getattr(model.optimizer, "_learning_rate", None)
+        if (strict and callable(lr)
+                and not isinstance(lr, optimizers.schedules.LearningRateSchedule)):
+            raise pickle.PicklingError(
+                f"cannot pickle {what}: its optimizer's learning rate {lr!r} is a Python "
+                "callable, which rnnkit's format cannot hold (use a LearningRateSchedule)")
         per_loss = [None if lo is None else losses.serialize(lo) for lo in model._losses]
         single = len(per_loss) == 1
         dropped: List[str] = []
