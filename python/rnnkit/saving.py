@@ -49,7 +49,7 @@ import tempfile
 import time
 import warnings
 import zipfile
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, BinaryIO, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -149,7 +149,11 @@ def _remove_stale_temp_files(directory: str) -> List[str]:
     return removed
 
 
-def _atomic_write(path: str, arrays: Dict[str, np.ndarray], overwrite: bool) -> None:
+def atomic_write_file(path: Any, write: Callable[[BinaryIO], None], overwrite: bool = True) -> None:
+    """Create or replace ``path`` atomically: ``write(f)`` fills a temporary file in the same
+    folder (``.rnnkit-<host>-<pid>-<random>.tmp``), which is flushed, fsync'ed and then
+    ``os.replace``-d over ``path``; an interrupted write leaves the old file intact. Every
+    file rnnkit writes (its own format, Keras archives, ONNX, backups) goes through here."""
     path = os.fspath(path)
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"{path} exists and overwrite=False")
@@ -165,7 +169,7 @@ def _atomic_write(path: str, arrays: Dict[str, np.ndarray], overwrite: bool) -> 
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)  # a file object: no ".npz" appended to the name
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -173,6 +177,11 @@ def _atomic_write(path: str, arrays: Dict[str, np.ndarray], overwrite: bool) -> 
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _atomic_write(path: str, arrays: Dict[str, np.ndarray], overwrite: bool) -> None:
+    # np.savez on a file object: no ".npz" appended to the name.
+    atomic_write_file(path, lambda f: np.savez(f, **arrays), overwrite)
 
 
 def _json_array(obj: Any) -> np.ndarray:

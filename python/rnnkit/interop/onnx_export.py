@@ -26,9 +26,9 @@ layer; nothing is written then.
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from .. import saving
 from ..layers.base import Layer
 from ..layers.embedding import Embedding
 from ..layers.recurrent import _RNN
@@ -184,16 +184,7 @@ def export_onnx(model: Any, filepath: Any, opset_version: Optional[int] = None,
     same folder, then renamed). See :func:`to_onnx` for the arguments and errors."""
     proto = to_onnx(model, opset_version)
     path = os.fspath(filepath)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".rnnkit-onnx-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(proto.SerializeToString())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    saving.atomic_write_file(path, lambda f: f.write(proto.SerializeToString()))
     if verbose:
         print(f"Saved the ONNX model ({len(proto.graph.node)} nodes, opset "
               f"{proto.opset_import[0].version}) to {path}")

@@ -26,12 +26,12 @@ import datetime
 import io
 import json
 import os
-import tempfile
 import zipfile
 from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from .. import saving
 from .to_keras import KerasExportError, custom_losses, model_to_keras_config, snake_case
 
 __all__ = ["save_keras_model", "save_keras_weights", "weight_groups", "optimizer_arrays",
@@ -242,35 +242,6 @@ def _h5_bytes(model: Any, with_optimizer: bool) -> bytes:
     return buf.getvalue()
 
 
-def _atomic_write_bytes(path: str, write: Any, overwrite: bool) -> None:
-    """Atomically create ``path``: ``write(fileobj)`` fills a temporary file in the same
-    directory (named as rnnkit's own saves, so their stale-file cleanup covers it), which
-    is flushed, fsync'ed and renamed over ``path``."""
-    from .. import saving
-
-    path = os.fspath(path)
-    if not overwrite and os.path.exists(path):
-        raise FileExistsError(f"{path} exists and overwrite=False")
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    saving._remove_stale_temp_files(directory)
-    fd, tmp = tempfile.mkstemp(prefix=f"{saving._TMP_PREFIX}{saving._host_tag()}-{os.getpid()}-",
-                               suffix=saving._TMP_SUFFIX, dir=directory)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_keras_model(model: Any, path: str, overwrite: bool = True) -> None:
     """Write ``model`` as a Keras 3 ``.keras`` archive that ``keras.models.load_model``
     opens: architecture, weights, compile settings and optimizer state."""
@@ -286,11 +257,11 @@ def save_keras_model(model: Any, path: str, overwrite: bool = True) -> None:
             zf.writestr("config.json", config)
             zf.writestr("model.weights.h5", weights)
 
-    _atomic_write_bytes(path, write, overwrite)
+    saving.atomic_write_file(path, write, overwrite)
 
 
 def save_keras_weights(model: Any, path: str, overwrite: bool = True) -> None:
     """Write ``model``'s weights (and, when compiled and trained, the optimizer state, as
     Keras's ``save_weights`` does) as a Keras 3 ``.weights.h5`` file."""
     data = _h5_bytes(model, with_optimizer=True)
-    _atomic_write_bytes(path, lambda f: f.write(data), overwrite)
+    saving.atomic_write_file(path, lambda f: f.write(data), overwrite)
