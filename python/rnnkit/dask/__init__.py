@@ -11,6 +11,7 @@ from ._common import require_dask as _require_dask
 
 _require_dask()
 
+from ._fit import fit  # noqa: E402
 from ._predict import evaluate, predict  # noqa: E402
 
-__all__ = ["predict", "evaluate"]
+__all__ = ["predict", "evaluate", "fit"]
