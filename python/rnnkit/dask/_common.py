@@ -54,7 +54,8 @@ def get_client(client: Any, where: str, required: bool, timeout: float = 10.0) -
         raise TypeError(f"{where}: `client` must be a distributed.Client or a scheduler "
                         f"address string, got {type(client).__name__}")
     if client.status != "running":
-        raise ConnectionError(f"{where}: the Dask client for {client.scheduler.address!r} "
+        address = getattr(getattr(client, "scheduler", None), "address", None)
+        raise ConnectionError(f"{where}: the Dask client for {address or 'its scheduler'!r} "
                               f"cannot be reached (status {client.status!r}); start it or "
                               "pass a running client")
     return client

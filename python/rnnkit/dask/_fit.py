@@ -123,7 +123,7 @@ def fit(model: Any, x: Any, y: Any, client: Any = None, epochs: int = 1, batch_s
         raise ValueError(f"{where}: `x` and `y` must have the same number of samples, got "
                          f"{[a.shape[0] for a in xs + ys]}")
     blob = _common.model_bytes(model, where)
-    client = _common.get_client(client, where, required=True)
+    client = _common.get_client(client, where, required=True, timeout=timeout)
     addresses = sorted(client.scheduler_info()["workers"])
     if workers is not None:
         if not isinstance(workers, int) or not 1 <= workers <= len(addresses):

@@ -54,7 +54,11 @@ def _model_ref(model: Any, client: Any, where: str) -> Tuple[Any, str]:
     key = _common.token(blob)
     if client is not None:
         return client.scatter(blob, hash=False), key
-    return dask.delayed(blob, pure=True), key
+    return dask.delayed(_identity, pure=True, name=f"rnnkit-model-{key}")(blob), key
+
+
+def _identity(blob: bytes) -> bytes:
+    return blob
 
 
 def _check_batch_size(batch_size: Any, where: str) -> int:
