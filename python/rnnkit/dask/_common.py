@@ -77,6 +77,26 @@ def token(blob: bytes) -> str:
 
 
 _local = threading.local()
+_threads_set = False
+
+
+def match_worker_threads() -> None:
+    """In a Dask worker process, limit rnnkit's kernel thread team to the worker's
+    ``nthreads`` (once), so that worker processes sharing a machine do not oversubscribe
+    its cores. Outside a worker, nothing."""
+    global _threads_set
+    if _threads_set:
+        return
+    _threads_set = True
+    try:
+        from distributed import get_worker
+
+        nthreads = int(get_worker().state.nthreads)
+    except (ImportError, ValueError, AttributeError):
+        return
+    from .. import runtime
+
+    runtime.set_num_threads(max(nthreads, 1))
 
 
 def cached_model(blob: bytes, key: str) -> Any:
@@ -86,6 +106,7 @@ def cached_model(blob: bytes, key: str) -> Any:
     _local.models = cache
     model = cache.get(key)
     if model is None:
+        match_worker_threads()
         if len(cache) >= 4:  # a few models at most per thread
             cache.pop(next(iter(cache)))
         model = pickle.loads(blob)

@@ -24,6 +24,7 @@ class _Replica:
     """Dask Actor: a model replica and its rows of the training data."""
 
     def __init__(self, blob: bytes, xs: List[np.ndarray], ys: List[np.ndarray]) -> None:
+        _common.match_worker_threads()
         self.model = pickle.loads(blob)
         self.xs, self.ys = xs, ys
 
