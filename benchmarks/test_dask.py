@@ -24,7 +24,8 @@ Y = RNG.standard_normal((4096, 1)).astype(np.float32)
 
 @pytest.fixture(autouse=True)
 def _only_when_enabled(request):
-    if request.config.getoption("benchmark_disable", False):
+    opt = request.config.getoption
+    if opt("benchmark_disable", False) and not opt("benchmark_enable", False):
         pytest.skip("a cluster benchmark: run with --benchmark-enable")
 
 
