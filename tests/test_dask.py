@@ -217,3 +217,14 @@ def test_error_arguments(client):
         rdask.predict(model, [[1.0]])
     with pytest.raises(ValueError, match="`workers`"):
         rdask.fit(model, x, y, client=client, workers=5)
+
+
+def test_missing_extra_names_it():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['dask'] = None; sys.modules['dask.array'] = None\n"
+            "try:\n    import rnnkit.dask\nexcept ImportError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert "rnnkit[dask]" in out
