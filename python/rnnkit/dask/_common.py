@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import threading
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -129,9 +129,10 @@ def as_input_list(model: Any, x: Any, where: str, arg: str = "x") -> List[Any]:
 
 
 def _axis_name(axis: int, ndim: int) -> str:
+    """Keras layout: (batch, time, ..., features)."""
     if axis == ndim - 1:
-        return "features" if ndim > 2 else "features"
-    return "time" if axis == 1 else f"axis {axis}"
+        return "features"
+    return "time" if axis == 1 else "inner"
 
 
 def check_batch_chunked(arrays: Sequence[Any], where: str, arg: str = "x") -> List[Any]:

@@ -2,7 +2,7 @@
 chunked along the batch axis, the model shipped to each worker once."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
