@@ -228,3 +228,10 @@ def test_missing_extra_names_it():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True).stdout
     assert "rnnkit[dask]" in out
+
+
+def test_fit_checks_shapes_before_sending(client):
+    model = _masked_lstm()
+    x, y = _data(10)
+    with pytest.raises(ValueError, match="rnnkit.dask.fit"):
+        rdask.fit(model, x[:, :, :2], y, client=client)

@@ -123,6 +123,11 @@ def fit(model: Any, x: Any, y: Any, client: Any = None, epochs: int = 1, batch_s
     if any(int(a.shape[0]) != n for a in xs + ys):
         raise ValueError(f"{where}: `x` and `y` must have the same number of samples, got "
                          f"{[a.shape[0] for a in xs + ys]}")
+    # Shapes and dtypes checked here (on one row) rather than on the workers.
+    head = [np.asarray(a[:1]) for a in xs + ys]
+    hx, hy = head[:len(xs)], head[len(xs):]
+    model._check_xy(model._check_x(hx if len(hx) > 1 else hx[0], where),
+                    hy if len(hy) > 1 else hy[0], where)
     blob = _common.model_bytes(model, where)
     client = _common.get_client(client, where, required=True, timeout=timeout)
     addresses = sorted(client.scheduler_info()["workers"])
