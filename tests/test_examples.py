@@ -47,3 +47,13 @@ def test_seq2seq_addition_learns_held_out_sums(tmp_path: Path) -> None:
     out = _run("seq2seq_addition.py", cwd=tmp_path)
     exact = float(re.search(r"held-out exact match: ([0-9.]+)%", out).group(1))
     assert exact >= 95.0, out[-2000:]
+
+
+def test_dask_batch_inference_matches_local(tmp_path: Path) -> None:
+    import pytest
+
+    pytest.importorskip("dask.array")
+    pytest.importorskip("distributed")
+    out = _run("dask_batch_inference.py", cwd=tmp_path)
+    assert "ok: dask predict matches local predict" in out
+    assert float(re.search(r"max \|dask - local\| = ([0-9.e+-]+)", out).group(1)) <= 1e-5
