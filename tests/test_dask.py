@@ -235,3 +235,33 @@ def test_fit_checks_shapes_before_sending(client):
     x, y = _data(10)
     with pytest.raises(ValueError, match="rnnkit.dask.fit"):
         rdask.fit(model, x[:, :, :2], y, client=client)
+
+
+_HIDE_RNNKIT = """
+def hide(on):
+    import sys
+    if on:
+        sys.modules["_rnnkit_hidden"] = sys.modules.get("rnnkit")
+        sys.modules["rnnkit"] = None  # import rnnkit now fails on this worker
+    else:
+        sys.modules["rnnkit"] = sys.modules.pop("_rnnkit_hidden")
+"""
+
+
+def test_error_worker_without_rnnkit(client):
+    """A worker that cannot import rnnkit is named before anything is sent to it."""
+    from rnnkit.dask import _common
+
+    namespace = {"__name__": "rnnkit_test_hide"}
+    exec(_HIDE_RNNKIT, namespace)
+    worker = sorted(client.scheduler_info()["workers"])[0]
+    model = _masked_lstm()
+    x, _ = _data()
+    _common._CHECKED.pop(client, None)
+    client.run(namespace["hide"], True, workers=[worker])
+    try:
+        with pytest.raises(RuntimeError, match="rnnkit cannot be imported on Dask worker"):
+            rdask.predict(model, da.from_array(x, chunks=(35, -1, -1)), client=client)
+    finally:
+        client.run(namespace["hide"], False, workers=[worker])
+        _common._CHECKED.pop(client, None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import threading
+import weakref
 from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
@@ -59,6 +60,42 @@ def get_client(client: Any, where: str, required: bool, timeout: float = 10.0) -
                               f"cannot be reached (status {client.status!r}); start it or "
                               "pass a running client")
     return client
+
+
+# Runs on each worker through client.run. Compiled from source so that cloudpickle ships it
+# by value: a function of an rnnkit module would itself need rnnkit on the worker.
+_PROBE_SOURCE = """
+def probe():
+    try:
+        import rnnkit
+    except Exception as exc:  # ImportError, or a broken install
+        return None, type(exc).__name__ + ": " + str(exc)
+    return rnnkit.__version__, ""
+"""
+_CHECKED: "weakref.WeakKeyDictionary[Any, frozenset]" = weakref.WeakKeyDictionary()
+
+
+def check_workers(client: Any, where: str) -> None:
+    """Every worker of ``client`` can import the same rnnkit version as this process; else a
+    RuntimeError naming the workers and what they lack. Checked once per set of workers."""
+    from .. import __version__
+
+    workers = frozenset(client.scheduler_info().get("workers", {}))
+    if _CHECKED.get(client) == workers:
+        return
+    namespace: Dict[str, Any] = {"__name__": "rnnkit_dask_worker_probe"}
+    exec(_PROBE_SOURCE, namespace)  # noqa: S102 - fixed source above, no input
+    answers = client.run(namespace["probe"])
+    missing = {a: why for a, (version, why) in answers.items() if version is None}
+    if missing:
+        raise RuntimeError(f"{where}: rnnkit cannot be imported on Dask worker(s) "
+                           f"{sorted(missing)} ({next(iter(missing.values()))}); install "
+                           f"rnnkit {__version__} in the workers' environment")
+    other = {a: v for a, (v, _) in answers.items() if v != __version__}
+    if other:
+        raise RuntimeError(f"{where}: Dask worker(s) run other rnnkit versions {other}; this "
+                           f"process has {__version__} (models travel in its file format)")
+    _CHECKED[client] = workers
 
 
 def model_bytes(model: Any, where: str) -> bytes:

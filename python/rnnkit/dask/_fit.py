@@ -130,6 +130,7 @@ def fit(model: Any, x: Any, y: Any, client: Any = None, epochs: int = 1, batch_s
                     hy if len(hy) > 1 else hy[0], where)
     blob = _common.model_bytes(model, where)
     client = _common.get_client(client, where, required=True, timeout=timeout)
+    _common.check_workers(client, where)
     addresses = sorted(client.scheduler_info()["workers"])
     if workers is not None:
         if not isinstance(workers, int) or not 1 <= workers <= len(addresses):

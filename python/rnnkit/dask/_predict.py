@@ -86,6 +86,8 @@ def predict(model: Any, x: Any, client: Any = None, batch_size: int = 32) -> Any
         raise TypeError(f"{where}: `model` must be an rnnkit Model, got {type(model).__name__}")
     arrays = _common.check_batch_chunked(_common.as_input_list(model, x, where), where)
     client = _common.get_client(client, where, required=False)
+    if client is not None:
+        _common.check_workers(client, where)
     # Output shapes and dtypes from zero samples (checks the inputs' shapes too).
     empty = tuple(np.zeros((0,) + a.shape[1:], dtype=a.dtype) for a in arrays)
     metas = _forward_block(model, empty, batch_size)
@@ -125,6 +127,8 @@ def evaluate(model: Any, x: Any, y: Any, client: Any = None, batch_size: int = 3
         ys = list(y) if isinstance(y, (list, tuple)) else [y]
     arrays = _common.check_batch_chunked(xs + ys, where, "x/y")
     client = _common.get_client(client, where, required=False)
+    if client is not None:
+        _common.check_workers(client, where)
     ref, key = _model_ref(model, client, where)
     blocks = [a.to_delayed().reshape(-1) for a in arrays]
     call = dask.delayed(_evaluate_block, pure=True)
