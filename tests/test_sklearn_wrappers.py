@@ -43,7 +43,8 @@ EXPECTED_FAILED_CHECKS = {
         # Keras also xfails check_classifier_data_not_an_array, check_supervised_y_2d,
         # check_fit_idempotent (random initial weights) and
         # check_classifiers_one_label_sample_weights: they pass here (the build function seeds).
-        "check_classifiers_train": "decision_function returns probabilities (Keras)",
+        "check_classifiers_train": ("decision_function returns the model's probabilities "
+                                    "(Keras); the check wants decision > 0 to mean class 1"),
     },
     "SKLearnRegressor": {},
     "SKLearnTransformer": {},
@@ -64,3 +65,95 @@ def _estimators():
                          EXPECTED_FAILED_CHECKS[type(est).__name__])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def _sequences(n=48, steps=5, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, steps, 2)).astype(np.float32)
+    y = np.where(X[:, :, 0].sum(axis=1) > 0, "up", "down")
+    return X, y
+
+
+def test_classifier_string_labels_3d_input_and_nested_params():
+    X, y = _sequences()
+    clf = SKLearnClassifier(build_lstm, model_kwargs={"units": 3}, fit_kwargs={"epochs": 2})
+    clf.set_params(model__units=5)
+    assert clf.get_params()["model__units"] == 5 and clf.model_kwargs == {"units": 5}
+    clf.fit(X, y)
+    assert clf.model_.layers[0].units == 5           # the nested parameter reached the build
+    assert list(clf.classes_) == ["down", "up"]
+    assert set(clf.predict(X)) <= {"down", "up"}
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 2) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
+    assert 0.0 <= clf.score(X, y) <= 1.0
+    assert clf.n_features_in_ == X.shape[1]
+
+
+def test_integer_labels_and_fit_kwargs_untouched():
+    X, _ = _sequences()
+    y = np.arange(len(X)) % 3 + 7
+    fit_kwargs = {"epochs": 1}
+    clf = SKLearnClassifier(build_lstm, fit_kwargs=fit_kwargs).fit(X, y, batch_size=16)
+    assert fit_kwargs == {"epochs": 1} and list(clf.classes_) == [7, 8, 9]
+    assert set(clf.predict(X)) <= {7, 8, 9}
+
+
+def test_compiled_model_is_cloned_unless_warm_start():
+    X, y = _sequences()
+    model = build_lstm(X, np.zeros((1, 2)))
+    before = [w.copy() for w in model.get_weights()]
+    clf = SKLearnClassifier(model, fit_kwargs={"epochs": 1}).fit(X, y)
+    assert clf.model_ is not model
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    warm = SKLearnClassifier(model, warm_start=True, fit_kwargs={"epochs": 1}).fit(X, y)
+    assert warm.model_ is model
+    warm.fit(X, y)
+    assert warm.model_ is model
+
+
+def test_regressor_and_transformer_on_sequences():
+    X, _ = _sequences()
+    y = X[:, :, 0].sum(axis=1)
+    kw = {"loss": "mse", "activation": None}
+    reg = SKLearnRegressor(build_lstm, model_kwargs=kw, fit_kwargs={"epochs": 2}).fit(X, y)
+    assert reg.predict(X).shape == (len(X),) and reg.predict(X).dtype == np.float64
+    assert np.isfinite(reg.score(X, y))
+    emb = SKLearnTransformer(build_lstm, model_kwargs={**kw, "units": 3}, fit_kwargs={"epochs": 1})
+    assert emb.fit(X, y).transform(X).shape == (len(X), 1)
+
+
+def test_clear_errors():
+    X, y = _sequences()
+    with pytest.raises(TypeError, match="model_kwargs must be a dict"):
+        SKLearnClassifier(build_lstm, model_kwargs=3).fit(X, y)
+    with pytest.raises(TypeError, match="model must be an rnnkit Model"):
+        SKLearnClassifier(lambda X, y: "nope").fit(X, y)
+    with pytest.raises(ValueError, match="only binary and multiclass"):
+        SKLearnClassifier(build_lstm).fit(X, np.linspace(0, 1, len(X)))
+
+    def uncompiled(X, y):
+        return rk.Sequential([Input(X.shape[1:]), LSTM(2), Dense(y.shape[1])])
+    with pytest.raises(RuntimeError, match="must be compiled"):
+        SKLearnClassifier(uncompiled).fit(X, y)
+
+
+def test_pickle_and_clone_keep_fit_kwargs():
+    X, y = _sequences()
+    clf = SKLearnClassifier(build_lstm, fit_kwargs={"epochs": 1}).fit(X, y)
+    again = pickle.loads(pickle.dumps(clf))
+    assert np.array_equal(again.predict_proba(X), clf.predict_proba(X))
+    assert clone(clf).get_params()["fit_kwargs"] == {"epochs": 1}
+
+
+def test_pipeline_cross_val_score_and_grid_search_in_processes():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 6)).astype(np.float32)
+    y = (X[:, :3].sum(axis=1) > 0).astype(int)
+    pipe = make_pipeline(StandardScaler(),
+                         SKLearnClassifier(build_lstm, fit_kwargs={"epochs": 2}))
+    scores = cross_val_score(pipe, X, y, cv=3)
+    assert scores.shape == (3,) and np.all((0 <= scores) & (scores <= 1))
+    grid = GridSearchCV(pipe, {"sklearnclassifier__model__units": [2, 4]}, cv=2, n_jobs=2)
+    grid.fit(X, y)
+    assert grid.best_params_["sklearnclassifier__model__units"] in (2, 4)
+    assert grid.predict(X).shape == (60,)
