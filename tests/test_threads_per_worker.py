@@ -114,3 +114,11 @@ def test_joblib_process_workers_get_their_share():
     with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
         got = Parallel(n_jobs=2, timeout=60)(delayed(rnnkit.get_num_threads)() for _ in range(2))
     assert got == [1, 1]
+
+
+def test_set_num_threads_zero_restores_the_rule():
+    out = _import_and_report({"OMP_NUM_THREADS": "1"},
+                             "rnnkit.set_num_threads(2); rnnkit.set_num_threads(0); "
+                             "print(rnnkit.get_num_threads())")
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) == 1

@@ -5,7 +5,8 @@ threadpoolctl finds libraries by scanning the loaded shared objects for file-nam
 The prefix ``_core.`` is shared with other extension modules, so the controller accepts only
 the file that is rnnkit's own ``_core`` (others raise OSError, which threadpoolctl treats as
 "not this library"). Registered by :func:`register` when threadpoolctl is installed and
-exposes ``register`` and ``LibController`` (threadpoolctl >= 3.4); nothing happens otherwise.
+exposes ``register`` and ``LibController`` (checked, not assumed from a version number);
+nothing happens otherwise.
 """
 from __future__ import annotations
 

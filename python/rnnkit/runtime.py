@@ -5,7 +5,8 @@ The kernels run on a persistent thread team. Its size defaults to
 available CPUs)`` if set, else the CPUs in this process's affinity mask (read at import; see
 :mod:`rnnkit.thread_rule`, and :func:`threads_per_worker` for worker pools) -- and is capped
 at :func:`max_threads`; small problems use fewer threads automatically. With threadpoolctl
-installed, ``threadpoolctl.threadpool_limits(n)`` limits the team too (``user_api="rnnkit"``). Results are bitwise identical for every thread count. A process forked after
+installed, ``threadpoolctl.threadpool_limits(n)`` limits the team too (``user_api="rnnkit"``).
+Results are bitwise identical for every thread count. A process forked after
 the team ran (``os.fork``, ``multiprocessing`` with the ``fork`` start method) gets a fresh
 team of its own. Ctrl-C during a long kernel call raises ``KeyboardInterrupt`` within a few
 tens of milliseconds (the call's outputs are discarded).
@@ -38,7 +39,8 @@ def _check_int(name: str, value: Any) -> None:
 
 
 def set_num_threads(n: int) -> None:
-    """Limit the kernels' thread team to ``n`` threads (``n <= 0`` restores the default).
+    """Limit the kernels' thread team to ``n`` threads (``n <= 0`` restores the default,
+    :func:`default_num_threads`).
 
     The limit is clamped to :func:`max_threads`. Lowering it stops the surplus worker threads
     (at once, or when a kernel call running in another thread ends).
@@ -47,6 +49,8 @@ def set_num_threads(n: int) -> None:
         TypeError: ``n`` is not an integer.
     """
     _check_int("n", n)
+    if n <= 0:
+        n = default_num_threads()
     # Clamped here too: pybind11 rejects values outside a C int with a less helpful TypeError.
     _core.set_num_threads(max(-1, min(n, max_threads())))
 

@@ -22,7 +22,6 @@ from typing import Any, Callable, Dict, Optional, Union
 import numpy as np
 
 try:
-    import sklearn
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder
@@ -140,7 +139,8 @@ class SKLBase(BaseEstimator):
     def fit(self, X: Any, y: Any, **kwargs: Any) -> "SKLBase":
         """Fit the model on ``X`` (2-D, or 3-D for sequence models) and ``y``; ``kwargs``
         go to ``Model.fit`` on top of ``fit_kwargs``."""
-        X, y = validate_data(self, X, y, allow_nd=True, dtype=np.float32, multi_output=self._multi_output,
+        X, y = validate_data(self, X, y, allow_nd=True, dtype=np.float32,
+                             multi_output=self._multi_output,
                              y_numeric=not isinstance(self, ClassifierMixin))
         for name in ("model_kwargs", "fit_kwargs"):
             value = getattr(self, name)
