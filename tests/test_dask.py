@@ -159,14 +159,18 @@ def test_gridsearch_on_dask_backend(client):
     from sklearn.model_selection import GridSearchCV
 
     # importable by the workers (tests/ is on their sys.path), so it pickles by reference
-    from _dask_estimator import TinyRNNRegressor as Est
+    from _dask_estimator import build_regressor
+    from rnnkit.wrappers import SKLearnRegressor
 
     x = RNG.standard_normal((48, 5, 2)).astype(np.float32)
     y = x[:, -1, 0] * 0.5
-    search = GridSearchCV(Est(), {"units": [2, 4], "lr": [0.01, 0.05]}, cv=2, n_jobs=-1)
+    est = SKLearnRegressor(model=build_regressor, model_kwargs={"units": 4, "lr": 0.01},
+                           fit_kwargs={"epochs": 2, "batch_size": 16, "verbose": 0})
+    search = GridSearchCV(est, {"model__units": [2, 4], "model__lr": [0.01, 0.05]}, cv=2,
+                          n_jobs=-1)
     with joblib.parallel_backend("dask", wait_for_workers_timeout=TIMEOUT):
         search.fit(x, y)
-    assert set(search.best_params_) == {"units", "lr"}
+    assert set(search.best_params_) == {"model__units", "model__lr"}
     assert len(search.cv_results_["mean_test_score"]) == 4
     assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
 

@@ -1,8 +1,12 @@
 """Run-time settings of the C++ kernels: threads, memory and instruction set.
 
-The kernels run on a persistent thread team. Its size defaults to the number of cores this
-process may use and is capped at :func:`max_threads`; small problems use fewer threads
-automatically. Results are bitwise identical for every thread count. A process forked after
+The kernels run on a persistent thread team. Its size defaults to
+:func:`default_num_threads` -- ``RNNKIT_NUM_THREADS`` if set, else ``min(OMP_NUM_THREADS,
+available CPUs)`` if set, else the CPUs in this process's affinity mask (read at import; see
+:mod:`rnnkit.thread_rule`, and :func:`threads_per_worker` for worker pools) -- and is capped
+at :func:`max_threads`; small problems use fewer threads automatically. With threadpoolctl
+installed, ``threadpoolctl.threadpool_limits(n)`` limits the team too (``user_api="rnnkit"``).
+Results are bitwise identical for every thread count. A process forked after
 the team ran (``os.fork``, ``multiprocessing`` with the ``fork`` start method) gets a fresh
 team of its own. Ctrl-C during a long kernel call raises ``KeyboardInterrupt`` within a few
 tens of milliseconds (the call's outputs are discarded).
@@ -20,9 +24,11 @@ import os
 from typing import Any, Dict
 
 from . import _core
+from .thread_rule import available_cpus, default_num_threads, threads_per_worker
 
 __all__ = ["set_num_threads", "get_num_threads", "max_threads", "build_info",
-           "release_memory", "set_pool_limit", "get_pool_limit", "pool_stats"]
+           "release_memory", "set_pool_limit", "get_pool_limit", "pool_stats",
+           "available_cpus", "default_num_threads", "threads_per_worker"]
 
 POOL_LIMIT_ENV = "RNNKIT_POOL_LIMIT_BYTES"
 
@@ -33,7 +39,8 @@ def _check_int(name: str, value: Any) -> None:
 
 
 def set_num_threads(n: int) -> None:
-    """Limit the kernels' thread team to ``n`` threads (``n <= 0`` restores the default).
+    """Limit the kernels' thread team to ``n`` threads (``n <= 0`` restores the default,
+    :func:`default_num_threads`).
 
     The limit is clamped to :func:`max_threads`. Lowering it stops the surplus worker threads
     (at once, or when a kernel call running in another thread ends).
@@ -42,6 +49,8 @@ def set_num_threads(n: int) -> None:
         TypeError: ``n`` is not an integer.
     """
     _check_int("n", n)
+    if n <= 0:
+        n = default_num_threads()
     # Clamped here too: pybind11 rejects values outside a C int with a less helpful TypeError.
     _core.set_num_threads(max(-1, min(n, max_threads())))
 
@@ -115,6 +124,27 @@ def _pool_limit_from_environment() -> None:
 
 
 _pool_limit_from_environment()
+
+
+def _threads_from_environment() -> None:
+    # The C++ default is already the affinity mask; only an environment limit needs a call.
+    n = default_num_threads()
+    if n != get_num_threads():
+        set_num_threads(n)
+
+
+_threads_from_environment()
+
+
+def _register_threadpoolctl() -> None:
+    from ._threadpoolctl import register
+    try:
+        register()
+    except Exception:  # noqa: BLE001 -- an optional integration must never break the import
+        pass
+
+
+_register_threadpoolctl()
 
 
 def build_info() -> Dict[str, Any]:
