@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import rnnkit.ops as ops
+from rnnkit import cells
 from rnnkit.cells import ACTIVATIONS
 SELU_SCALE = 1.0507009873554804934193349852946
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -174,7 +175,7 @@ def test_sigmoid_saturates_exactly(isa) -> None:
 
 # ------------------------------------------------------------------ sequences
 
-GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
+GATES = cells.GATE_COUNTS
 VARIANTS = [("simple_rnn", {}), ("lstm", {}), ("gru", {"reset_after": True}),
             ("gru", {"reset_after": False})]
 

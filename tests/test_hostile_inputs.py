@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import rnnkit.ops as ops
+from rnnkit import cells
 import rnnkit.reference as reference
 from _cases import GATES, backward, forward, make_problem, proj_size
 
@@ -307,11 +308,10 @@ def test_backward_rejections_identical_in_both_modules(cell, change, exc, name):
     assert got == want
 
 
-CACHE_NAME = {"simple_rnn": "SimpleRNNCache", "lstm": "LSTMCache", "gru": "GRUCache",
-              "lstmp": "LSTMPCache"}
+CACHE_NAME = {c: cells.CELLS[c].cache_class for c in cells.CELL_NAMES}
 
 
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru", "lstmp"])
+@pytest.mark.parametrize("cell", cells.CELL_NAMES)
 def test_uninitialised_ops_cache_properties_raise(cell):
     _, cache = _forward(ops, cell, {}, _args(cell, {}))
     blank = type(cache).__new__(type(cache))

@@ -12,6 +12,8 @@ from typing import Any, Dict
 import numpy as np
 import pytest
 
+from rnnkit import cells
+
 from _cases import CELL_VARIANTS, GATES, backward, forward, make_problem, proj_size
 
 B, T, I, H = 3, 5, 4, 6
@@ -341,15 +343,16 @@ def test_rejects_non_str_activation(impl, activation):
 
 # ----------------------------------------------------------------------------- 7. cache
 
-OTHER_CELL = {"simple_rnn": "lstm", "lstm": "gru", "gru": "lstmp", "lstmp": "simple_rnn"}
+# Each cell's "other" cell: the next one in rnnkit.cells' order.
+OTHER_CELL = {c: cells.CELL_NAMES[(i + 1) % len(cells.CELL_NAMES)]
+              for i, c in enumerate(cells.CELL_NAMES)}
 # How messages name a cell's cache: the reference's class names (rnnkit.ops has one cache
 # class, ForwardCache, and names its caches after their cell the same way).
-CACHE_NAME = {"simple_rnn": "SimpleRNNCache", "lstm": "LSTMCache", "gru": "GRUCache",
-              "lstmp": "LSTMPCache"}
+CACHE_NAME = {c: cells.CELLS[c].cache_class for c in cells.CELL_NAMES}
 
 
 @pytest.mark.parametrize("kind", ["none", "object", "dict", "other_cell"])
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru", "lstmp"])
+@pytest.mark.parametrize("cell", cells.CELL_NAMES)
 def test_rejects_bad_cache(impl, cell, kind):
     if kind == "other_cell":
         other = OTHER_CELL[cell]
@@ -362,7 +365,7 @@ def test_rejects_bad_cache(impl, cell, kind):
         backward(impl, cell, cache)
 
 
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru", "lstmp"])
+@pytest.mark.parametrize("cell", cells.CELL_NAMES)
 def test_rejects_uninitialised_cache(impl, cell):
     _, cache = _call(impl, cell, {}, _args(cell, {}))
     blank = type(cache).__new__(type(cache))  # no forward call made it
@@ -375,9 +378,8 @@ def test_rejects_uninitialised_cache(impl, cell):
 
 # ----------------------------------------------------------------------------- 0. flags
 
-FLAGS = {"simple_rnn": ["go_backwards", "training"], "lstm": ["go_backwards", "training"],
-         "gru": ["go_backwards", "reset_after", "training"],
-         "lstmp": ["go_backwards", "training"]}
+FLAGS = {c: ["go_backwards"] + (["reset_after"] if cells.CELLS[c].has_reset_after else [])
+         + ["training"] for c in cells.CELL_NAMES}
 CELL_FLAGS = [pytest.param(c, f, id=f"{c}-{f}") for c in FLAGS for f in FLAGS[c]]
 
 
@@ -718,7 +720,7 @@ def test_backward_twice_and_default_upstream(impl, variant):
         np.testing.assert_array_equal(v, 0)
 
 
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru", "lstmp"])
+@pytest.mark.parametrize("cell", cells.CELL_NAMES)
 def test_bias_key_absent_without_bias(impl, cell):
     args = _args(cell, {})
     args["bias"] = None

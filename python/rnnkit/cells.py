@@ -58,6 +58,8 @@ class Cell:
             ``(2, G*H)`` bias when it is True).
         projected: whether the cell takes ``projection_kernel (H, P)`` (after
             ``recurrent_kernel``) and carries / outputs the P-wide ``r_t = m_t @ W_hr`` as h.
+        cache_class: the name messages give the cell's training cache (the reference's
+            class; C++'s cells.def names it the same).
     """
 
     name: str
@@ -68,6 +70,7 @@ class Cell:
     recurrent_activation: Optional[str] = None
     has_reset_after: bool = False
     projected: bool = False
+    cache_class: str = ""
 
     @property
     def gate_count(self) -> int:
@@ -119,13 +122,14 @@ class Cell:
 CELLS: Mapping[str, Cell] = {
     c.name: c
     for c in (
-        Cell("simple_rnn", "SimpleRNN", gate_order="h", states=("h",)),
+        Cell("simple_rnn", "SimpleRNN", gate_order="h", states=("h",),
+             cache_class="SimpleRNNCache"),
         Cell("lstm", "LSTM", gate_order="ifco", states=("h", "c"),
-             recurrent_activation="sigmoid"),
+             recurrent_activation="sigmoid", cache_class="LSTMCache"),
         Cell("gru", "GRU", gate_order="zrh", states=("h",),
-             recurrent_activation="sigmoid", has_reset_after=True),
+             recurrent_activation="sigmoid", has_reset_after=True, cache_class="GRUCache"),
         Cell("lstmp", "LSTM", gate_order="ifco", states=("h", "c"),
-             recurrent_activation="sigmoid", projected=True),
+             recurrent_activation="sigmoid", projected=True, cache_class="LSTMPCache"),
     )
 }
 
