@@ -60,7 +60,8 @@ def test_predict_throughput(benchmark, client):
 
 def test_predict_local(benchmark):
     model = _model()
-    benchmark(lambda: model.predict(X, batch_size=256, verbose=0))
+    out = benchmark(lambda: model.predict(X, batch_size=256, verbose=0))
+    assert out.shape == (len(X), 1) and np.all(np.isfinite(out))
 
 
 @pytest.mark.parametrize("batch", [64, 512])
@@ -72,6 +73,7 @@ def test_fit_step_dask(benchmark, client, batch):
                                              batch_size=batch, timeout=TIMEOUT),
                            rounds=3, iterations=1)
     benchmark.extra_info["seconds_per_step"] = h.params["seconds_per_step"]
+    assert len(h.history["loss"]) == 1 and np.isfinite(h.history["loss"][0])
 
 
 @pytest.mark.parametrize("batch", [64, 512])
@@ -79,5 +81,6 @@ def test_fit_step_local(benchmark, batch):
     model = _model()
     n = batch * 4
     model.fit(X[:n], Y[:n], batch_size=batch, shuffle=False, verbose=0)  # warm up
-    benchmark.pedantic(lambda: model.fit(X[:n], Y[:n], batch_size=batch, shuffle=False,
-                                         verbose=0), rounds=3, iterations=1)
+    h = benchmark.pedantic(lambda: model.fit(X[:n], Y[:n], batch_size=batch, shuffle=False,
+                                             verbose=0), rounds=3, iterations=1)
+    assert len(h.history["loss"]) == 1 and np.isfinite(h.history["loss"][0])

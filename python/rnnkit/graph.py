@@ -121,16 +121,21 @@ class Graph:
     def _node_set(self) -> List[Node]:
         return self.nodes + [t.node for t in self.inputs]
 
-    @property
-    def weights(self) -> List[Weight]:
-        """Every weight once, layer by layer in :attr:`layers` order."""
+    def collect(self, which: str = "weights") -> List[Weight]:
+        """Every weight once (a shared layer's only once), layer by layer in :attr:`layers`
+        order; ``which`` is the layer attribute: ``"weights"`` or ``"trainable_weights"``."""
         seen, out = set(), []
         for layer in self.layers:
-            for w in layer.weights:
+            for w in getattr(layer, which):
                 if id(w) not in seen:
                     seen.add(id(w))
                     out.append(w)
         return out
+
+    @property
+    def weights(self) -> List[Weight]:
+        """Every weight once, layer by layer in :attr:`layers` order."""
+        return self.collect("weights")
 
     # -- execution ------------------------------------------------------------------------
     def _slot(self, k: int) -> Any:

@@ -273,7 +273,34 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
     return s - np.log(np.exp(s).sum(axis=-1, keepdims=True))
 
 
-class BinaryCrossentropy(Loss):
+class _Crossentropy(Loss):
+    """A crossentropy written once as ``_values(t, x, from_logits)`` / ``_grad(t, x, dl,
+    from_logits)``: the probability path follows ``from_logits``, the logits path (a
+    sigmoid / softmax output's logits, see rnnkit.logits) always uses the fused form."""
+
+    from_logits = False
+
+    def _values(self, t: np.ndarray, x: np.ndarray, from_logits: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    def _grad(self, t: np.ndarray, x: np.ndarray, dl: np.ndarray, from_logits: bool
+              ) -> np.ndarray:
+        raise NotImplementedError
+
+    def call(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        return self._values(y_true, y_pred, self.from_logits)
+
+    def call_grad(self, y_true: np.ndarray, y_pred: np.ndarray, dl: np.ndarray) -> np.ndarray:
+        return self._grad(y_true, y_pred, dl, self.from_logits)
+
+    def logits_values(self, y_true: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        return self._values(y_true, logits, True)
+
+    def logits_grad(self, y_true: np.ndarray, logits: np.ndarray, dl: np.ndarray) -> np.ndarray:
+        return self._grad(y_true, logits, dl, True)
+
+
+class BinaryCrossentropy(_Crossentropy):
     """Binary crossentropy, mean over the last axis (Keras 3, TensorFlow backend).
 
     Probabilities: ``-(t log p + (1-t) log(1-p))`` with ``p`` clipped to ``[eps, 1-eps]``.
@@ -315,24 +342,12 @@ class BinaryCrossentropy(Loss):
             g = (-(t / p) + (1 - t) / (1 - p)) * _clip_grad(x, eps, 1 - eps)
         return ((g / n) * dl[..., None]).astype(x.dtype, copy=False)
 
-    def call(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-        return self._values(y_true, y_pred, self.from_logits)
-
-    def call_grad(self, y_true: np.ndarray, y_pred: np.ndarray, dl: np.ndarray) -> np.ndarray:
-        return self._grad(y_true, y_pred, dl, self.from_logits)
-
-    def logits_values(self, y_true: np.ndarray, logits: np.ndarray) -> np.ndarray:
-        return self._values(y_true, logits, True)
-
-    def logits_grad(self, y_true: np.ndarray, logits: np.ndarray, dl: np.ndarray) -> np.ndarray:
-        return self._grad(y_true, logits, dl, True)
-
     def get_config(self) -> Dict[str, Any]:
         return {**super().get_config(), "from_logits": self.from_logits,
                 "label_smoothing": self.label_smoothing, "axis": self.axis}
 
 
-class CategoricalCrossentropy(Loss):
+class CategoricalCrossentropy(_Crossentropy):
     """``-sum(t * log(p), axis=-1)``; ``p`` renormalised to sum 1 then clipped (TF backend).
 
     Logits (``from_logits=True`` or a sigmoid / softmax output): ``-sum(t * log_softmax(x))``.
@@ -375,24 +390,12 @@ class CategoricalCrossentropy(Loss):
         go = (gq - (gq * q).sum(axis=-1, keepdims=True)) / s
         return go * dl[..., None]
 
-    def call(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-        return self._values(y_true, y_pred, self.from_logits)
-
-    def call_grad(self, y_true: np.ndarray, y_pred: np.ndarray, dl: np.ndarray) -> np.ndarray:
-        return self._grad(y_true, y_pred, dl, self.from_logits)
-
-    def logits_values(self, y_true: np.ndarray, logits: np.ndarray) -> np.ndarray:
-        return self._values(y_true, logits, True)
-
-    def logits_grad(self, y_true: np.ndarray, logits: np.ndarray, dl: np.ndarray) -> np.ndarray:
-        return self._grad(y_true, logits, dl, True)
-
     def get_config(self) -> Dict[str, Any]:
         return {**super().get_config(), "from_logits": self.from_logits,
                 "label_smoothing": self.label_smoothing, "axis": self.axis}
 
 
-class SparseCategoricalCrossentropy(Loss):
+class SparseCategoricalCrossentropy(_Crossentropy):
     """Crossentropy with integer targets (shape ``y_pred.shape[:-1]`` or with a trailing 1).
 
     Probabilities (TF backend): ``p`` clipped to ``[eps, 1-eps]`` then used as logits of
@@ -469,17 +472,9 @@ class SparseCategoricalCrossentropy(Loss):
         g = (-oh / pc + 1 / pc.sum(axis=-1, keepdims=True)) * _clip_grad(x, eps, 1 - eps)
         return g * dl[..., None]
 
-    def call(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-        return self._values(y_true, y_pred, self.from_logits)
-
-    def call_grad(self, y_true: np.ndarray, y_pred: np.ndarray, dl: np.ndarray) -> np.ndarray:
-        return self._grad(y_true, y_pred, dl, self.from_logits)
-
     def logits_values(self, y_true: np.ndarray, logits: np.ndarray) -> Optional[np.ndarray]:
+        # Keras's TF backend drops the logits when ignore_class is set.
         return None if self.ignore_class is not None else self._values(y_true, logits, True)
-
-    def logits_grad(self, y_true: np.ndarray, logits: np.ndarray, dl: np.ndarray) -> np.ndarray:
-        return self._grad(y_true, logits, dl, True)
 
     def get_config(self) -> Dict[str, Any]:
         return {**super().get_config(), "from_logits": self.from_logits,

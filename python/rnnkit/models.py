@@ -140,15 +140,7 @@ class Model(Trainer, Layer):
 
     @property
     def trainable_weights(self) -> List[Weight]:
-        if not self.trainable:
-            return []
-        seen, out = set(), []
-        for layer in self.layers:
-            for w in layer.trainable_weights:
-                if id(w) not in seen:
-                    seen.add(id(w))
-                    out.append(w)
-        return out
+        return self._graph.collect("trainable_weights") if self.trainable else []
 
     @property
     def non_trainable_weights(self) -> List[Weight]:

@@ -13,6 +13,7 @@ node inside its own slot.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import threading
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -104,16 +105,24 @@ class Node:
         return [t.node for t in self.inputs if t.node is not None]
 
 
+@functools.lru_cache(maxsize=None)
+def _accepted(func: Any) -> Tuple[bool, frozenset]:
+    """``(takes **kwargs, names of its parameters)`` of a function (cached: the graph asks
+    for every node at every batch)."""
+    params = inspect.signature(func).parameters
+    return (any(p.kind is p.VAR_KEYWORD for p in params.values()), frozenset(params))
+
+
 def with_call_kwargs(fn: Any, *args: Any, kwargs: Dict[str, Any]) -> Any:
     """``fn(*args, **kw)`` with the call's keyword arguments that ``fn`` declares (e.g.
     ``compute_mask(x, mask, return_attention_scores=True)``), so shape and mask rules can
     depend on how a node called its layer."""
     if not kwargs:
         return fn(*args)
-    params = inspect.signature(fn).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+    var_kw, names = _accepted(getattr(fn, "__func__", fn))
+    if var_kw:
         return fn(*args, **kwargs)
-    return fn(*args, **{k: v for k, v in kwargs.items() if k in params})
+    return fn(*args, **{k: v for k, v in kwargs.items() if k in names})
 
 
 def is_symbolic(inputs: Any) -> bool:
