@@ -55,7 +55,11 @@ def test_max_threads_value() -> None:
     assert runtime.max_threads() > (os.cpu_count() or 1)
 
 
-def test_set_num_threads_is_clamped(restore_runtime) -> None:
+def test_set_num_threads_is_clamped(restore_runtime, monkeypatch) -> None:
+    # n <= 0 restores the threads-per-worker rule; without its variables, the affinity (a
+    # LocalCluster started earlier in this process leaves OMP_NUM_THREADS=1 behind).
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("RNNKIT_NUM_THREADS", raising=False)
     cap = runtime.max_threads()
     for n in (cap, cap + 1, 1000, 10**30):
         rnnkit.set_num_threads(n)

@@ -58,7 +58,11 @@ def _usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-def test_set_num_threads_validates_and_resets(restore_threads) -> None:
+def test_set_num_threads_validates_and_resets(restore_threads, monkeypatch) -> None:
+    # The default is the threads-per-worker rule; without its variables it is the affinity
+    # (a LocalCluster started earlier in this process leaves OMP_NUM_THREADS=1 behind).
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("RNNKIT_NUM_THREADS", raising=False)
     with pytest.raises(TypeError, match="n must be an int; got float"):
         rnnkit.set_num_threads(2.0)
     rnnkit.set_num_threads(3)
