@@ -30,15 +30,24 @@ def _run(cell: str, options, p, mask) -> Tuple[Dict[str, np.ndarray], Dict[str, 
     return outs, backward(ops, cell, cache, p["dy"], p["dh_last"], p.get("dc_last"))
 
 
+# (batch, time, units) large enough that the time loop and the GEMMs both split over threads.
+# The time loops split small layers by batch rows (no barrier per step; B=13: 2-3 threads of
+# 4-7 rows, the last row tile partial) and the others by hidden units (B=7 is too few rows to
+# split: by units, H=200 so each thread gets slices; the last slice is partial in both).
+# Two-phase and projected cells always split by units.
+SPLITS = {"by_rows": (13, 12, 70), "by_units": (7, 4, 200)}
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("split", sorted(SPLITS))
 @pytest.mark.parametrize("variant", VARIANTS, ids=[v[0] for v in VARIANTS])
-def test_bitwise_identical_for_1_2_3_threads(isa, variant, dtype, restore_threads) -> None:
-    # Large enough that the time loop and the GEMMs both split over threads
-    # (H=70: the last slice is partial; B=13: the last row tile is partial).
+def test_bitwise_identical_for_1_2_3_threads(isa, variant, split, dtype, restore_threads) -> None:
     _, cell, options = variant
+    batch, steps, units = SPLITS[split]
     p = {k: v.astype(dtype) for k, v in make_problem(
-        cell, options, batch=13, time=12, features=150, units=70, seed=4, scale=0.2).items()}
-    mask = np.random.default_rng(0).random((13, 12)) > 0.2
+        cell, options, batch=batch, time=steps, features=150, units=units, seed=4,
+        scale=0.2).items()}
+    mask = np.random.default_rng(0).random((batch, steps)) > 0.2
     results = []
     for n in (1, 2, 3):
         rnnkit.set_num_threads(n)

@@ -246,9 +246,10 @@ struct DenseRecurrence {
 
   void pack(index_t first, index_t last) { panel->pack(first, last); }
   index_t group_size(index_t jb, index_t last) const { return panel->group_size(jb, last); }
-  void product(T* acc, index_t ldacc, const T* h_prev, index_t Hp, index_t B, index_t jg,
-               index_t n) const {
-    const T* a = left ? left : h_prev;
+  // Rows [row0, row0 + B) of the left operand (a thread's rows in a row-partitioned loop).
+  void product(T* acc, index_t ldacc, const T* h_prev, index_t Hp, index_t row0, index_t B,
+               index_t jg, index_t n) const {
+    const T* a = (left ? left : h_prev) + row0 * Hp;
     const PanelView<T> view = panel->group(jg, n);
     if constexpr (kGates == 1) {
       if (n == 2) {  // one-gate panel: two slices per tile

@@ -66,12 +66,54 @@ inline int loop_threads(const Dims& d, index_t slices) {
   return static_cast<int>(n);
 }
 
-// Slices [first, last) owned by thread tid of n.
+// Slices [first, last) owned by thread tid of n (also used for batch rows: RowRange).
 struct SliceRange {
   index_t first, last;
   SliceRange(index_t slices, int tid, int n)
       : first(slices * tid / n), last(slices * (tid + 1) / n) {}
 };
+using RowRange = SliceRange;
+
+// How a time loop splits its work over the team.
+//   by units (default): thread p owns a range of hidden-unit slices of every batch row, keeps
+//     its part of the recurrent weights in its own cache, and the team meets at a barrier
+//     every step (each thread reads all of h_{t-1});
+//   by rows: thread p owns batch rows [b0, b1) and every unit of them. Rows never read each
+//     other, so the loop runs without a single barrier per step; every thread reads the whole
+//     recurrent panel each step, so this pays only while the panel stays in a core's private
+//     cache. A step of a small layer (B*H ~ 2048) is ~1 MFLOP: too little to repay a barrier
+//     (a few microseconds of cache-line traffic) but plenty to split by rows.
+// Either way every element is computed by the same operations: results are bitwise identical.
+struct LoopPlan {
+  int threads = 1;
+  bool by_rows = false;
+};
+
+// Rows per thread below which a row tile (kAccumulatorRegs / gates rows) runs mostly empty.
+constexpr index_t kMinRowsPerThread = 4;
+// The recurrent panel (S x G*H values) a by-rows loop may stream from every core's private
+// cache each step (L2 is 1-2 MiB on current x86 server cores, 256 KiB-1.25 MiB on clients).
+constexpr double kRowPanelBytes = 512.0 * 1024;
+
+// Two-phase and projected cells keep the split by units: their second phase reads every
+// unit of a row, which the by-units loops hand over at a barrier.
+template <class Cell, class T>
+LoopPlan loop_plan(const Dims& d, index_t slices) {
+  constexpr bool kProj = Cell::kProjected;
+  LoopPlan plan;
+  plan.threads = loop_threads<kProj>(d, slices);
+  if constexpr (Cell::kTwoPhase || kProj) return plan;  // their phases partition by units
+  const double step_flops = 2.0 * static_cast<double>(d.B) * d.H * d.GH();
+  if (step_flops * d.T < 2e6) return plan;
+  const double panel_bytes = static_cast<double>(sizeof(T)) * d.H * d.GH();
+  const index_t by_rows =
+      min_index(static_cast<index_t>(get_num_threads()), d.B / kMinRowsPerThread);
+  if (panel_bytes <= kRowPanelBytes && by_rows > 1 && by_rows >= plan.threads) {
+    plan.threads = static_cast<int>(by_rows);
+    plan.by_rows = true;
+  }
+  return plan;
+}
 
 // seen[b*T + s]: row b kept some step at or before processing step s (1) or not (0).
 inline void seen_flags(std::uint8_t* seen, const Dims& d, const SeqOptions& opt,
@@ -265,16 +307,28 @@ void forward_loop(const ForwardSpec<T>& sp, Cell& cell, typename Cell::Recurrenc
   if (has_c) load_padded(c_buf[0], sp.c0, B, H, Hp);
   Buffer<std::uint8_t> seen(B * Tn);
   seen_flags(seen.get(), d, *sp.opt, sp.mask);
-  const int nthreads = loop_threads<kProj>(d, slices);
+  const LoopPlan plan = loop_plan<Cell, T>(d, slices);
   // Every thread's products for one slice group, all rows. Allocated here: nothing may throw
   // inside the team (an exception on a worker would terminate the process).
-  Buffer<T> acc_all(static_cast<index_t>(nthreads) * B * 2 * NT);
+  Buffer<T> acc_all(static_cast<index_t>(plan.threads) * B * 2 * NT);
 
   auto body = [&](int tid, int n) {
-    const SliceRange mine(slices, tid, n);
+    // By units: slices [mine), every row. By rows: every slice, rows [rows).
+    const SliceRange mine = plan.by_rows ? SliceRange(slices, 0, 1) : SliceRange(slices, tid, n);
+    const RowRange rows = plan.by_rows ? RowRange(B, tid, n) : RowRange(B, 0, 1);
     const SliceRange mine_s = kProj ? SliceRange(sslices, tid, n) : mine;  // slices of r
-    cell.pack(mine.first, mine.last);
-    rec.pack(mine.first, mine.last);
+    if (plan.by_rows) {
+      // The panels are shared: thread 0 packs them all (with the slice groups every thread
+      // then walks), the others wait for it once.
+      if (tid == 0) {
+        cell.pack(0, slices);
+        rec.pack(0, slices);
+      }
+      if (team_barrier()) return;
+    } else {
+      cell.pack(mine.first, mine.last);
+      rec.pack(mine.first, mine.last);
+    }
     if constexpr (kProj) cell.proj.pack(mine_s.first, mine_s.last);
     T* const acc_base = acc_all.get() + static_cast<index_t>(tid) * B * 2 * NT;
     for (index_t s = 0; s < Tn; ++s) {
@@ -291,10 +345,10 @@ void forward_loop(const ForwardSpec<T>& sp, Cell& cell, typename Cell::Recurrenc
       }
       for (index_t jg = mine.first; jg < mine.last;) {
         const index_t n = rec.group_size(jg, mine.last), ldacc = n * NT;
-        rec.product(acc_base, ldacc, h_cur, Sp, B, jg, n);
+        rec.product(acc_base, ldacc, h_cur, Sp, rows.first, rows.last - rows.first, jg, n);
         for (index_t jb = jg; jb < jg + n; ++jb) {
           const index_t j0 = jb * W, w = min_index(W, H - j0);
-          for (index_t b = 0; b < B; ++b) {
+          for (index_t b = rows.first; b < rows.last; ++b) {
             const index_t row = b * Tn + t;
             alignas(64) T x[4 * W], hn[W], gates[4 * W];
             alignas(64) T aux[W] = {};  // not every cell fills it
@@ -310,7 +364,7 @@ void forward_loop(const ForwardSpec<T>& sp, Cell& cell, typename Cell::Recurrenc
             in.b = b;
             in.j0 = j0;
             in.x_proj = x;
-            in.recurrent = acc_base + b * ldacc + (jb - jg) * W;
+            in.recurrent = acc_base + (b - rows.first) * ldacc + (jb - jg) * W;
             in.h_prev = hp;
             in.c_prev = cp;
             StepOut<T> out;
@@ -363,7 +417,7 @@ void forward_loop(const ForwardSpec<T>& sp, Cell& cell, typename Cell::Recurrenc
         if (team_barrier()) break;
         for (index_t pg = mine_s.first; pg < mine_s.last;) {
           const index_t n = cell.proj.group_size(pg, mine_s.last), ldacc = n * W;
-          cell.proj.product(acc_base, ldacc, m_buf, Hp, B, pg, n);
+          cell.proj.product(acc_base, ldacc, m_buf, Hp, 0, B, pg, n);
           for (index_t pb = pg; pb < pg + n; ++pb) {
             const index_t p0 = pb * W, w = min_index(W, S - p0);
             for (index_t b = 0; b < B; ++b) {
@@ -387,10 +441,11 @@ void forward_loop(const ForwardSpec<T>& sp, Cell& cell, typename Cell::Recurrenc
           pg += n;
         }
       }
-      if (team_barrier()) break;
+      // By rows no thread reads another's rows: only the cancel check, no barrier.
+      if (plan.by_rows ? team_cancel_point() : team_barrier()) break;
     }
   };
-  run_team(nthreads, body);
+  run_team(plan.threads, body);
 
   store_unpadded(sp.h_last, h_buf[Tn & 1], B, S, Sp);
   if (has_c) store_unpadded(sp.c_last, c_buf[Tn & 1], B, H, Hp);
@@ -457,14 +512,24 @@ void backward_loop(const BackwardSpec<T>& sp, Cell& cell, typename Cell::Recurre
   T* dh = dh_buf.get();
   load_padded(dh, sp.dh_last, B, S, Sp);
   fill_n(carry.get(), B * Sp, T(0));
-  const int nthreads = loop_threads<kProj>(d, slices);
-  Buffer<T> acc_all(static_cast<index_t>(nthreads) * B * 2 * W);  // see forward_loop
+  const LoopPlan plan = loop_plan<Cell, T>(d, slices);
+  Buffer<T> acc_all(static_cast<index_t>(plan.threads) * B * 2 * W);  // see forward_loop
 
   auto body = [&](int tid, int n) {
-    const SliceRange mine(slices, tid, n);
+    // By units: slices [mine), every row. By rows: every slice, rows [rows) (forward_loop).
+    const SliceRange mine = plan.by_rows ? SliceRange(slices, 0, 1) : SliceRange(slices, tid, n);
+    const RowRange rows = plan.by_rows ? RowRange(B, tid, n) : RowRange(B, 0, 1);
     const SliceRange mine_s = kProj ? SliceRange(sslices, tid, n) : mine;  // slices of dh
-    cell.pack(mine.first, mine.last);
-    rec.pack(mine_s.first, mine_s.last);
+    if (plan.by_rows) {
+      if (tid == 0) {
+        cell.pack(0, slices);
+        rec.pack(0, slices);
+      }
+      if (team_barrier()) return;
+    } else {
+      cell.pack(mine.first, mine.last);
+      rec.pack(mine_s.first, mine_s.last);
+    }
     if constexpr (kProj) cell.proj.pack(mine.first, mine.last);
     T* const acc_base = acc_all.get() + static_cast<index_t>(tid) * B * 2 * W;
     for (index_t s = Tn - 1; s >= 0; --s) {
@@ -509,7 +574,7 @@ void backward_loop(const BackwardSpec<T>& sp, Cell& cell, typename Cell::Recurre
       }
       for (index_t jb = mine.first; jb < mine.last; ++jb) {
         const index_t j0 = jb * W, w = min_index(W, H - j0);
-        for (index_t b = 0; b < B; ++b) {
+        for (index_t b = rows.first; b < rows.last; ++b) {
           const index_t row = b * Tn + t;
           T* dgx_row = sp.dG + row * GH + j0;
           T* dgr_row = sp.dGr ? sp.dGr + row * GH + j0 : nullptr;
@@ -572,8 +637,9 @@ void backward_loop(const BackwardSpec<T>& sp, Cell& cell, typename Cell::Recurre
           }
         }
       }
-      // dG rows of step t complete. A true answer (cancelled) is the same on every thread.
-      if (team_barrier()) break;
+      // dG rows of step t complete (by rows: the thread's own, no barrier needed). A true
+      // answer (cancelled) is the same on every thread.
+      if (!plan.by_rows && team_barrier()) break;
       if constexpr (Cell::kTwoPhase) {
         cell.mid(mine.first, mine.last, t, dh);
         if (team_barrier()) break;
@@ -581,19 +647,20 @@ void backward_loop(const BackwardSpec<T>& sp, Cell& cell, typename Cell::Recurre
       const T* a = dGr + t * GH;  // row b at a + b*T*GH
       for (index_t kb = mine_s.first; kb < mine_s.last;) {
         const index_t n = rec.group_size(kb, mine_s.last), nw = n * W;
-        rec.product(acc_base, a, Tn * GH, B, kb, n);
-        for (index_t b = 0; b < B; ++b) {
+        rec.product(acc_base, a + rows.first * Tn * GH, Tn * GH, rows.last - rows.first, kb, n);
+        for (index_t b = rows.first; b < rows.last; ++b) {
           if (!step_kept(sp.mask, b * Tn + t)) continue;
           T* dh_row = dh + b * Sp + kb * W;
-          const T* ar = acc_base + b * nw;
+          const T* ar = acc_base + (b - rows.first) * nw;
           for (index_t i = 0; i < nw; ++i) dh_row[i] += ar[i];
         }
         kb += n;
       }
       // No barrier here: the next step writes other dG rows and reads only its own units.
+      if (plan.by_rows && team_cancel_point()) break;
     }
   };
-  run_team(nthreads, body);
+  run_team(plan.threads, body);
   store_unpadded(sp.dh0, dh, B, S, Sp);
 }
 

@@ -154,6 +154,7 @@ template <class T>
 void gemm_few_rows(Trans ta, index_t M, index_t N, index_t K, const T* A, index_t lda,
                    const T* B, index_t ldb, T beta, T* C, index_t ldc) {
   constexpr index_t V = lanes<T>(), NV = 8;  // 8 independent accumulators hide FMA latency
+  static_assert(NV == 8, "few_rows_task splits columns in blocks of NV vectors");
   for (index_t i = 0; i < M; ++i) {
     T* c = C + i * ldc;
     index_t j = 0;
@@ -181,6 +182,35 @@ void gemm_few_rows(Trans ta, index_t M, index_t N, index_t K, const T* A, index_
       c[j] = acc;
     }
   }
+}
+
+// gemm_few_rows over the team: thread tid takes a contiguous range of whole NV-vector column
+// blocks (the remainder columns go to the last thread). Each column is computed as in the
+// single-threaded call, so results do not depend on the split.
+template <class T>
+struct FewRowsJob {
+  Trans ta;
+  index_t M, N, K;
+  const T* A;
+  index_t lda;
+  const T* B;
+  index_t ldb;
+  T beta;
+  T* C;
+  index_t ldc;
+};
+
+constexpr index_t kFewRowsBlock = 8;  // vectors per column block: gemm_few_rows's NV
+
+template <class T>
+void few_rows_task(void* ctx, int tid, int nthreads) {
+  const FewRowsJob<T>& j = *static_cast<const FewRowsJob<T>*>(ctx);
+  const index_t block = kFewRowsBlock * lanes<T>();
+  const index_t blocks = j.N / block;
+  const index_t lo = blocks * tid / nthreads * block;
+  const index_t hi = tid + 1 == nthreads ? j.N : blocks * (tid + 1) / nthreads * block;
+  if (lo >= hi) return;
+  gemm_few_rows(j.ta, j.M, hi - lo, j.K, j.A, j.lda, j.B + lo, j.ldb, j.beta, j.C + lo, j.ldc);
 }
 
 template <class T>
@@ -236,7 +266,18 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, const T* A, index
     return;
   }
   if (M < Blocking<T>::MR && tb == Trans::No) {
-    gemm_few_rows(ta, M, N, K, A, lda, B, ldb, beta, C, ldc);
+    // Streaming B once is the whole cost (e.g. a single step's input projection, B = 1):
+    // split its columns when B is large enough (>= ~1 MFLOP) that the other cores' share of
+    // the memory traffic repays waking them.
+    const index_t blocks = N / (kFewRowsBlock * lanes<T>());
+    const double flops = 2.0 * static_cast<double>(M) * N * K;
+    const int nthreads = flops < 1e6 ? 1 : static_cast<int>(min_index(get_num_threads(), blocks));
+    if (nthreads <= 1) {
+      gemm_few_rows(ta, M, N, K, A, lda, B, ldb, beta, C, ldc);
+      return;
+    }
+    FewRowsJob<T> job{ta, M, N, K, A, lda, B, ldb, beta, C, ldc};
+    team_run(nthreads, &few_rows_task<T>, &job);
     return;
   }
   // Below ~20 MFLOP (~130 us on one core) a second thread costs more than it saves: waking a
