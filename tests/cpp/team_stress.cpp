@@ -51,7 +51,8 @@ struct Case {
 // input projection and weight-gradient GEMMs exceed gemm()'s 2e7-FLOP threshold (LSTM, GRU).
 constexpr index_t kB = 64, kT = 8, kI = 96;
 const Case kCases[] = {{Cell::SimpleRNN, true, "simple_rnn", 150, 0},
-                       {Cell::LSTM, true, "lstm", 70, 0},
+                       {Cell::LSTM, true, "lstm", 70, 0},  // time loops split by rows
+                       {Cell::LSTM, true, "lstm_wide", 300, 0},  // panel > 512 KiB: by units
                        {Cell::GRU, true, "gru", 80, 0},
                        {Cell::GRU, false, "gru_reset_before", 80, 0},
                        {Cell::LSTMP, true, "lstmp", 70, 40},

@@ -35,6 +35,11 @@ void pack_b(T* dst, const T* B, index_t ldb, Trans tb, index_t k0, index_t kc, i
   constexpr index_t NR = Blocking<T>::NR;
   for (index_t jp = 0; jp < nc; jp += NR) {
     const index_t nr = min_index(NR, nc - jp);
+    if (tb == Trans::No && nr == NR) {  // whole panel rows: fixed-length copies (vectorised)
+      for (index_t k = 0; k < kc; ++k) copy_n(B + (k0 + k) * ldb + j0 + jp, NR, dst + k * NR);
+      dst += kc * NR;
+      continue;
+    }
     for (index_t k = 0; k < kc; ++k) {
       T* row = dst + k * NR;
       if (tb == Trans::No) {
@@ -56,6 +61,18 @@ void pack_a(T* dst, const T* A, index_t lda, Trans ta, index_t i0, index_t mc, i
   constexpr index_t MR = Blocking<T>::MR;
   for (index_t ip = 0; ip < mc; ip += MR) {
     const index_t mr = min_index(MR, mc - ip);
+    if (mr == MR) {  // whole panels: fixed trip counts, no per-element transpose test
+      if (ta == Trans::Yes) {  // op(A) row i is A's column: MR contiguous values per k
+        for (index_t k = 0; k < kc; ++k) copy_n(A + (k0 + k) * lda + i0 + ip, MR, dst + k * MR);
+      } else {  // MR rows of A, read along each row (contiguous), written MR apart
+        for (index_t i = 0; i < MR; ++i) {
+          const T* src = A + (i0 + ip + i) * lda + k0;
+          for (index_t k = 0; k < kc; ++k) dst[k * MR + i] = src[k];
+        }
+      }
+      dst += kc * MR;
+      continue;
+    }
     for (index_t k = 0; k < kc; ++k) {
       T* col = dst + k * MR;
       for (index_t i = 0; i < mr; ++i) col[i] = op_at(A, lda, ta, i0 + ip + i, k0 + k);
