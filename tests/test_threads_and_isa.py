@@ -35,7 +35,9 @@ def _run(cell: str, options, p, mask) -> Tuple[Dict[str, np.ndarray], Dict[str, 
 # 4-7 rows, the last row tile partial) and the others by hidden units (B=7 is too few rows to
 # split: by units, H=200 so each thread gets slices; the last slice is partial in both).
 # Two-phase and projected cells always split by units.
-SPLITS = {"by_rows": (13, 12, 70), "by_units": (7, 4, 200)}
+# A single step (T=1, H a whole number of slices) reads the recurrent kernel in place and
+# computes each thread's share of the product before the step.
+SPLITS = {"by_rows": (13, 12, 70), "by_units": (7, 4, 200), "single_step": (2, 1, 512)}
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])

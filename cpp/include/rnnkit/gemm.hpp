@@ -22,6 +22,14 @@ template <class T>
 void gemm(Trans trans_a, Trans trans_b, index_t M, index_t N, index_t K,
           const T* A, index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc);
 
+// C[M, N] = A[M, K] @ B[K, N] (neither transposed, beta = 0) on the calling thread only, for a
+// few rows M: B is read in place, row by row in runs of 8 vectors (prefetch-friendly, no
+// packing). Each element is one FMA chain over k in order, as in gemm() and the recurrent
+// tiles, so it gives their bits. For callers already inside a team run (a thread's share).
+template <class T>
+void gemm_rows_in_place(index_t M, index_t N, index_t K, const T* A, index_t lda, const T* B,
+                        index_t ldb, T* C, index_t ldc);
+
 // out[c] = sum_r A[r, c] for r < rows (A stride lda), by pairwise halving over blocks of
 // rows so the rounding error grows like log(rows), not rows (needed for fp32 dbias, K=B*T).
 template <class T>

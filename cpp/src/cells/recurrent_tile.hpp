@@ -13,6 +13,7 @@
 // that stay in L1.
 #pragma once
 #include "rnnkit/dims.hpp"
+#include "rnnkit/gemm.hpp"
 #include "rnnkit/simd.hpp"
 
 namespace rnnkit {
@@ -234,21 +235,67 @@ inline void transposed_tile_matmul(T* out, const T* a, index_t lda, index_t rows
 // Forward: acc (B rows, stride ldacc = n*G*W) = left @ R for gates [g0, g0+G) of the panel,
 // left = h_{t-1} (B, Hp) or a buffer the cell fills before the product (GRU reset_before's
 // r * h_{t-1}). Row b, slice jb of the group, gate g at acc + b*ldacc + (jb - jg)*W + g*n*W.
+//
+// A single step (T = 1: streaming inference) reads R in place. Walking it slice by slice
+// touches G lines of a new row of R per multiply-add row: 4 pages per k for an LSTM, which
+// made a 1024-unit step latency-bound on TLB and cache misses (44 ms vs NumPy's 4 ms for the
+// same GEMVs). Its h_{t-1} is h0, known before the loop, so single_step() computes the
+// thread's whole share up front, sweeping R's rows in long contiguous runs, and product()
+// hands out the result: the same FMA chains over k in order, so the same bits.
 template <class T, int G_>
 struct DenseRecurrence {
   static constexpr int kGates = G_;  // G: the gates of the cell's x_proj / recurrent (G, W)
   static_assert(kGates >= 1 && kGates <= 4, "the recurrent tiles hold 1 to 4 gates");
   GatePanel<T>* panel;
   const T* left = nullptr;  // null: h_{t-1}
+  T* pre = nullptr;         // single step: (B, G, Hp) products, from single_step()
+  index_t pre_hp = 0;
 
   explicit DenseRecurrence(GatePanel<T>& p, const T* left_operand = nullptr)
       : panel(&p), left(left_operand) {}
 
   void pack(index_t first, index_t last) { panel->pack(first, last); }
   index_t group_size(index_t jb, index_t last) const { return panel->group_size(jb, last); }
+
+  // Whether single_step() applies: R read in place (one step) and h_{t-1} is the loop's
+  // state (a cell-computed left operand such as GRU's r * h_{t-1} exists only in the step).
+  bool can_precompute() const { return !panel->packed && left == nullptr; }
+  // Before the team runs: product() reads the single step's values from `out` (B, G, Hp).
+  void use_single_step(T* out, index_t Hp) {
+    pre = out;
+    pre_hp = Hp;
+  }
+  // Fills pre's slices [first, last) of rows [row0, row0 + rows) with h0 (rows, stride ldh)
+  // @ R for every gate. Called by each thread for its share, before the step.
+  void single_step(const T* h0, index_t ldh, index_t row0, index_t rows, index_t first,
+                   index_t last) const {
+    constexpr index_t W = slice_width<T>();
+    const index_t Hp = pre_hp;
+    T* out = pre;
+    if (first >= last) return;
+    const index_t j0 = first * W, cols = (last - first) * W;  // whole slices: H % W == 0
+    for (int g = 0; g < kGates; ++g) {
+      gemm_rows_in_place(rows, cols, panel->K, h0 + row0 * ldh, ldh,
+                         panel->R + (panel->g0 + g) * panel->H + j0, panel->ldr,
+                         out + (row0 * kGates + g) * Hp + j0, kGates * Hp);
+    }
+  }
+
   // Rows [row0, row0 + B) of the left operand (a thread's rows in a row-partitioned loop).
   void product(T* acc, index_t ldacc, const T* h_prev, index_t Hp, index_t row0, index_t B,
                index_t jg, index_t n) const {
+    if (pre != nullptr) {  // single step: copy the thread's precomputed values
+      constexpr index_t W = slice_width<T>();
+      for (index_t b = 0; b < B; ++b) {
+        for (index_t jb = jg; jb < jg + n; ++jb) {
+          for (int g = 0; g < kGates; ++g) {
+            copy_n(pre + ((row0 + b) * kGates + g) * pre_hp + jb * W, W,
+                   acc + b * ldacc + (jb - jg) * W + g * n * W);
+          }
+        }
+      }
+      return;
+    }
     const T* a = (left ? left : h_prev) + row0 * Hp;
     const PanelView<T> view = panel->group(jg, n);
     if constexpr (kGates == 1) {

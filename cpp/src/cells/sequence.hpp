@@ -311,6 +311,10 @@ void forward_loop(const ForwardSpec<T>& sp, Cell& cell, typename Cell::Recurrenc
   // Every thread's products for one slice group, all rows. Allocated here: nothing may throw
   // inside the team (an exception on a worker would terminate the process).
   Buffer<T> acc_all(static_cast<index_t>(plan.threads) * B * 2 * NT);
+  // A single step's whole recurrent product (B, G, Hp), computed up front (recurrent_tile.hpp).
+  const bool precompute = Tn == 1 && rec.can_precompute();
+  Buffer<T> single_step(precompute ? B * G * Hp : 0);
+  if (precompute) rec.use_single_step(single_step.get(), Hp);
 
   auto body = [&](int tid, int n) {
     // By units: slices [mine), every row. By rows: every slice, rows [rows).
@@ -330,6 +334,9 @@ void forward_loop(const ForwardSpec<T>& sp, Cell& cell, typename Cell::Recurrenc
       rec.pack(mine.first, mine.last);
     }
     if constexpr (kProj) cell.proj.pack(mine_s.first, mine_s.last);
+    if (precompute) {  // the thread's own rows and slices: read only by itself
+      rec.single_step(h_buf[0], Sp, rows.first, rows.last - rows.first, mine.first, mine.last);
+    }
     T* const acc_base = acc_all.get() + static_cast<index_t>(tid) * B * 2 * NT;
     for (index_t s = 0; s < Tn; ++s) {
       const index_t t = input_time(d, *sp.opt, s);

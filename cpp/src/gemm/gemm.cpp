@@ -193,10 +193,20 @@ void gemm_few_rows(Trans ta, index_t M, index_t N, index_t K, const T* A, index_
       for (index_t k = 0; k < K; ++k) acc += broadcast(op_at(A, lda, ta, i, k)) * load(B + k * ldb + j);
       store(c + j, acc);
     }
-    for (; j < N; ++j) {
-      T acc = beta != T(0) ? c[j] : T(0);
-      for (index_t k = 0; k < K; ++k) acc += op_at(A, lda, ta, i, k) * B[k * ldb + j];
-      c[j] = acc;
+    if (j < N) {
+      // The last N - j < V columns as one zero-padded vector: the same vector multiply-adds
+      // as the packed path's zero-padded panels (a scalar loop may round differently, e.g.
+      // without FMA contraction), so a single row gives the bits of the same row in a batch.
+      const index_t n = N - j;
+      alignas(64) T tail[V] = {};
+      if (beta != T(0)) copy_n(c + j, n, tail);
+      Vec<T> acc = load(tail);
+      for (index_t k = 0; k < K; ++k) {
+        copy_n(B + k * ldb + j, n, tail);
+        acc += broadcast(op_at(A, lda, ta, i, k)) * load(tail);
+      }
+      store(tail, acc);
+      copy_n(static_cast<const T*>(tail), n, c + j);
     }
   }
 }
@@ -339,6 +349,16 @@ template void gemm<float>(Trans, Trans, index_t, index_t, index_t, const float*,
                           const float*, index_t, float, float*, index_t);
 template void gemm<double>(Trans, Trans, index_t, index_t, index_t, const double*, index_t,
                            const double*, index_t, double, double*, index_t);
+template <class T>
+void gemm_rows_in_place(index_t M, index_t N, index_t K, const T* A, index_t lda, const T* B,
+                        index_t ldb, T* C, index_t ldc) {
+  gemm_few_rows(Trans::No, M, N, K, A, lda, B, ldb, T(0), C, ldc);
+}
+
+template void gemm_rows_in_place<float>(index_t, index_t, index_t, const float*, index_t,
+                                        const float*, index_t, float*, index_t);
+template void gemm_rows_in_place<double>(index_t, index_t, index_t, const double*, index_t,
+                                         const double*, index_t, double*, index_t);
 template void column_sums<float>(float*, const float*, index_t, index_t, index_t);
 template void column_sums<double>(double*, const double*, index_t, index_t, index_t);
 
