@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Set
 
 from .shapes import Shape
 
-__all__ = ["format_header", "format_table", "write_json", "write_png", "PlotUnavailable"]
+__all__ = ["format_header", "format_table", "render_table", "write_json", "write_png",
+           "PlotUnavailable"]
 
 
 class PlotUnavailable(RuntimeError):
@@ -27,7 +28,8 @@ def format_header(report: Dict[str, Any]) -> str:
         f"rnnkit {m['rnnkit']}: ISA {bi.get('isa')}, threads {m['rnnkit_threads']}, "
         f"compiler {bi.get('compiler')}; NumPy {m['numpy']}"
         + (f"; PyTorch {m['torch']} ({m['torch_threads']} threads)" if "torch" in m else "; PyTorch -"),
-        f"NumPy sgemm 2048x2048 fp32 in this run: {m['numpy_sgemm_gflops']:.1f} GFLOP/s",
+        f"NumPy sgemm 2048x2048 fp32 in this run: {m['numpy_sgemm_gflops']:.1f} GFLOP/s"
+        + (f"; {m['keras']}" if "keras" in m else ""),
         "fp32; fwd = inference forward (training=False / torch.no_grad), fwd+bwd = forward + BPTT; "
         "ms = median; GFLOP/s: fwd 2*B*T*G*H*(I+H), fwd+bwd 3x; xref / xtorch = speed-up of rnnkit",
     ]
@@ -51,9 +53,13 @@ def format_table(report: Dict[str, Any]) -> str:
             _fmt(r.get("speedup_vs_torch"), ".2f"),
             ("ok " if check["ok"] else "FAIL ") + check["oracle"],
         ])
+    return render_table(head, rows, left={0, 1, 2, 10})
+
+
+def render_table(head: List[str], rows: List[List[str]], left: Set[int]) -> str:
+    """Fixed-width columns: a header, a rule, the rows; columns in ``left`` left-aligned."""
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
               for i, h in enumerate(head)]
-    left = {0, 1, 2, 10}
 
     def line(cells: List[str]) -> str:
         return "  ".join(c.ljust(w) if i in left else c.rjust(w)
