@@ -29,7 +29,7 @@ TINY_STREAM = "4,8"
 def _run(tmp_path: Path, capsys: pytest.CaptureFixture, *extra: str) -> Dict[str, Any]:
     out = tmp_path / "rows.json"
     status = main(["--suites", "overhead,streaming,imdb", "--imdb-size", TINY_IMDB,
-                   "--stream-sizes", TINY_STREAM, "--budget", "0", "--settle", "0", "--quiet",
+                   "--stream-sizes", TINY_STREAM, "--budget", "0", "--settle", "0.05", "--quiet",
                    "--no-keras", "--json", str(out), *extra])
     stdout = capsys.readouterr().out
     assert status == 0, stdout
