@@ -47,7 +47,8 @@ PyTorch is optional; without it (or with --no-torch) its columns show "-".
              NumPy reference kernels without PyTorch) and the first-step losses must agree.
 Duration: the cells grid dominates (minutes at the two largest shapes); overhead and
 streaming take a few seconds, imdb about 10-30 s (plus Keras's import and tracing). For a
-quick run: --suites overhead,streaming,imdb --shapes small, or --budget 0.1.
+quick run: --shapes small (every suite, the three small grid shapes), or
+--suites overhead,streaming,imdb (no grid); --budget 0.1 shortens every measurement.
 """
 
 
@@ -101,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated passes: fwd, fwd+bwd (default: both)")
     p.add_argument("--budget", type=float, default=0.5, metavar="SECONDS",
                    help="timed seconds per measurement; the median of the repeats is reported, with at "
-                        "least 3 repeats after one warm-up call (default: %(default)s)")
+                        "least 3 repeats after one warm-up call; overhead and streaming rows at "
+                        "least 10, imdb rows 5 (default: %(default)s)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="rnnkit.set_num_threads(N); PyTorch gets the same count "
                         "(default: rnnkit's default, the usable cores)")
