@@ -20,7 +20,7 @@ def test_cli_small_json(tmp_path: Path) -> None:
     """The documented quick run: exit 0, a table on stdout, the JSON report's structure."""
     out = tmp_path / "bench.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "rnnkit.bench", "--shapes", "small", "--budget", "0.05",
+        [sys.executable, "-m", "rnnkit.bench", "--suites", "cells", "--shapes", "small", "--budget", "0.05",
          "--no-torch", "--json", str(out)],
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr

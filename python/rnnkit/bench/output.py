@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from .shapes import Shape
 
-__all__ = ["format_header", "format_table", "write_json", "write_png", "PlotUnavailable"]
+__all__ = ["format_header", "format_table", "render_table", "write_json", "write_png",
+           "extra_speedups", "PlotUnavailable"]
 
 
 class PlotUnavailable(RuntimeError):
@@ -27,7 +28,8 @@ def format_header(report: Dict[str, Any]) -> str:
         f"rnnkit {m['rnnkit']}: ISA {bi.get('isa')}, threads {m['rnnkit_threads']}, "
         f"compiler {bi.get('compiler')}; NumPy {m['numpy']}"
         + (f"; PyTorch {m['torch']} ({m['torch_threads']} threads)" if "torch" in m else "; PyTorch -"),
-        f"NumPy sgemm 2048x2048 fp32 in this run: {m['numpy_sgemm_gflops']:.1f} GFLOP/s",
+        f"NumPy sgemm 2048x2048 fp32 in this run: {m['numpy_sgemm_gflops']:.1f} GFLOP/s"
+        + (f"; {m['keras']}" if "keras" in m else ""),
         "fp32; fwd = inference forward (training=False / torch.no_grad), fwd+bwd = forward + BPTT; "
         "ms = median; GFLOP/s: fwd 2*B*T*G*H*(I+H), fwd+bwd 3x; xref / xtorch = speed-up of rnnkit",
     ]
@@ -51,9 +53,13 @@ def format_table(report: Dict[str, Any]) -> str:
             _fmt(r.get("speedup_vs_torch"), ".2f"),
             ("ok " if check["ok"] else "FAIL ") + check["oracle"],
         ])
+    return render_table(head, rows, left={0, 1, 2, 10})
+
+
+def render_table(head: List[str], rows: List[List[str]], left: Set[int]) -> str:
+    """Fixed-width columns: a header, a rule, the rows; columns in ``left`` left-aligned."""
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
               for i, h in enumerate(head)]
-    left = {0, 1, 2, 10}
 
     def line(cells: List[str]) -> str:
         return "  ".join(c.ljust(w) if i in left else c.rjust(w)
@@ -71,7 +77,9 @@ def write_json(report: Dict[str, Any], path: str | Path) -> None:
 def write_png(report: Dict[str, Any], path: str | Path) -> None:
     """Bar chart of rnnkit's speed-ups (log scale) over PyTorch and over the NumPy reference.
 
-    One panel per baseline, one bar group per (cell, shape), one bar per pass.
+    One panel per baseline, one bar group per (cell, shape), one bar per pass; then, when the
+    report has overhead / streaming / imdb rows with a baseline, one panel of those (one bar
+    per baseline: reference, torch, keras).
 
     Raises:
         PlotUnavailable: matplotlib is not importable (install ``rnnkit[plot]``).
@@ -94,9 +102,14 @@ def write_png(report: Dict[str, Any], path: str | Path) -> None:
             passes.append(r["pass"])
     baselines = [b for b in ("torch", "reference")
                  if any(r.get(f"speedup_vs_{b}") is not None for r in results)]
-    if not baselines:
+    if not baselines and results:
         baselines = ["torch"]
-    fig, axes = plt.subplots(len(baselines), 1, figsize=(max(8.0, 0.75 * len(groups) + 2), 4.2 * len(baselines)),
+    extra = extra_speedups(report)
+    n_panels = len(baselines) + (1 if extra else 0)
+    if not n_panels:
+        baselines, n_panels = ["torch"], 1
+    n_bars = max(len(groups), len(extra))
+    fig, axes = plt.subplots(n_panels, 1, figsize=(max(8.0, 0.75 * n_bars + 2), 4.2 * n_panels),
                              squeeze=False)
     width = 0.8 / max(len(passes), 1)
     for ax, base in zip(axes[:, 0], baselines):
@@ -108,16 +121,47 @@ def write_png(report: Dict[str, Any], path: str | Path) -> None:
                     xs.append(groups.index(f"{r['cell']}\n{Shape(**r['shape']).label}") + (k - (len(passes) - 1) / 2) * width)
                     ys.append(s)
             ax.bar(xs, ys, width=width, label=pass_)
-        ax.axhline(1.0, color="black", linewidth=0.8)
-        ax.set_yscale("log")
-        ax.set_ylabel(f"speed-up over {'PyTorch' if base == 'torch' else 'NumPy reference'}")
-        ax.set_xticks(range(len(groups)))
-        ax.set_xticklabels(groups, fontsize=7)
-        ax.legend(fontsize=8)
-        ax.grid(axis="y", which="both", alpha=0.3)
+        _style(ax, f"speed-up over {'PyTorch' if base == 'torch' else 'NumPy reference'}", groups)
+    if extra:
+        ax = axes[-1, 0]
+        labels = list(dict.fromkeys(label for label, _, _ in extra))
+        bases = list(dict.fromkeys(base for _, base, _ in extra))
+        width = 0.8 / len(bases)
+        for k, base in enumerate(bases):
+            pts = [(labels.index(label) + (k - (len(bases) - 1) / 2) * width, s)
+                   for label, b, s in extra if b == base]
+            ax.bar([x for x, _ in pts], [y for _, y in pts], width=width, label=f"vs {base}")
+        _style(ax, "speed-up (overhead, streaming, imdb)", labels)
     m = report["meta"]
     fig.suptitle(f"rnnkit fp32, {m['rnnkit_threads']} threads, ISA {m['build_info'].get('isa')}; "
                  f"{m['cpu']}", fontsize=9)
     fig.tight_layout()
     fig.savefig(str(path), dpi=120)
     plt.close(fig)
+
+
+def _style(ax: Any, ylabel: str, ticks: List[str]) -> None:
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
+    ax.set_xticks(range(len(ticks)))
+    ax.set_xticklabels(ticks, fontsize=7)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", which="both", alpha=0.3)
+
+
+def extra_speedups(report: Dict[str, Any]) -> List[Tuple[str, str, float]]:
+    """``(row label, baseline, speed-up)`` of the overhead, streaming and imdb rows that have
+    a baseline (the chart's last panel), in report order."""
+    out: List[Tuple[str, str, float]] = []
+    for r in report.get("overhead") or []:
+        out += [(f"overhead\n{r['pass']}", b, r[f"speedup_vs_{b}"]) for b in ("torch", "reference")
+                if r.get(f"speedup_vs_{b}") is not None]
+    for r in report.get("streaming") or []:
+        if r.get("speedup_vs_torch") is not None:
+            out.append((f"stream\nH={r['H']}", "torch", r["speedup_vs_torch"]))
+    imdb = report.get("imdb") or {}
+    for r in imdb.get("results", []):
+        out += [(f"imdb\n{r['operation']}", b, r[f"speedup_vs_{b}"]) for b in ("torch", "keras")
+                if r.get(f"speedup_vs_{b}") is not None]
+    return out

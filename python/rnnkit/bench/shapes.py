@@ -13,13 +13,17 @@ from typing import List, NamedTuple, Sequence
 
 from ..cells import GATE_COUNTS
 
-__all__ = ["Shape", "GATES", "CELLS", "PASSES", "SHAPES", "SMALL_SHAPES", "flops", "parse_shapes",
+__all__ = ["Shape", "GATES", "CELLS", "PASSES", "SUITES", "SHAPES", "SMALL_SHAPES", "flops", "parse_shapes",
            "proj_size"]
 
 GATES = GATE_COUNTS  # {cell: G}, from rnnkit.cells
 CELLS = ("lstm", "gru", "simple_rnn", "lstmp")  # the order the suite runs and reports them
 # "fwd": inference forward (training=False / torch.no_grad); "fwd+bwd": forward + BPTT.
 PASSES = ("fwd", "fwd+bwd")
+# The report's row groups (``--suites``), in run order: the cells x shapes grid, the tutorial
+# SimpleRNN per-call overhead in microseconds, single-step streaming LSTM inference, and the
+# Keras IMDB model's training step and predict.
+SUITES = ("cells", "overhead", "streaming", "imdb")
 
 
 class Shape(NamedTuple):

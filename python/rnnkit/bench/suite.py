@@ -11,6 +11,12 @@ For every cell and shape (smallest first):
    reference is slow on big shapes; in ``"auto"`` mode it is timed only when its estimated
    time per call is below ``reference_limit`` seconds (see :func:`estimate_reference_seconds`);
    skipped cells are ``None`` in the report and ``-`` in the table.
+
+Besides that grid (suite ``cells``), ``Config.suites`` selects the rows of
+:mod:`~rnnkit.bench.overhead` (``overhead``: tutorial SimpleRNN, microseconds per call),
+:mod:`~rnnkit.bench.streaming` (``streaming``: one LSTM step with carried state vs
+``nn.LSTMCell``) and :mod:`~rnnkit.bench.imdb_suite` (``imdb``: the Keras IMDB model's training
+step and predict vs PyTorch and Keras 3), each verified before it is timed.
 """
 from __future__ import annotations
 
@@ -23,14 +29,16 @@ import numpy as np
 import rnnkit
 from rnnkit import reference as reference_kernels
 
+from .imdb import IMDB_SIZE, ImdbSize
 from .problem import Problem, make_problem
 from .runners import Runner, make_runners
-from .shapes import CELLS, PASSES, SHAPES, Shape, by_size, flops
+from .shapes import CELLS, PASSES, SHAPES, SUITES, Shape, by_size, flops
+from .streaming import STREAM_SIZES
 from .sysinfo import describe, numpy_sgemm_gflops
 from .timing import measure
 from .verify import TOL_VS_FP32, TOL_VS_FP64, compare
 
-__all__ = ["Config", "run_suite", "estimate_reference_seconds", "ORACLE_FP64_MAX_FLOPS"]
+__all__ = ["Config", "run_suite", "DEFAULT_SUITES", "estimate_reference_seconds", "ORACLE_FP64_MAX_FLOPS"]
 
 # Shapes up to this many forward FLOPs are verified against the float64 NumPy reference.
 ORACLE_FP64_MAX_FLOPS = 1e9
@@ -41,11 +49,12 @@ REF_STEP_SECONDS = 1e-4
 # Default sleep between the warm-up and the timed calls (see rnnkit.bench.timing.measure),
 # capped at the budget.
 SETTLE_SECONDS = 0.2
+DEFAULT_SUITES = SUITES  # every suite; the imdb rows add about 10-20 s (more with Keras)
 
 
 @dataclass
 class Config:
-    """What to run. Defaults: every cell, shape and pass; reference in ``auto`` mode."""
+    """What to run. Defaults: every suite, cell, shape and pass; reference in ``auto`` mode."""
 
     cells: Sequence[str] = CELLS
     shapes: Sequence[Shape] = tuple(SHAPES)
@@ -57,6 +66,10 @@ class Config:
     torch: bool = True
     settle: Optional[float] = None      # seconds; None: min(SETTLE_SECONDS, budget)
     seed: int = 0
+    suites: Sequence[str] = DEFAULT_SUITES  # of shapes.SUITES
+    imdb_size: ImdbSize = IMDB_SIZE
+    stream_sizes: Sequence[int] = STREAM_SIZES
+    keras: bool = True                  # Keras 3 in the imdb rows when it imports
     log: Callable[[str], None] = field(default=lambda s: print(s, file=sys.stderr, flush=True))
 
 
@@ -112,19 +125,23 @@ def _verify(cell: str, shape: Shape, problem: Problem, runners: Dict[str, Runner
 
 
 def run_suite(config: Config) -> Dict[str, Any]:
-    """Verify and time the grid in ``config``; returns the report.
+    """Verify and time the suites in ``config``; returns the report.
 
-    Report keys: ``meta`` (machine, build, threads, sgemm rate, settings), ``results`` (one
-    record per cell, shape and pass, with per-runner ``ms`` / ``gflops`` or None when not
-    timed, speed-ups and the verification record) and ``mismatches`` (messages; empty when
-    everything agreed).
+    Report keys: ``meta`` (machine, build, threads, sgemm rate, settings, ``suites``),
+    ``results`` (suite ``cells``: one record per cell, shape and pass, with per-runner ``ms`` /
+    ``gflops`` or None when not timed, speed-ups and the verification record; empty when the
+    suite did not run), ``overhead`` and ``streaming`` (lists of records, see
+    :func:`~rnnkit.bench.overhead.run_overhead` / :func:`~rnnkit.bench.streaming.run_streaming`;
+    empty when not run), ``imdb`` (see :func:`~rnnkit.bench.imdb_suite.run_imdb`; None when not
+    run) and ``mismatches`` (messages; empty when everything agreed).
     """
     log = config.log
     if config.threads is not None:
         rnnkit.set_num_threads(int(config.threads))
     threads = rnnkit.get_num_threads()
-    runners = make_runners(reference=config.reference != "never", torch=config.torch,
-                           torch_threads=threads)
+    grid = any(s in config.suites for s in ("cells", "overhead"))
+    runners = make_runners(reference=config.reference != "never" and grid,
+                           torch=config.torch, torch_threads=threads)
     torch_mod = getattr(runners.get("torch"), "torch", None)
     if config.torch and torch_mod is None:
         log("PyTorch is not importable: no PyTorch column (pip install 'rnnkit[torch]').")
@@ -139,10 +156,48 @@ def run_suite(config: Config) -> Dict[str, Any]:
         "settle_s": settle,
         "runners": list(runners),
         "flop_model": "fwd 2*B*T*G*H*(I+H); fwd+bwd 3x fwd",
+        "suites": [s for s in SUITES if s in config.suites],
     })
+    report: Dict[str, Any] = {"meta": meta, "results": [], "overhead": [], "streaming": [],
+                              "imdb": None, "mismatches": []}
+    mismatches: List[str] = report["mismatches"]
+    if "cells" in config.suites:
+        report["results"] = _run_cells(config, runners, sgemm, settle, mismatches)
+    if "overhead" in config.suites:
+        from .overhead import run_overhead
+        report["overhead"] = run_overhead(runners, config.passes, config.budget, settle, _verify,
+                                          log, config.seed)
+        mismatches += _problems("overhead", report["overhead"][:1])
+    if "streaming" in config.suites:
+        from .streaming import run_streaming
+        report["streaming"] = run_streaming(config.stream_sizes, torch_mod, config.budget, settle,
+                                            log, config.seed)
+        mismatches += _problems("streaming", report["streaming"])
+    if "imdb" in config.suites:
+        from .imdb_keras import keras_status
+        from .imdb_suite import run_imdb
+        keras_mod, meta["keras"] = keras_status(threads) if config.keras else (None, "--no-keras")
+        if config.keras and keras_mod is None:
+            log(f"no Keras column: {meta['keras']}")
+        report["imdb"] = run_imdb(config.imdb_size, torch_mod, keras_mod, threads, config.budget,
+                                  settle, log, config.seed)
+        mismatches += [f"imdb {config.imdb_size.label}: {m}" for m in report["imdb"]["check"]["problems"]]
+    return report
 
+
+def _problems(suite: str, records: Sequence[Dict[str, Any]]) -> List[str]:
+    out = []
+    for r in records:
+        where = f"H={r['H']}" if "H" in r else f"{r['cell']} {Shape(**r['shape']).label}"
+        out += [f"{suite} {where}: {m}" for m in r["check"]["problems"]]
+    return out
+
+
+def _run_cells(config: Config, runners: Dict[str, Runner], sgemm: float, settle: float,
+               mismatches: List[str]) -> List[Dict[str, Any]]:
+    """The cells x shapes x passes grid (see the module docstring); appends to ``mismatches``."""
+    log = config.log
     results: List[Dict[str, Any]] = []
-    mismatches: List[str] = []
     history: Dict[Tuple[str, str], List[Tuple[float, float]]] = {}
     for cell in config.cells:
         for shape in by_size(config.shapes):
@@ -173,7 +228,7 @@ def run_suite(config: Config) -> Dict[str, Any]:
                     rec[f"speedup_vs_{other}"] = theirs["ms"] / mine if theirs else None
                 results.append(rec)
                 log(_progress_line(rec))
-    return {"meta": meta, "results": results, "mismatches": mismatches}
+    return results
 
 
 def _progress_line(rec: Dict[str, Any]) -> str:
