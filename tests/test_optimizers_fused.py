@@ -216,6 +216,7 @@ def test_fallbacks_to_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
         "fortran": lambda: np.asfortranarray(base.astype(np.float32)),
         "strided": lambda: base.astype(np.float32)[:, ::2],
         "float16": lambda: base.astype(np.float16),
+        "big_endian": lambda: base.astype(">f4"),
     }
     for name, make in cases.items():
         for cls, kw, _ in CONFIGS:
@@ -270,6 +271,7 @@ def _args(n: int = 4, dtype: Any = np.float32) -> Dict[str, Any]:
     (lambda a: a.update(coefs=[0.1]), ValueError, "takes 4 coefficient"),
     (lambda a: a.update(w=[1.0, 2.0, 3.0, 4.0]), TypeError, "`w` must be a numpy.ndarray"),
     (lambda a: a.update(w=np.ones(4, np.int32)), TypeError, "`w` must be float32"),
+    (lambda a: a.update(w=np.ones(4, ">f8")), TypeError, "native byte order"),
     (lambda a: a.update(w=np.ones(8, np.float32)[::2]), ValueError, "`w` must be a C-contig"),
     (lambda a: a["w"].setflags(write=False), ValueError, "writeable"),
     (lambda a: a.update(grad=np.ones(4, np.float64)), TypeError, "`grad` must have dtype"),

@@ -130,9 +130,11 @@ void optim_update(const std::string& kind_name, const py::handle& w_obj,
   const OptimKind kind = kind_named(kind_name);
   const rnnkit::OptimKindInfo& info = rnnkit::optim_info(kind);
   py::array w = exact_array(w_obj, "w", true);
-  const bool f64 = is_float64(w);
+  // Native byte order only: w is written in place, never converted.
+  const bool f64 = w.dtype().equal(py::dtype::of<double>());
   if (!f64 && !w.dtype().equal(py::dtype::of<float>())) {
-    throw py::type_error("optim_update: `w` must be float32 or float64, got " + dtype_str(w));
+    throw py::type_error("optim_update: `w` must be float32 or float64 (native byte order), "
+                         "got " + dtype_str(w));
   }
   const py::dtype dt = w.dtype();
   const std::vector<wide_t> wshape = shape_of(w);
