@@ -19,6 +19,13 @@ One ``apply(grads, variables)`` call (Keras 3, TensorFlow backend):
 schedule and the EMA see); a :class:`~rnnkit.optimizers.schedules.LearningRateSchedule` is
 evaluated at the raw count. Arithmetic happens in each variable's dtype, the learning rate
 first rounded to floatx as Keras keeps it in a floatx variable.
+
+Each variable's weight decay and ``update_step`` run as one fused C++ pass where the
+optimizer offers one (``_fused_update``, see :mod:`._fused`), bitwise equal to the NumPy
+formulas of ``update_step``, which remain the reference (``use_fused_kernels = False``).
+A gradient may be a :class:`~rnnkit.sparse_grad.SparseRows` (an Embedding's touched rows):
+it is updated as its dense form would be (every row; plain SGD only touches its rows, which
+is the same), densified first for gradient accumulation and norm clipping.
 """
 from __future__ import annotations
 
