@@ -62,6 +62,26 @@ def test_row_sums_equal_add_at(ids_kind: str, dtype: Any) -> None:
     assert layer.embeddings.grad.tobytes() == ref.tobytes()
 
 
+def test_sparse_rows_dense_views() -> None:
+    g = SparseRows(np.array([1, 3]), np.array([[1.0, -2.0], [0.5, 0.25]], np.float32), (4, 2))
+    d = np.zeros((4, 2), np.float32)
+    d[[1, 3]] = g.values
+    for got in (g.dense(), np.asarray(g), g + 0, np.zeros((4, 2), np.float32) + g,
+                g + SparseRows(np.array([], np.int64), np.zeros((0, 2), np.float32), (4, 2))):
+        assert isinstance(got, np.ndarray) and got.dtype == np.float32
+        np.testing.assert_array_equal(got, d)
+    assert g.shape == (4, 2) and g.ndim == 2 and g.astype(np.float64).dense().dtype == np.float64
+    np.testing.assert_array_equal(g + np.ones((4, 2)), d + 1)
+    with pytest.raises(ValueError, match="do not match rows"):
+        SparseRows(np.array([1]), np.zeros((2, 2)), (4, 2))
+    with pytest.raises(ValueError, match="`enabled` must be a bool"):
+        sparse_grad.set_row_gradients("no")  # type: ignore[arg-type]
+    assert not sparse_grad.rows_wanted()
+    with sparse_grad.collect_rows():
+        assert sparse_grad.rows_wanted()
+    assert not sparse_grad.rows_wanted()
+
+
 def test_mixed_dtype_gradient_keeps_add_at_rounding() -> None:
     layer = L.Embedding(6, 2)
     layer.build((None, None))

@@ -196,6 +196,28 @@ def test_sparse_rows_equal_dense(options: Dict[str, Any], dtype: Any,
     assert spy.kinds
 
 
+def test_sparse_rows_large_threaded() -> None:
+    """An IMDB-sized table (20000, 128) with a few hundred touched rows, split across 4
+    threads by rows: bitwise the dense result."""
+    before = core.get_num_threads()
+    core.set_num_threads(4)
+    try:
+        rng = np.random.default_rng(11)
+        shape = (20000, 128)
+        w0 = [rng.standard_normal(shape).astype(np.float32)]
+        steps = []
+        for _ in range(3):
+            rows = np.unique(np.minimum(rng.zipf(1.3, 700), shape[0] - 1))
+            vals = rng.standard_normal((len(rows), shape[1])).astype(np.float32)
+            steps.append(SparseRows(rows, vals, shape))
+        for cls, kw, _ in [CONFIGS[0], CONFIGS[1], CONFIGS[3], CONFIGS[5], CONFIGS[9]]:
+            _bitwise(_run(cls, kw, w0, [[g] for g in steps], True),
+                     _run(cls, kw, w0, [[g.dense()] for g in steps], False),
+                     f"{cls} {kw} sparse 20000x128")
+    finally:
+        core.set_num_threads(before)
+
+
 @pytest.mark.parametrize("lr", [0.1, -0.1, 0.0])
 def test_sparse_plain_sgd_rows_only_keeps_signed_zeros(lr: float) -> None:
     """Plain SGD touches only the gradient's rows when that equals the dense update; with

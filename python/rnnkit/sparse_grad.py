@@ -64,10 +64,10 @@ class SparseRows:
         return d if dtype is None else d.astype(dtype, copy=False)
 
     def __add__(self, other: Any) -> np.ndarray:
-        return self.dense() + np.asarray(other)
+        return self.dense() + other  # NumPy's promotion rules, as for the dense gradient
 
     def __radd__(self, other: Any) -> np.ndarray:
-        return np.asarray(other) + self.dense()
+        return other + self.dense()
 
     def __repr__(self) -> str:
         return f"<SparseRows {len(self.rows)} of {self.shape} {self.dtype}>"
