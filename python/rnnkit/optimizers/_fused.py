@@ -1,7 +1,8 @@
 """Running an optimizer's update step in C++ (``rnnkit._core.optim_update``).
 
 The kinds of fused update, their slots and coefficients are listed once, in
-``cpp/include/rnnkit/optim.def`` (read here through ``_core.optim_kinds()``). An optimizer
+``cpp/include/rnnkit/optim.def`` (``_core.optim_kinds()`` lists them; the binding checks
+each call's slot and coefficient counts against it). An optimizer
 class offers a fused update by defining ``_fused_update(i, w, lr)``, returning ``(kind,
 slots, coefs)`` built from the same scalar expressions as its NumPy ``update_step``, which
 stays the reference: the kernel performs the same IEEE operations in the same order and
@@ -15,7 +16,7 @@ memory with another.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -23,9 +24,6 @@ from .. import _core
 from ..sparse_grad import SparseRows
 
 FusedCall = Tuple[str, Sequence[np.ndarray], Sequence[Any]]
-
-#: ``{kind: (slots, coefs, rows_only)}`` from optim.def.
-KINDS: Dict[str, Tuple[int, int, bool]] = dict(_core.optim_kinds())
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
