@@ -8,6 +8,7 @@
 
 #include "python/convert.hpp"
 #include "python/interrupt_hook.hpp"
+#include "python/register_optim.hpp"
 #include "python/shutdown_guard.hpp"
 #include "rnnkit/dispatch.hpp"
 
@@ -25,4 +26,5 @@ PYBIND11_MODULE(_core, m) {
   rnnkit_install_interrupt_hook();
   rnnkit_install_shutdown_guard();
   rnnkit_py::register_cells(m);
+  rnnkit_py::register_optim(m);  // optim_update, embedding_row_sums (register_optim.cpp)
 }

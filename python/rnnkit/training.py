@@ -31,6 +31,7 @@ from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
 from . import regularizers as regularizers_mod
+from . import sparse_grad
 
 __all__ = ["Trainer"]
 
@@ -322,7 +323,8 @@ class Trainer:
             y_preds, masks = self._forward_lists(xb, True, True)
         total, parts, douts = self._losses_and_grads(yb, y_preds, masks, sws)
         self._clear_grads()
-        self._backward_lists(douts)
+        with sparse_grad.collect_rows():  # an Embedding's gradient may be its touched rows
+            self._backward_lists(douts)
         tw = self.trainable_weights  # type: ignore[attr-defined]
         # Keras: the total loss includes the regularization penalties (before the update).
         total += activity.total + regularizers_mod.weight_penalties(tw)

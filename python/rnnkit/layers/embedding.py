@@ -5,12 +5,20 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from .. import initializers
+from .. import _core, initializers, sparse_grad
 from .. import config_schema as cs
 from .base import Layer, Shape
 from .registry import register
 
-__all__ = ["Embedding"]
+__all__ = ["Embedding", "dense_gradient"]
+
+
+def dense_gradient(ids: np.ndarray, dy: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """The reference gradient of ``table[ids]``: ``dy`` rows scattered into zeros of
+    ``table``'s shape and dtype, repeated ids accumulating in occurrence order."""
+    g = np.zeros_like(table)
+    np.add.at(g, ids.reshape(-1), dy.reshape(-1, table.shape[1]))
+    return g
 
 
 @register
@@ -109,10 +117,20 @@ class Embedding(Layer):
         return self.embeddings.value[ids]
 
     def backward(self, dy: np.ndarray) -> None:
+        """``embeddings.grad``: the summed ``dy`` rows of each id. Inside a training step
+        (:func:`rnnkit.sparse_grad.collect_rows`) a :class:`~rnnkit.sparse_grad.SparseRows`
+        of the touched rows, else dense; both bitwise equal to :func:`dense_gradient`."""
         ids, self._cache = self._cache, None
-        g = np.zeros_like(self.embeddings.value)
-        np.add.at(g, ids.reshape(-1), dy.reshape(-1, self.output_dim))  # repeated ids accumulate
-        self.embeddings.grad = g
+        table = self.embeddings.value
+        dy = np.asarray(dy)
+        if dy.dtype != table.dtype or table.dtype not in (np.float32, np.float64):
+            # np.add.at would add in the wider dtype, then round: keep its exact result
+            self.embeddings.grad = dense_gradient(ids, dy, table)
+            return None
+        rows, sums = _core.embedding_row_sums(ids.reshape(-1), dy.reshape(-1, self.output_dim),
+                                              self.input_dim)
+        g = sparse_grad.SparseRows(rows, sums, table.shape)
+        self.embeddings.grad = g if sparse_grad.rows_wanted() else g.dense()
         return None  # integer inputs have no gradient
 
     def get_config(self) -> Dict[str, Any]:

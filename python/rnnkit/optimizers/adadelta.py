@@ -6,10 +6,11 @@
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 import numpy as np
 
+from ._fused import FusedCall
 from .base import LearningRate, Optimizer, _number
 
 __all__ = ["Adadelta"]
@@ -25,15 +26,22 @@ class Adadelta(Optimizer):
         super().__init__(learning_rate, **kwargs)
         self.rho, self.epsilon = _number(rho, "rho"), _number(epsilon, "epsilon")
 
+    def _coefs(self, f: Any, lr: Any) -> Tuple[Any, ...]:
+        """``(rho, 1 - rho, eps, lr)`` in dtype ``f``."""
+        return f(self.rho), f(1 - self.rho), f(self.epsilon), lr
+
     def update_step(self, i: int, g: np.ndarray, w: np.ndarray, lr: Any) -> None:
-        f = w.dtype.type
-        rho, one_minus_rho, eps = f(self.rho), f(1 - self.rho), f(self.epsilon)
+        rho, one_minus_rho, eps, _ = self._coefs(w.dtype.type, lr)
         acc_g = self._state["accumulated_grad"][i]
         acc_dx = self._state["accumulated_delta_var"][i]
         acc_g[...] = rho * acc_g + one_minus_rho * np.square(g)
         delta = -(np.sqrt(acc_dx + eps) * g / np.sqrt(acc_g + eps))
         acc_dx[...] = rho * acc_dx + one_minus_rho * np.square(delta)
         w += lr * delta
+
+    def _fused_update(self, i: int, w: np.ndarray, lr: Any) -> FusedCall:
+        slots = [self._state["accumulated_grad"][i], self._state["accumulated_delta_var"][i]]
+        return "adadelta", slots, self._coefs(w.dtype.type, lr)
 
     def get_config(self) -> Dict[str, Any]:
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}

@@ -15,10 +15,11 @@ once, a tensor ``1 - beta_1`` is computed in float32):
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Sequence, Tuple
 
 import numpy as np
 
+from ._fused import FusedCall
 from .base import LearningRate, Optimizer, _number
 from .classic import Adam
 
@@ -60,8 +61,9 @@ class Nadam(Optimizer):
         t = f(self.iterations + 1)
         up[...] = up * f(self.beta_1) * (f(1) - f(0.5) * np.power(f(0.96), t))
 
-    def update_step(self, i: int, g: np.ndarray, w: np.ndarray, lr: Any) -> None:
-        f = w.dtype.type
+    def _coefs(self, f: Any, lr: Any) -> Tuple[Any, ...]:
+        """``(1 - b1, 1 - b2, u_{t+1}, 1 - u_product u_{t+1}, 1 - u_t, 1 - u_product,
+        1 - b2^t, lr, eps)`` in dtype ``f``."""
         one = f(1)
         t, t1 = f(self.iterations + 1), f(self.iterations + 2)
         b1, b2, decay = f(self.beta_1), f(self.beta_2), f(0.96)
@@ -69,12 +71,21 @@ class Nadam(Optimizer):
         u_t1 = b1 * (one - f(0.5) * np.power(decay, t1))
         up = f(self._state["u_product"][0])
         up1 = up * u_t1
+        return (one - b1, one - b2, u_t1, one - up1, one - u_t, one - up,
+                one - np.power(b2, t), lr, f(self.epsilon))
+
+    def update_step(self, i: int, g: np.ndarray, w: np.ndarray, lr: Any) -> None:
+        c1, c2, u_t1, d1, one_minus_u_t, d0, v_den, _, eps = self._coefs(w.dtype.type, lr)
         m, v = self._state["momentum"][i], self._state["velocity"][i]
-        m += (g - m) * (one - b1)
-        v += (np.square(g) - v) * (one - b2)
-        m_hat = u_t1 * m / (one - up1) + (one - u_t) * g / (one - up)
-        v_hat = v / (one - np.power(b2, t))
-        w -= (m_hat * lr) / (np.sqrt(v_hat) + f(self.epsilon))
+        m += (g - m) * c1
+        v += (np.square(g) - v) * c2
+        m_hat = u_t1 * m / d1 + one_minus_u_t * g / d0
+        v_hat = v / v_den
+        w -= (m_hat * lr) / (np.sqrt(v_hat) + eps)
+
+    def _fused_update(self, i: int, w: np.ndarray, lr: Any) -> FusedCall:
+        slots = [self._state["momentum"][i], self._state["velocity"][i]]
+        return "nadam", slots, self._coefs(w.dtype.type, lr)
 
     def get_config(self) -> Dict[str, Any]:
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
@@ -92,13 +103,22 @@ class Adamax(Optimizer):
         self.beta_1, self.beta_2 = _number(beta_1, "beta_1"), _number(beta_2, "beta_2")
         self.epsilon = _number(epsilon, "epsilon")
 
-    def update_step(self, i: int, g: np.ndarray, w: np.ndarray, lr: Any) -> None:
-        f = w.dtype.type
+    def _coefs(self, f: Any, lr: Any) -> Tuple[Any, ...]:
+        """``(1 - b1, b2, eps, lr, 1 - b1^t)`` in dtype ``f`` (``1 - b1``: a Python float
+        in Keras, rounded once)."""
         b1_power = np.power(f(self.beta_1), f(self.iterations + 1))
+        return f(1 - self.beta_1), f(self.beta_2), f(self.epsilon), lr, f(1) - b1_power
+
+    def update_step(self, i: int, g: np.ndarray, w: np.ndarray, lr: Any) -> None:
+        one_minus_b1, b2, eps, _, bias = self._coefs(w.dtype.type, lr)
         m, u = self._state["momentum"][i], self._state["norm"][i]
-        m += (g - m) * f(1 - self.beta_1)  # a Python float in Keras: rounded once
-        np.maximum(f(self.beta_2) * u, np.abs(g), out=u)
-        w -= (lr * m) / ((f(1) - b1_power) * (u + f(self.epsilon)))
+        m += (g - m) * one_minus_b1
+        np.maximum(b2 * u, np.abs(g), out=u)
+        w -= (lr * m) / (bias * (u + eps))
+
+    def _fused_update(self, i: int, w: np.ndarray, lr: Any) -> FusedCall:
+        slots = [self._state["momentum"][i], self._state["norm"][i]]
+        return "adamax", slots, self._coefs(w.dtype.type, lr)
 
     def get_config(self) -> Dict[str, Any]:
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,

@@ -19,6 +19,13 @@ One ``apply(grads, variables)`` call (Keras 3, TensorFlow backend):
 schedule and the EMA see); a :class:`~rnnkit.optimizers.schedules.LearningRateSchedule` is
 evaluated at the raw count. Arithmetic happens in each variable's dtype, the learning rate
 first rounded to floatx as Keras keeps it in a floatx variable.
+
+Each variable's weight decay and ``update_step`` run as one fused C++ pass where the
+optimizer offers one (``_fused_update``, see :mod:`._fused`), bitwise equal to the NumPy
+formulas of ``update_step``, which remain the reference (``use_fused_kernels = False``).
+A gradient may be a :class:`~rnnkit.sparse_grad.SparseRows` (an Embedding's touched rows):
+it is updated as its dense form would be (every row; plain SGD only touches its rows, which
+is the same), densified first for gradient accumulation and norm clipping.
 """
 from __future__ import annotations
 
@@ -31,7 +38,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .. import backend
+from .. import backend, sparse_grad
+from . import _fused
 from . import schedules as schedules_mod
 
 LearningRate = Union[float, schedules_mod.LearningRateSchedule, Callable[..., float]]
@@ -68,6 +76,9 @@ class Optimizer:
 
     _slots: Sequence[str] = ()
     _scalar_slots: Sequence[str] = ()
+    #: Run update steps in C++ where possible (optimizers/_fused.py); False: always the
+    #: NumPy formulas (the reference; results are bitwise the same).
+    use_fused_kernels: bool = True
 
     def __init__(self, learning_rate: LearningRate = 0.001, weight_decay: Optional[float] = None,
                  clipnorm: Optional[float] = None, clipvalue: Optional[float] = None,
@@ -230,7 +241,15 @@ class Optimizer:
                 k += 1
 
     # -- update -------------------------------------------------------------------------
-    def _clip(self, grads: List[np.ndarray]) -> List[np.ndarray]:
+    def _keeps_sparse(self) -> bool:
+        """Whether row-sparse gradients (:class:`~rnnkit.sparse_grad.SparseRows`) reach the
+        update as they are: not with gradient accumulation or norm clipping (the norm's
+        summation order over a dense array differs; both see the dense form)."""
+        return (not self.gradient_accumulation_steps
+                and not (self.clipnorm is not None and self.clipnorm > 0)
+                and not (self.global_clipnorm is not None and self.global_clipnorm > 0))
+
+    def _clip(self, grads: List[Any]) -> List[Any]:
         if self.clipnorm is not None and self.clipnorm > 0:
             out = []
             for g in grads:
@@ -243,24 +262,36 @@ class Optimizer:
                                                1.0 / self.global_clipnorm)
             return [g * g.dtype.type(scale) for g in grads]
         if self.clipvalue is not None and self.clipvalue > 0:
-            return [np.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
+            # a zero row stays zero: clipping a SparseRows' values equals clipping its dense form
+            return [sparse_grad.SparseRows(g.rows, np.clip(g.values, -self.clipvalue,
+                                                           self.clipvalue), g.shape)
+                    if isinstance(g, sparse_grad.SparseRows)
+                    else np.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
         return grads
 
-    def _update(self, idx: List[int], grads: List[np.ndarray],
+    def _update(self, idx: List[int], grads: List[Any],
                 variables: Sequence[np.ndarray]) -> None:
         """Clip, weight decay and ``update_step`` for the variables ``idx`` (Keras's
-        ``_backend_update_step`` with what precedes it)."""
+        ``_backend_update_step`` with what precedes it). Each variable's weight decay and
+        step run fused in C++ where :func:`._fused.try_update` can, else in NumPy (the
+        reference formulas; the variables are independent, so the order of variables does
+        not matter)."""
         grads = self._clip(grads)
         lr = self._current_lr()
-        if self.weight_decay is not None:
-            for i in idx:
-                w = variables[i]
-                f = w.dtype.type
-                w -= w * f(self.weight_decay) * f(lr)
         self._before_update_steps()
         for i, g in zip(idx, grads):
             w = variables[i]
-            self.update_step(i, g, w, w.dtype.type(lr))
+            if _fused.try_update(self, i, g, w, lr):
+                continue
+            f = w.dtype.type
+            if self.weight_decay is not None:
+                w -= w * f(self.weight_decay) * f(lr)
+            self.update_step(i, sparse_grad.dense(g), w, f(lr))
+
+    def _fused_update(self, i: int, w: np.ndarray, lr: Any) -> Optional[Tuple[str, Sequence[np.ndarray], Sequence[Any]]]:
+        """``(kind, slots, coefs)`` of the C++ update equal to ``update_step(i, g, w, lr)``
+        (optimizers/_fused.py, cpp/include/rnnkit/optim.def), or None (NumPy only)."""
+        return None
 
     def _before_update_steps(self) -> None:
         """Hook run once per update, before the per-variable steps (Nadam's ``u_product``)."""
@@ -277,7 +308,10 @@ class Optimizer:
         idx = [i for i, g in enumerate(grads) if g is not None]
         if not idx:
             raise ValueError("No gradients provided for any variable.")
-        gs = [np.asarray(grads[i], dtype=variables[i].dtype) for i in idx]
+        sparse = self._keeps_sparse()
+        gs = [grads[i].astype(variables[i].dtype)
+              if sparse and isinstance(grads[i], sparse_grad.SparseRows)
+              else np.asarray(grads[i], dtype=variables[i].dtype) for i in idx]
         for i, g in zip(idx, gs):
             if g.shape != variables[i].shape:
                 raise ValueError(f"gradient {i} has shape {g.shape}, its variable "

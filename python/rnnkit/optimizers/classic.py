@@ -13,10 +13,11 @@ Formulas (g = gradient, lr = learning rate, t = iterations + 1):
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 import numpy as np
 
+from ._fused import FusedCall
 from .base import LearningRate, Optimizer
 
 __all__ = ["SGD", "Adam", "RMSprop", "Adagrad"]
@@ -45,6 +46,12 @@ class SGD(Optimizer):
         else:
             w += m
 
+    def _fused_update(self, i: int, w: np.ndarray, lr: Any) -> FusedCall:
+        if self.momentum == 0:
+            return "sgd", [], (lr,)
+        return ("sgd_nesterov" if self.nesterov else "sgd_momentum",
+                [self._state["momentum"][i]], (w.dtype.type(self.momentum), lr))
+
     def get_config(self) -> Dict[str, Any]:
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
@@ -60,19 +67,28 @@ class Adam(Optimizer):
         self.amsgrad = bool(amsgrad)
         self._slots = ("momentum", "velocity") + (("velocity_hat",) if self.amsgrad else ())
 
-    def update_step(self, i: int, g: np.ndarray, w: np.ndarray, lr: Any) -> None:
-        f = w.dtype.type
+    def _coefs(self, f: Any, lr: Any) -> Tuple[Any, Any, Any, Any]:
+        """``(alpha, 1 - b1, 1 - b2, eps)`` in dtype ``f``."""
         t = f(self.iterations + 1)
         b1, b2 = f(self.beta_1), f(self.beta_2)
         alpha = lr * np.sqrt(f(1) - b2 ** t) / (f(1) - b1 ** t)
+        # 1 - beta: Python floats in Keras, rounded once
+        return alpha, f(1 - self.beta_1), f(1 - self.beta_2), f(self.epsilon)
+
+    def update_step(self, i: int, g: np.ndarray, w: np.ndarray, lr: Any) -> None:
+        alpha, one_minus_b1, one_minus_b2, eps = self._coefs(w.dtype.type, lr)
         m, v = self._state["momentum"][i], self._state["velocity"][i]
-        m += (g - m) * f(1 - self.beta_1)  # Python floats in Keras: rounded once
-        v += (np.square(g) - v) * f(1 - self.beta_2)
+        m += (g - m) * one_minus_b1
+        v += (np.square(g) - v) * one_minus_b2
         if self.amsgrad:
             vh = self._state["velocity_hat"][i]
             np.maximum(vh, v, out=vh)
             v = vh
-        w -= (m * alpha) / (np.sqrt(v) + f(self.epsilon))
+        w -= (m * alpha) / (np.sqrt(v) + eps)
+
+    def _fused_update(self, i: int, w: np.ndarray, lr: Any) -> FusedCall:
+        slots = [self._state[s][i] for s in self._slots]  # momentum, velocity[, velocity_hat]
+        return ("adam_amsgrad" if self.amsgrad else "adam"), slots, self._coefs(w.dtype.type, lr)
 
     def get_config(self) -> Dict[str, Any]:
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
@@ -91,25 +107,35 @@ class RMSprop(Optimizer):
         self._slots = (("velocity",) + (("momentum",) if self.momentum > 0 else ())
                        + (("average_gradient",) if self.centered else ()))
 
+    def _coefs(self, f: Any, lr: Any) -> Tuple[Any, ...]:
+        """``(rho, 1 - rho, eps, lr[, momentum])`` in dtype ``f`` (``1 - rho``: a Python
+        float in Keras, rounded once)."""
+        out = (f(self.rho), f(1 - self.rho), f(self.epsilon), lr)
+        return out + ((f(self.momentum),) if self.momentum > 0 else ())
+
     def update_step(self, i: int, g: np.ndarray, w: np.ndarray, lr: Any) -> None:
-        f = w.dtype.type
-        rho = f(self.rho)
+        rho, one_minus_rho, eps, _, *momentum = self._coefs(w.dtype.type, lr)
         v = self._state["velocity"][i]
-        one_minus_rho = f(1 - self.rho)  # a Python float in Keras: rounded once
         v[...] = rho * v + one_minus_rho * np.square(g)
         if self.centered:
             a = self._state["average_gradient"][i]
             a[...] = rho * a + one_minus_rho * g
-            den = v - np.square(a) + f(self.epsilon)
+            den = v - np.square(a) + eps
         else:
-            den = v + f(self.epsilon)
+            den = v + eps
         inc = (lr * g) / np.sqrt(den)
         if self.momentum > 0:
             mom = self._state["momentum"][i]
-            mom[...] = f(self.momentum) * mom + inc
+            mom[...] = momentum[0] * mom + inc
             w -= mom
         else:
             w -= inc
+
+    def _fused_update(self, i: int, w: np.ndarray, lr: Any) -> FusedCall:
+        kind = ("rmsprop" + ("_centered" if self.centered else "")
+                + ("_momentum" if self.momentum > 0 else ""))
+        slots = [self._state[s][i] for s in self._slots]  # velocity[, momentum][, average]
+        return kind, slots, self._coefs(w.dtype.type, lr)
 
     def get_config(self) -> Dict[str, Any]:
         return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
@@ -133,6 +159,9 @@ class Adagrad(Optimizer):
         acc = self._state["accumulator"][i]
         acc += np.square(g)
         w -= (lr * g) / np.sqrt(acc + w.dtype.type(self.epsilon))
+
+    def _fused_update(self, i: int, w: np.ndarray, lr: Any) -> FusedCall:
+        return "adagrad", [self._state["accumulator"][i]], (lr, w.dtype.type(self.epsilon))
 
     def get_config(self) -> Dict[str, Any]:
         return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,

@@ -4,10 +4,11 @@
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 import numpy as np
 
+from ._fused import FusedCall
 from .base import LearningRate, Optimizer, _number
 
 __all__ = ["Lion"]
@@ -26,12 +27,19 @@ class Lion(Optimizer):
             raise ValueError("Argument `beta_1` must be in the [0, 1] range. Otherwise, the "
                              f"optimizer degenerates to SignSGD. Received: beta_1={beta_1}.")
 
-    def update_step(self, i: int, g: np.ndarray, w: np.ndarray, lr: Any) -> None:
-        f = w.dtype.type
+    def _coefs(self, f: Any, lr: Any) -> Tuple[Any, ...]:
+        """``(b1, 1 - b1, b2, 1 - b2, lr)`` in dtype ``f``."""
         b1, b2 = f(self.beta_1), f(self.beta_2)
+        return b1, f(1) - b1, b2, f(1) - b2, lr
+
+    def update_step(self, i: int, g: np.ndarray, w: np.ndarray, lr: Any) -> None:
+        b1, one_minus_b1, b2, one_minus_b2, _ = self._coefs(w.dtype.type, lr)
         m = self._state["momentum"][i]
-        w -= lr * np.sign(m * b1 + g * (f(1) - b1))
-        m[...] = m * b2 + g * (f(1) - b2)
+        w -= lr * np.sign(m * b1 + g * one_minus_b1)
+        m[...] = m * b2 + g * one_minus_b2
+
+    def _fused_update(self, i: int, w: np.ndarray, lr: Any) -> FusedCall:
+        return "lion", [self._state["momentum"][i]], self._coefs(w.dtype.type, lr)
 
     def get_config(self) -> Dict[str, Any]:
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2}
