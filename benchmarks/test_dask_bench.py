@@ -1,7 +1,7 @@
 """Benchmarks for rnnkit.dask (extra ``rnnkit[dask]``): predict throughput on a
 LocalCluster of 1 and 2 single-thread worker processes, and the data-parallel ``fit`` step
 time against single-process ``fit``. Only runs with benchmarks enabled
-(``pytest benchmarks/test_dask.py --benchmark-enable``); the test suite skips it.
+(``pytest benchmarks/test_dask_bench.py --benchmark-enable``); the test suite skips it.
 """
 from __future__ import annotations
 
