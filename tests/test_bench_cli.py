@@ -86,6 +86,7 @@ def test_png_without_matplotlib_is_a_clear_note(tmp_path: Path, monkeypatch: pyt
 def test_shapes_and_flop_model() -> None:
     """The issue's shapes, the FLOP model, and the --shapes parser."""
     assert [tuple(s[:4]) for s in SHAPES] == [(10, 8, 1, 20), (50, 1, 64, 64), (50, 16, 64, 128),
+                                              (200, 32, 128, 64), (200, 32, 128, 128),
                                               (100, 32, 128, 256), (100, 64, 256, 512),
                                               (50, 64, 1024, 1024)]
     s = Shape(50, 16, 64, 128)
@@ -100,7 +101,7 @@ def test_shapes_and_flop_model() -> None:
 
 def test_reference_estimate() -> None:
     """Scales a measured smaller shape by FLOPs when close; otherwise uses the sgemm model."""
-    big, mid = SHAPES[5], SHAPES[4]
+    big, mid = SHAPES[-1], SHAPES[-2]
     f_mid = flops("lstm", mid, "fwd+bwd")
     scaled = estimate_reference_seconds("lstm", big, "fwd+bwd", 100.0, [(f_mid, 1.0)])
     assert scaled == pytest.approx(flops("lstm", big, "fwd+bwd") / f_mid)

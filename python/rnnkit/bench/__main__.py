@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated cells (default: %(default)s)".replace("%(default)s", ",".join(CELLS)))
     p.add_argument("--shapes", type=_shapes, default=parse_shapes("all"), metavar="small|all|TxBxIxH,...",
                    help="'small' (the tutorial shape, 50x1x64x64, 50x16x64x128), 'all' (default: those "
-                        "plus 100x32x128x256, 100x64x256x512, 50x64x1024x1024) or explicit sizes")
+                        "plus 200x32x128x64 (IMDB), 200x32x128x128, 100x32x128x256, 100x64x256x512, "
+                        "50x64x1024x1024) or explicit sizes")
     p.add_argument("--passes", type=_csv(PASSES), default=list(PASSES),
                    help="comma-separated passes: fwd, fwd+bwd (default: both)")
     p.add_argument("--budget", type=float, default=0.5, metavar="SECONDS",

@@ -46,6 +46,8 @@ SHAPES: List[Shape] = [
     Shape(10, 8, 1, 20, "tutorial"),
     Shape(50, 1, 64, 64),
     Shape(50, 16, 64, 128),
+    Shape(200, 32, 128, 64, "imdb"),  # one direction of Keras's IMDB BiLSTM(64) at batch 32
+    Shape(200, 32, 128, 128),
     Shape(100, 32, 128, 256),
     Shape(100, 64, 256, 512),
     Shape(50, 64, 1024, 1024),
