@@ -7,13 +7,14 @@
 //     MemoryError naming the argument and the bytes it needed), never a null dereference;
 //   * sizes are checked in exact (128-bit) arithmetic before anything is allocated;
 //   * the kernels only see C-contiguous, element-aligned arrays of their dtype (cells.hpp);
-//   * the GIL is released in exactly one place, run_without_gil.
+//   * the GIL is released in exactly one place, run_kernel.
 #pragma once
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include <chrono>
 #include <cstring>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <thread>
@@ -71,7 +72,8 @@ struct OptionalArray {
 
 // The kernels' precondition (cells.hpp): C-contiguous, element-aligned, dtype `dt`. Returns `a`
 // itself (or, for an ndarray subclass, a base-class view of it) when it already is such an
-// array, else a new copy. Never a null array; a copy that cannot be allocated raises a
+// array, else a new copy. (An exact ndarray of the very dtype object, the common case, is
+// recognised without calling NumPy.) Never a null array; a copy that cannot be allocated raises a
 // MemoryError naming `name` and the bytes needed.
 py::array to_kernel_array(const py::array& a, const char* name, const py::dtype& dt);
 template <class T>
@@ -89,36 +91,49 @@ const T* data_or_null(const OptionalArray& o, const char* name, py::array& holde
 // The capsule that returns a pool block when NumPy frees the array owning it.
 py::capsule pool_capsule(void* p, std::size_t capacity);
 
-// A new C-contiguous array whose memory comes from the block pool (and returns to it when
-// NumPy frees the array). The sizes were checked before, so the byte count fits.
+// Outputs below this many bytes are plain NumPy arrays: the pool exists to keep the pages of
+// large blocks (fresh pages cost a fault each), while a small pooled output costs a capsule and
+// its owner (~0.15 us) where NumPy's own allocation costs less than that.
+constexpr std::size_t kPooledOutputMin = std::size_t(64) << 10;
+
+// A new C-contiguous array for a kernel to write. Large ones take their memory from the block
+// pool (and return it when NumPy frees the array). The sizes were checked before, so the byte
+// count fits.
 template <class T>
-py::array_t<T> pooled_array(const std::vector<index_t>& shape) {
+py::array_t<T> output_array(std::initializer_list<index_t> shape) {
   std::size_t n = 1;
   for (index_t s : shape) n *= static_cast<std::size_t>(s);
+  const std::vector<py::ssize_t> dims(shape.begin(), shape.end());
+  if (n * sizeof(T) < kPooledOutputMin) return py::array_t<T>(dims);
   std::size_t capacity = 0;
   void* p = rnnkit::pool_acquire(n * sizeof(T), &capacity);  // throws std::bad_alloc
   py::capsule owner = pool_capsule(p, capacity);  // releases p itself if it throws
-  return py::array_t<T>(std::vector<py::ssize_t>(shape.begin(), shape.end()), static_cast<T*>(p),
-                        owner);
+  return py::array_t<T>(dims, static_cast<T*>(p), owner);
 }
 
-// True when `converted` is a copy the conversion made just now: a different object that
-// owns its data. Otherwise it is the caller's array (or a view of it: subclasses, memmaps).
-bool is_private(const py::array& converted, const py::array& original);
+// One block of pool memory, owned (the storage of a training cache).
+class PoolBlock {
+ public:
+  PoolBlock() = default;
+  explicit PoolBlock(std::size_t bytes) : p_(rnnkit::pool_acquire(bytes, &capacity_)) {}
+  ~PoolBlock() {
+    if (p_) rnnkit::pool_release(p_, capacity_);
+  }
+  PoolBlock(const PoolBlock&) = delete;
+  PoolBlock& operator=(const PoolBlock&) = delete;
+  char* data() const { return static_cast<char*>(p_); }
 
-// `converted` itself when it is private, else a copy of it in pooled memory.
-template <class T>
-py::array private_copy(const py::array& converted, const py::array& original) {
-  if (is_private(converted, original)) return converted;
-  // A fresh array and a memcpy: going through a buffer_info would parse its PEP 3118 format
-  // string in Python, ~10 us per call.
-  py::array_t<T> copy = pooled_array<T>(
-      std::vector<index_t>(converted.shape(), converted.shape() + converted.ndim()));
-  std::memcpy(copy.mutable_data(), converted.data(), static_cast<size_t>(converted.nbytes()));
-  return copy;
-}
+ private:
+  std::size_t capacity_ = 0;
+  void* p_ = nullptr;
+};
 
-// Runs f (a kernel call: raw pointers only, no Python API) with the GIL released.
+// Runs f (a kernel call: raw pointers only, no Python API), with the GIL released when
+// `release_gil`. Callers keep it only for calls too short to matter to other Python threads
+// (a few tens of microseconds): releasing and re-taking it, with the shutdown handshake,
+// costs ~0.15 us, a tenth of a tiny call's binding. Such calls run on one thread and never
+// reach an interrupt poll (threadpool.hpp: polls start 20 ms into a call); one that did would
+// still work, since the poll's PyGILState_Ensure nests on a thread that holds the GIL.
 //
 // The GIL is released and re-acquired by explicit calls in the normal flow, not by a
 // destructor: when the interpreter exits while a daemon thread is in a kernel, CPython
@@ -134,7 +149,12 @@ py::array private_copy(const py::array& converted, const py::array& original) {
 // With the GIL re-held, a Python error raised meanwhile (a signal handler's
 // KeyboardInterrupt, set through an interrupt hook) becomes this call's exception.
 template <class F>
-void run_without_gil(F&& f) {
+void run_kernel(bool release_gil, F&& f) {
+  if (!release_gil) {
+    f();
+    if (PyErr_Occurred()) throw py::error_already_set();
+    return;
+  }
   // A non-main thread whose kernel ends during shutdown parks instead of taking the GIL
   // back (shutdown_guard.hpp: CPython < 3.14 would pthread_exit it through these frames).
   PyThreadState* state = PyEval_SaveThread();

@@ -66,9 +66,8 @@ def simple_rnn_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayL
     Returns:
         ``(y (B, T, H), h_last (B, H), cache)``.
     """
-    return _core.simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0=h0,
-                                    activation=activation, mask=mask,
-                                    go_backwards=go_backwards, training=training)
+    return _core.simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0, activation, mask,
+                                    go_backwards, training)
 
 
 def simple_rnn_backward(cache: Any, dy: Optional[ArrayLike] = None,
@@ -113,10 +112,8 @@ def lstm_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayLike,
     Returns:
         ``(y (B, T, H), h_last (B, H), c_last (B, H), cache)``.
     """
-    return _core.lstm_forward(x, kernel, recurrent_kernel, bias, h0=h0, c0=c0, mask=mask,
-                              go_backwards=go_backwards, training=training,
-                              activation=activation,
-                              recurrent_activation=recurrent_activation)
+    return _core.lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, activation,
+                              recurrent_activation, mask, go_backwards, training)
 
 
 def lstm_backward(cache: Any, dy: Optional[ArrayLike] = None,
@@ -160,11 +157,8 @@ def gru_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayLike,
     Returns:
         ``(y (B, T, H), h_last (B, H), cache)``.
     """
-    return _core.gru_forward(x, kernel, recurrent_kernel, bias, h0=h0,
-                             reset_after=reset_after, mask=mask,
-                             go_backwards=go_backwards, training=training,
-                             activation=activation,
-                             recurrent_activation=recurrent_activation)
+    return _core.gru_forward(x, kernel, recurrent_kernel, bias, h0, reset_after, activation,
+                             recurrent_activation, mask, go_backwards, training)
 
 
 def gru_backward(cache: Any, dy: Optional[ArrayLike] = None,
@@ -209,10 +203,8 @@ def lstmp_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayLike,
     Returns:
         ``(y (B, T, P), h_last (B, P), c_last (B, H), cache)``.
     """
-    return _core.lstmp_forward(x, kernel, recurrent_kernel, projection_kernel, bias, h0=h0,
-                               c0=c0, mask=mask, go_backwards=go_backwards, training=training,
-                               activation=activation,
-                               recurrent_activation=recurrent_activation)
+    return _core.lstmp_forward(x, kernel, recurrent_kernel, projection_kernel, bias, h0, c0,
+                               activation, recurrent_activation, mask, go_backwards, training)
 
 
 def lstmp_backward(cache: Any, dy: Optional[ArrayLike] = None,
