@@ -96,19 +96,37 @@ py::capsule pool_capsule(void* p, std::size_t capacity);
 // its owner (~0.15 us) where NumPy's own allocation costs less than that.
 constexpr std::size_t kPooledOutputMin = std::size_t(64) << 10;
 
-// A new C-contiguous array for a kernel to write. Large ones take their memory from the block
-// pool (and return it when NumPy frees the array). The sizes were checked before, so the byte
-// count fits.
+// A new C-contiguous array for a kernel to write (up to 3-D). Large ones take their memory from
+// the block pool (and return it when NumPy frees the array). The sizes were checked before,
+// so the byte count fits. Made by NumPy's C API directly: py::array_t's constructor copies
+// the shape and strides into heap vectors first.
 template <class T>
 py::array_t<T> output_array(std::initializer_list<index_t> shape) {
+  Py_intptr_t dims[3];
+  int ndim = 0;
   std::size_t n = 1;
-  for (index_t s : shape) n *= static_cast<std::size_t>(s);
-  const std::vector<py::ssize_t> dims(shape.begin(), shape.end());
-  if (n * sizeof(T) < kPooledOutputMin) return py::array_t<T>(dims);
-  std::size_t capacity = 0;
-  void* p = rnnkit::pool_acquire(n * sizeof(T), &capacity);  // throws std::bad_alloc
-  py::capsule owner = pool_capsule(p, capacity);  // releases p itself if it throws
-  return py::array_t<T>(dims, static_cast<T*>(p), owner);
+  for (index_t s : shape) {
+    dims[ndim++] = static_cast<Py_intptr_t>(s);
+    n *= static_cast<std::size_t>(s);
+  }
+  const auto& api = py::detail::npy_api::get();
+  void* data = nullptr;
+  py::object owner;
+  if (n * sizeof(T) >= kPooledOutputMin) {
+    std::size_t capacity = 0;
+    data = rnnkit::pool_acquire(n * sizeof(T), &capacity);  // throws std::bad_alloc
+    owner = pool_capsule(data, capacity);  // releases the block itself if it throws
+  }
+  const int flags = data ? py::detail::npy_api::NPY_ARRAY_WRITEABLE_ : 0;
+  auto out = py::reinterpret_steal<py::array_t<T>>(api.PyArray_NewFromDescr_(
+      api.PyArray_Type_, py::dtype::of<T>().release().ptr(), ndim, dims, nullptr, data, flags,
+      nullptr));
+  if (!out) throw py::error_already_set();  // the capsule returns the block
+  // Steals the reference: from here the array owns the capsule, which owns the block.
+  if (data && api.PyArray_SetBaseObject_(out.ptr(), owner.release().ptr()) != 0) {
+    throw py::error_already_set();
+  }
+  return out;
 }
 
 // One block of pool memory, owned (the storage of a training cache).

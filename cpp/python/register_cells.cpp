@@ -17,6 +17,7 @@
 #include <sstream>
 #include <string>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -310,19 +311,28 @@ constexpr T* rnnkit::TrainCache<T>::*kTrainMembers[rnnkit::kCacheArrayCount] = {
     &rnnkit::TrainCache<T>::gates, &rnnkit::TrainCache<T>::h_prev,
     &rnnkit::TrainCache<T>::c_prev, &rnnkit::TrainCache<T>::aux, &rnnkit::TrainCache<T>::m};
 
+// ForwardCache's pybind11 type record, set once by register_cells (looking it up by typeid
+// costs a hash of the type name per use).
+const py::detail::type_info* g_cache_type = nullptr;
+
+// Whether obj is a ForwardCache (the class is final: its exact type).
+bool is_cache(const py::handle& obj) {
+  return Py_TYPE(obj.ptr()) == g_cache_type->type;
+}
+
 // The C++ cache behind `obj`, a ForwardCache instance; nullptr when no forward call made it
 // (an instance from __new__ or copy.copy has no constructed C++ object: pybind11 would hand
 // out uninitialised memory).
 const ForwardCache* initialised_cache(const py::handle& obj) {
   auto* inst = reinterpret_cast<py::detail::instance*>(obj.ptr());
-  const py::detail::value_and_holder v_h = inst->get_value_and_holder(nullptr, false);
+  const py::detail::value_and_holder v_h = inst->get_value_and_holder(g_cache_type, false);
   if (!v_h || !v_h.holder_constructed() || v_h.value_ptr() == nullptr) return nullptr;
-  return &obj.cast<const ForwardCache&>();
+  return v_h.value_ptr<ForwardCache>();
 }
 
 // For the read-only properties: a ForwardCache, initialised.
 const ForwardCache& cache_property_self(const py::handle& self) {
-  if (!py::isinstance<ForwardCache>(self)) {  // e.g. ForwardCache.shape.fget(42)
+  if (!is_cache(self)) {  // e.g. ForwardCache.shape.fget(42)
     throw py::type_error("expected an rnnkit cache; got " + type_name(self));
   }
   const ForwardCache* c = initialised_cache(self);
@@ -340,7 +350,7 @@ const ForwardCache& require_cache(const py::handle& obj, Cell cell) {
     return py::type_error(std::string("cache must be the cache returned by ") + want.name +
                           "_forward(..., training=True); got " + got);
   };
-  if (!py::isinstance<ForwardCache>(obj)) throw refuse(type_name(obj));
+  if (!is_cache(obj)) throw refuse(type_name(obj));
   const ForwardCache* c = initialised_cache(obj);
   if (!c) throw refuse(std::string("an uninitialised ") + want.cache_name);
   if (c->cell != cell) throw refuse(cell_info(c->cell).cache_name);
@@ -817,6 +827,7 @@ void register_cells(py::module_& m) {
         const ForwardCache& c = cache_property_self(self);
         return rnnkit::train_cache_elements(c.cell, c.dims) * (c.f64 ? 8 : 4);
       }, "Bytes of workspace kept for backward.");
+  g_cache_type = py::detail::get_type_info(typeid(ForwardCache));
 
 #define RNNKIT_CELL(Enum, name, gates, states, cache, options, proj) \
   ForwardEntry<Cell::Enum>::define(m, #name "_forward");             \
