@@ -70,6 +70,15 @@ struct OptionalArray {
   }
 };
 
+// NumPy's descriptor of T, looked up once (PyArray_DescrFromType costs ~20 ns, and a call
+// needs it for every argument and output). Never released: no Python object may be freed
+// after the interpreter is gone.
+template <class T>
+const py::dtype& dtype_of() {
+  static const py::dtype* dt = new py::dtype(py::dtype::of<T>());
+  return *dt;
+}
+
 // The kernels' precondition (cells.hpp): C-contiguous, element-aligned, dtype `dt`. Returns `a`
 // itself (or, for an ndarray subclass, a base-class view of it) when it already is such an
 // array, else a new copy. (An exact ndarray of the very dtype object, the common case, is
@@ -78,7 +87,7 @@ struct OptionalArray {
 py::array to_kernel_array(const py::array& a, const char* name, const py::dtype& dt);
 template <class T>
 py::array to_kernel_array(const py::array& a, const char* name) {
-  return to_kernel_array(a, name, py::dtype::of<T>());
+  return to_kernel_array(a, name, dtype_of<T>());
 }
 
 template <class T>
@@ -119,7 +128,7 @@ py::array_t<T> output_array(std::initializer_list<index_t> shape) {
   }
   const int flags = data ? py::detail::npy_api::NPY_ARRAY_WRITEABLE_ : 0;
   auto out = py::reinterpret_steal<py::array_t<T>>(api.PyArray_NewFromDescr_(
-      api.PyArray_Type_, py::dtype::of<T>().release().ptr(), ndim, dims, nullptr, data, flags,
+      api.PyArray_Type_, dtype_of<T>().inc_ref().ptr(), ndim, dims, nullptr, data, flags,
       nullptr));
   if (!out) throw py::error_already_set();  // the capsule returns the block
   // Steals the reference: from here the array owns the capsule, which owns the block.

@@ -503,7 +503,7 @@ py::tuple run_forward(ForwardArgs& a) {
   py::array bias_h = null_array(), h0_h = null_array(), c0_h = null_array();
   // The mask as (B, T) bytes, nonzero = keep: astype(bool) semantics (nonzero and NaN keep
   // the step).
-  py::array mask = arg[kMask].given ? to_kernel_array(arg[kMask].arr, "mask", py::dtype::of<bool>())
+  py::array mask = arg[kMask].given ? to_kernel_array(arg[kMask].arr, "mask", dtype_of<bool>())
                                     : null_array();
 
   rnnkit::SeqInputs<T> in;
