@@ -330,6 +330,16 @@ const ForwardCache* initialised_cache(const py::handle& obj) {
   return v_h.value_ptr<ForwardCache>();
 }
 
+// A new ForwardCache instance owning `cache`: pybind11's generic cast given the type record
+// (py::cast would first look it up by typeid, hashing and comparing type names).
+py::object wrap_cache(std::unique_ptr<ForwardCache> cache) {
+  const py::handle h = py::detail::type_caster_generic::cast(
+      py::detail::cast_sources(cache.get(), g_cache_type), py::return_value_policy::take_ownership,
+      py::handle(), nullptr, nullptr, &cache);  // moves the holder into the instance
+  if (!h) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(h);
+}
+
 // For the read-only properties: a ForwardCache, initialised.
 const ForwardCache& cache_property_self(const py::handle& self) {
   if (!is_cache(self)) {  // e.g. ForwardCache.shape.fget(42)
@@ -563,7 +573,7 @@ py::tuple run_forward(ForwardArgs& a) {
                                                                        work.data());
   });
 
-  py::object cache_obj = cache ? py::cast(std::move(cache)) : py::none();
+  py::object cache_obj = cache ? wrap_cache(std::move(cache)) : py::none();
   if (info.states == 2) return tuple_of({y, h_last, c_last, cache_obj});
   return tuple_of({y, h_last, cache_obj});
 }
