@@ -101,8 +101,8 @@ const T* data_or_null(const OptionalArray& o, const char* name, py::array& holde
 py::capsule pool_capsule(void* p, std::size_t capacity);
 
 // Outputs below this many bytes are plain NumPy arrays: the pool exists to keep the pages of
-// large blocks (fresh pages cost a fault each), while a small pooled output costs a capsule and
-// its owner (~0.15 us) where NumPy's own allocation costs less than that.
+// large blocks (fresh pages cost a fault each), while a small pooled output would cost a
+// capsule and its owner on top of the array, more than NumPy's own allocation of it.
 constexpr std::size_t kPooledOutputMin = std::size_t(64) << 10;
 
 // A new C-contiguous array for a kernel to write (up to 3-D). Large ones take their memory from
@@ -141,7 +141,6 @@ py::array_t<T> output_array(std::initializer_list<index_t> shape) {
 // One block of pool memory, owned (the storage of a training cache).
 class PoolBlock {
  public:
-  PoolBlock() = default;
   explicit PoolBlock(std::size_t bytes) : p_(rnnkit::pool_acquire(bytes, &capacity_)) {}
   ~PoolBlock() {
     if (p_) rnnkit::pool_release(p_, capacity_);
@@ -157,8 +156,8 @@ class PoolBlock {
 
 // Runs f (a kernel call: raw pointers only, no Python API), with the GIL released when
 // `release_gil`. Callers keep it only for calls too short to matter to other Python threads
-// (a few tens of microseconds): releasing and re-taking it, with the shutdown handshake,
-// costs ~0.15 us, a tenth of a tiny call's binding. Such calls run on one thread and never
+// (a few tens of microseconds), which then skip releasing and re-taking it and the shutdown
+// handshake (~0.05 us of a ~1 us binding). Such calls run on one thread and never
 // reach an interrupt poll (threadpool.hpp: polls start 20 ms into a call); one that did would
 // still work, since the poll's PyGILState_Ensure nests on a thread that holds the GIL.
 //

@@ -450,8 +450,8 @@ double forward_flops(const Dims& d) {
 }
 
 // Kernel calls of fewer FLOPs keep the GIL (run_kernel): at the ~10-20 GFLOP/s of such small
-// problems they last well under 100 us (the interpreter's switch interval is 5 ms), and for the
-// smallest ones releasing it would cost a tenth of the binding.
+// problems they last well under 100 us (the interpreter's switch interval is 5 ms), where
+// releasing it would only add the release, the re-take and the shutdown handshake.
 constexpr double kKeepGilFlops = 1e6;
 
 // Byte offsets of a training cache's arrays in its one block, each 64-byte aligned.
