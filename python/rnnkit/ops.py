@@ -17,7 +17,10 @@ float32; any strides, byte order or alignment are accepted (copied where the ker
 C-contiguous, aligned data). Flags (``go_backwards``, ``reset_after``, ``training``) must be
 ``bool`` or ``numpy.bool_``. The cache holds private copies of what backward reads, so the
 caller may edit its arrays between forward and backward. A copy that cannot be allocated
-raises ``MemoryError`` naming the argument. The GIL is released while the kernels run.
+raises ``MemoryError`` naming the argument. The GIL is released while the kernels run, except
+in calls of under ~1 MFLOP, which last microseconds (releasing it would cost more).
+
+Each function passes its arguments on to ``rnnkit._core`` by position, checked there once.
 
 Activations: ``activation`` (every cell) and ``recurrent_activation`` (LSTM, GRU) take any of
 ``"tanh"``, ``"sigmoid"``, ``"hard_sigmoid"`` (Keras 3: ``relu6(x + 3) / 6``),
