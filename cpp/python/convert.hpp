@@ -7,13 +7,14 @@
 //     MemoryError naming the argument and the bytes it needed), never a null dereference;
 //   * sizes are checked in exact (128-bit) arithmetic before anything is allocated;
 //   * the kernels only see C-contiguous, element-aligned arrays of their dtype (cells.hpp);
-//   * the GIL is released in exactly one place, run_without_gil.
+//   * the GIL is released in exactly one place, run_kernel.
 #pragma once
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include <chrono>
 #include <cstring>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <thread>
@@ -69,14 +70,24 @@ struct OptionalArray {
   }
 };
 
+// NumPy's descriptor of T, looked up once (PyArray_DescrFromType costs ~20 ns, and a call
+// needs it for every argument and output). Never released: no Python object may be freed
+// after the interpreter is gone.
+template <class T>
+const py::dtype& dtype_of() {
+  static const py::dtype* dt = new py::dtype(py::dtype::of<T>());
+  return *dt;
+}
+
 // The kernels' precondition (cells.hpp): C-contiguous, element-aligned, dtype `dt`. Returns `a`
 // itself (or, for an ndarray subclass, a base-class view of it) when it already is such an
-// array, else a new copy. Never a null array; a copy that cannot be allocated raises a
+// array, else a new copy. (An exact ndarray of the very dtype object, the common case, is
+// recognised without calling NumPy.) Never a null array; a copy that cannot be allocated raises a
 // MemoryError naming `name` and the bytes needed.
 py::array to_kernel_array(const py::array& a, const char* name, const py::dtype& dt);
 template <class T>
 py::array to_kernel_array(const py::array& a, const char* name) {
-  return to_kernel_array(a, name, py::dtype::of<T>());
+  return to_kernel_array(a, name, dtype_of<T>());
 }
 
 template <class T>
@@ -89,36 +100,66 @@ const T* data_or_null(const OptionalArray& o, const char* name, py::array& holde
 // The capsule that returns a pool block when NumPy frees the array owning it.
 py::capsule pool_capsule(void* p, std::size_t capacity);
 
-// A new C-contiguous array whose memory comes from the block pool (and returns to it when
-// NumPy frees the array). The sizes were checked before, so the byte count fits.
+// Outputs below this many bytes are plain NumPy arrays: the pool exists to keep the pages of
+// large blocks (fresh pages cost a fault each), while a small pooled output would cost a
+// capsule and its owner on top of the array, more than NumPy's own allocation of it.
+constexpr std::size_t kPooledOutputMin = std::size_t(64) << 10;
+
+// A new C-contiguous array for a kernel to write (up to 3-D). Large ones take their memory from
+// the block pool (and return it when NumPy frees the array). The sizes were checked before,
+// so the byte count fits. Made by NumPy's C API directly: py::array_t's constructor copies
+// the shape and strides into heap vectors first.
 template <class T>
-py::array_t<T> pooled_array(const std::vector<index_t>& shape) {
+py::array_t<T> output_array(std::initializer_list<index_t> shape) {
+  Py_intptr_t dims[3];
+  int ndim = 0;
   std::size_t n = 1;
-  for (index_t s : shape) n *= static_cast<std::size_t>(s);
-  std::size_t capacity = 0;
-  void* p = rnnkit::pool_acquire(n * sizeof(T), &capacity);  // throws std::bad_alloc
-  py::capsule owner = pool_capsule(p, capacity);  // releases p itself if it throws
-  return py::array_t<T>(std::vector<py::ssize_t>(shape.begin(), shape.end()), static_cast<T*>(p),
-                        owner);
+  for (index_t s : shape) {
+    dims[ndim++] = static_cast<Py_intptr_t>(s);
+    n *= static_cast<std::size_t>(s);
+  }
+  const auto& api = py::detail::npy_api::get();
+  void* data = nullptr;
+  py::object owner;
+  if (n * sizeof(T) >= kPooledOutputMin) {
+    std::size_t capacity = 0;
+    data = rnnkit::pool_acquire(n * sizeof(T), &capacity);  // throws std::bad_alloc
+    owner = pool_capsule(data, capacity);  // releases the block itself if it throws
+  }
+  const int flags = data ? py::detail::npy_api::NPY_ARRAY_WRITEABLE_ : 0;
+  auto out = py::reinterpret_steal<py::array_t<T>>(api.PyArray_NewFromDescr_(
+      api.PyArray_Type_, dtype_of<T>().inc_ref().ptr(), ndim, dims, nullptr, data, flags,
+      nullptr));
+  if (!out) throw py::error_already_set();  // the capsule returns the block
+  // Steals the reference: from here the array owns the capsule, which owns the block.
+  if (data && api.PyArray_SetBaseObject_(out.ptr(), owner.release().ptr()) != 0) {
+    throw py::error_already_set();
+  }
+  return out;
 }
 
-// True when `converted` is a copy the conversion made just now: a different object that
-// owns its data. Otherwise it is the caller's array (or a view of it: subclasses, memmaps).
-bool is_private(const py::array& converted, const py::array& original);
+// One block of pool memory, owned (the storage of a training cache).
+class PoolBlock {
+ public:
+  explicit PoolBlock(std::size_t bytes) : p_(rnnkit::pool_acquire(bytes, &capacity_)) {}
+  ~PoolBlock() {
+    if (p_) rnnkit::pool_release(p_, capacity_);
+  }
+  PoolBlock(const PoolBlock&) = delete;
+  PoolBlock& operator=(const PoolBlock&) = delete;
+  char* data() const { return static_cast<char*>(p_); }
 
-// `converted` itself when it is private, else a copy of it in pooled memory.
-template <class T>
-py::array private_copy(const py::array& converted, const py::array& original) {
-  if (is_private(converted, original)) return converted;
-  // A fresh array and a memcpy: going through a buffer_info would parse its PEP 3118 format
-  // string in Python, ~10 us per call.
-  py::array_t<T> copy = pooled_array<T>(
-      std::vector<index_t>(converted.shape(), converted.shape() + converted.ndim()));
-  std::memcpy(copy.mutable_data(), converted.data(), static_cast<size_t>(converted.nbytes()));
-  return copy;
-}
+ private:
+  std::size_t capacity_ = 0;
+  void* p_ = nullptr;
+};
 
-// Runs f (a kernel call: raw pointers only, no Python API) with the GIL released.
+// Runs f (a kernel call: raw pointers only, no Python API), with the GIL released when
+// `release_gil`. Callers keep it only for calls too short to matter to other Python threads
+// (a few tens of microseconds), which then skip releasing and re-taking it and the shutdown
+// handshake (~0.05 us of a ~1 us binding). Such calls run on one thread and never
+// reach an interrupt poll (threadpool.hpp: polls start 20 ms into a call); one that did would
+// still work, since the poll's PyGILState_Ensure nests on a thread that holds the GIL.
 //
 // The GIL is released and re-acquired by explicit calls in the normal flow, not by a
 // destructor: when the interpreter exits while a daemon thread is in a kernel, CPython
@@ -134,7 +175,12 @@ py::array private_copy(const py::array& converted, const py::array& original) {
 // With the GIL re-held, a Python error raised meanwhile (a signal handler's
 // KeyboardInterrupt, set through an interrupt hook) becomes this call's exception.
 template <class F>
-void run_without_gil(F&& f) {
+void run_kernel(bool release_gil, F&& f) {
+  if (!release_gil) {
+    f();
+    if (PyErr_Occurred()) throw py::error_already_set();
+    return;
+  }
   // A non-main thread whose kernel ends during shutdown parks instead of taking the GIL
   // back (shutdown_guard.hpp: CPython < 3.14 would pthread_exit it through these frames).
   PyThreadState* state = PyEval_SaveThread();

@@ -9,16 +9,20 @@
 // The cache owns every array backward reads: nothing in it aliases caller memory; a cache
 // instance that no forward call produced (__new__, copy.copy) is rejected.
 #include <array>
+#include <cstring>
+#include <initializer_list>
 #include <cstdint>
 #include <limits>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
 #include "python/convert.hpp"
+#include "python/fast_call.hpp"
 #include "rnnkit/cells.hpp"
 #include "rnnkit/dispatch.hpp"
 
@@ -90,21 +94,31 @@ struct Sizes {
 
 bool present(Sym s, const Sizes& z) { return s != Sym::End && (s != Sym::BiasRows || z.bias_rows == 2); }
 
-std::vector<wide_t> expected_shape(const ArgRule& r, const Sizes& z) {
-  std::vector<wide_t> shape;
+// An expected shape: up to three sizes, on the stack (this runs for every argument of every
+// call; the vectors of a message are built only for a mismatch).
+struct ExpectedShape {
+  int ndim = 0;
+  wide_t size[3] = {0, 0, 0};
+  std::vector<wide_t> vector() const { return std::vector<wide_t>(size, size + ndim); }
+};
+
+ExpectedShape expected_shape(const ArgRule& r, const Sizes& z) {
+  ExpectedShape shape;
   for (Sym s : r.dims) {
     if (!present(s, z)) continue;
+    wide_t v = 0;
     switch (s) {
-      case Sym::B: shape.push_back(z.B); break;
-      case Sym::T: shape.push_back(z.T); break;
-      case Sym::I: shape.push_back(z.I); break;
-      case Sym::H: shape.push_back(z.H); break;
-      case Sym::GH: shape.push_back(z.GH); break;
-      case Sym::BiasRows: shape.push_back(2); break;
-      case Sym::S: shape.push_back(z.S); break;
-      case Sym::P: shape.push_back(z.P); break;
+      case Sym::B: v = z.B; break;
+      case Sym::T: v = z.T; break;
+      case Sym::I: v = z.I; break;
+      case Sym::H: v = z.H; break;
+      case Sym::GH: v = z.GH; break;
+      case Sym::BiasRows: v = 2; break;
+      case Sym::S: v = z.S; break;
+      case Sym::P: v = z.P; break;
       case Sym::End: break;
     }
+    shape.size[shape.ndim++] = v;
   }
   return shape;
 }
@@ -156,11 +170,14 @@ void check_ndim(const ArgRule& r, const py::array& a, const Sizes& z) {
 }
 
 void check_shape(const ArgRule& r, const py::array& a, const Sizes& z) {
-  const std::vector<wide_t> expected = expected_shape(r, z);
-  if (shape_of(a) != expected) {
-    throw py::value_error(std::string(r.name) + " must have shape " + shape_str(expected) +
-                          "; got " + shape_str(shape_of(a)));
+  const ExpectedShape expected = expected_shape(r, z);
+  bool same = a.ndim() == expected.ndim;
+  for (int axis = 0; same && axis < expected.ndim; ++axis) {
+    same = a.shape()[axis] == expected.size[axis];
   }
+  if (same) return;
+  throw py::value_error(std::string(r.name) + " must have shape " +
+                        shape_str(expected.vector()) + "; got " + shape_str(shape_of(a)));
 }
 
 // Elements of every array a call may hold at once, 8 bytes each, must fit in an int64: the
@@ -187,7 +204,9 @@ void check_sizes(index_t B, index_t T, index_t I, index_t H, int G) {
 
 // The keyword arguments of <name>_forward that set SeqOptions fields, one per kOpt* bit of
 // cells.def. Flags are checked with go_backwards and training, before the arrays; the
-// others after the arrays (the reference's order).
+// others after the arrays (the reference's order). Their order here is the order of the
+// keyword parameters (after h0 and c0), as in rnnkit.ops' signatures, which pass them on by
+// position (tests/test_call_path.py checks the two signatures agree).
 enum class OptionKind { Flag, Activation };
 struct OptionSpec {
   unsigned bit;
@@ -199,12 +218,12 @@ struct OptionSpec {
   Activation SeqOptions::*activation;
 };
 constexpr OptionSpec kOptionSpecs[] = {
+    {rnnkit::kOptResetAfter, "reset_after", OptionKind::Flag, true, nullptr,
+     &SeqOptions::reset_after, nullptr},
     {rnnkit::kOptActivation, "activation", OptionKind::Activation, false, "tanh", nullptr,
      &SeqOptions::activation},
     {rnnkit::kOptRecurrentActivation, "recurrent_activation", OptionKind::Activation, false,
      "sigmoid", nullptr, &SeqOptions::recurrent_activation},
-    {rnnkit::kOptResetAfter, "reset_after", OptionKind::Flag, true, nullptr,
-     &SeqOptions::reset_after, nullptr},
 };
 constexpr int kOptionCount = sizeof(kOptionSpecs) / sizeof(kOptionSpecs[0]);
 
@@ -251,35 +270,40 @@ constexpr int extra_count(Cell cell) {
   return n;
 }
 
-py::arg_v extra_arg(Cell cell, int i) {
+Param extra_param(Cell cell, int i) {
   const CellInfo& c = cell_info(cell);
-  if (c.states == 2 && i-- == 0) return py::arg_v("c0", py::none());
+  if (c.states == 2 && i-- == 0) return {"c0", py::none()};
   for (const OptionSpec& s : kOptionSpecs) {
     if (!c.reads(s.bit) || i-- != 0) continue;
-    if (s.kind == OptionKind::Flag) return py::arg_v(s.name, py::bool_(s.flag_default));
-    return py::arg_v(s.name, py::str(s.str_default));
+    if (s.kind == OptionKind::Flag) return {s.name, py::bool_(s.flag_default)};
+    return {s.name, py::str(s.str_default)};
   }
-  throw std::logic_error("extra_arg: no such argument");
+  throw std::logic_error("extra_param: no such argument");
 }
 
 // ================================================================ the cache
 
 // What a training forward returns as `cache`: the validated inputs (converted to the result
-// dtype, private copies) and the TrainCache arrays BPTT reads. One Python type for every
-// cell; messages name it after its cell ("LSTMCache", as the reference's classes are named).
+// dtype, private copies) and the TrainCache arrays BPTT reads, all in ONE pool block (one
+// allocation a call instead of one NumPy array, capsule and pool block per array). One Python
+// type for every cell; messages name it after its cell ("LSTMCache", as the reference's
+// classes are named).
 struct ForwardCache {
   Cell cell = Cell{};
   Dims dims;
   SeqOptions opt;
   bool f64 = false;
   bool has_bias = false;
-  bool has_mask = false;
-  // Null handles until set: mask only when has_mask, train[k] only for the cell's arrays.
-  py::array x = null_array(), kernel = null_array(), recurrent_kernel = null_array();
-  py::array projection_kernel = null_array();  // projected cells only
-  py::array mask = null_array();  // uint8 (B, T)
-  py::array train[rnnkit::kCacheArrayCount] = {null_array(), null_array(), null_array(),
-                                               null_array(), null_array()};  // by CacheArray
+  PoolBlock block;
+  explicit ForwardCache(std::size_t bytes) : block(bytes) {}
+  // Into `block`; null when absent: projection_kernel only for projected cells, mask only
+  // when given (uint8 (B, T), nonzero = keep), train[k] only for the cell's arrays.
+  const void* x = nullptr;
+  const void* kernel = nullptr;
+  const void* recurrent_kernel = nullptr;
+  const void* projection_kernel = nullptr;
+  const std::uint8_t* mask = nullptr;
+  void* train[rnnkit::kCacheArrayCount] = {};
 };
 
 template <class T>
@@ -287,19 +311,38 @@ constexpr T* rnnkit::TrainCache<T>::*kTrainMembers[rnnkit::kCacheArrayCount] = {
     &rnnkit::TrainCache<T>::gates, &rnnkit::TrainCache<T>::h_prev,
     &rnnkit::TrainCache<T>::c_prev, &rnnkit::TrainCache<T>::aux, &rnnkit::TrainCache<T>::m};
 
+// ForwardCache's pybind11 type record, set once by register_cells (looking it up by typeid
+// costs a hash of the type name per use).
+const py::detail::type_info* g_cache_type = nullptr;
+
+// Whether obj is a ForwardCache (the class is final: its exact type).
+bool is_cache(const py::handle& obj) {
+  return Py_TYPE(obj.ptr()) == g_cache_type->type;
+}
+
 // The C++ cache behind `obj`, a ForwardCache instance; nullptr when no forward call made it
 // (an instance from __new__ or copy.copy has no constructed C++ object: pybind11 would hand
 // out uninitialised memory).
 const ForwardCache* initialised_cache(const py::handle& obj) {
   auto* inst = reinterpret_cast<py::detail::instance*>(obj.ptr());
-  const py::detail::value_and_holder v_h = inst->get_value_and_holder(nullptr, false);
+  const py::detail::value_and_holder v_h = inst->get_value_and_holder(g_cache_type, false);
   if (!v_h || !v_h.holder_constructed() || v_h.value_ptr() == nullptr) return nullptr;
-  return &obj.cast<const ForwardCache&>();
+  return v_h.value_ptr<ForwardCache>();
+}
+
+// A new ForwardCache instance owning `cache`: pybind11's generic cast given the type record
+// (py::cast would first look it up by typeid, hashing and comparing type names).
+py::object wrap_cache(std::unique_ptr<ForwardCache> cache) {
+  const py::handle h = py::detail::type_caster_generic::cast(
+      py::detail::cast_sources(cache.get(), g_cache_type), py::return_value_policy::take_ownership,
+      py::handle(), nullptr, nullptr, &cache);  // moves the holder into the instance
+  if (!h) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(h);
 }
 
 // For the read-only properties: a ForwardCache, initialised.
 const ForwardCache& cache_property_self(const py::handle& self) {
-  if (!py::isinstance<ForwardCache>(self)) {  // e.g. ForwardCache.shape.fget(42)
+  if (!is_cache(self)) {  // e.g. ForwardCache.shape.fget(42)
     throw py::type_error("expected an rnnkit cache; got " + type_name(self));
   }
   const ForwardCache* c = initialised_cache(self);
@@ -313,12 +356,14 @@ const ForwardCache& cache_property_self(const py::handle& self) {
 // The cache `cell`'s backward was given, or a TypeError worded as the reference's.
 const ForwardCache& require_cache(const py::handle& obj, Cell cell) {
   const CellInfo& want = cell_info(cell);
-  const std::string expected = std::string("cache must be the cache returned by ") + want.name +
-                               "_forward(..., training=True); got ";
-  if (!py::isinstance<ForwardCache>(obj)) throw py::type_error(expected + type_name(obj));
+  const auto refuse = [&](const std::string& got) {
+    return py::type_error(std::string("cache must be the cache returned by ") + want.name +
+                          "_forward(..., training=True); got " + got);
+  };
+  if (!is_cache(obj)) throw refuse(type_name(obj));
   const ForwardCache* c = initialised_cache(obj);
-  if (!c) throw py::type_error(expected + "an uninitialised " + want.cache_name);
-  if (c->cell != cell) throw py::type_error(expected + cell_info(c->cell).cache_name);
+  if (!c) throw refuse(std::string("an uninitialised ") + want.cache_name);
+  if (c->cell != cell) throw refuse(cell_info(c->cell).cache_name);
   return *c;
 }
 
@@ -395,13 +440,62 @@ void validate_forward(ForwardArgs& a) {
   }
 }
 
-// The mask as a private (B, T) uint8 array, nonzero = keep: astype(bool) semantics (nonzero
-// and NaN keep the step), copied so that editing the caller's mask changes nothing.
-py::array private_mask(const OptionalArray& m, const Dims& d) {
-  py::array as_bool = to_kernel_array(m.arr, "mask", py::dtype::of<bool>());
-  py::array_t<std::uint8_t> out = pooled_array<std::uint8_t>({d.B, d.T});
-  std::memcpy(out.mutable_data(), as_bool.data(), static_cast<size_t>(d.B * d.T));
-  return out;
+// Floating-point operations of a forward call, roughly: the input projection, the recurrent
+// products and (projected cells) the projection; backward does about twice as many. It only
+// decides whether the call releases the GIL.
+double forward_flops(const Dims& d) {
+  return 2.0 * static_cast<double>(d.rows()) *
+         (static_cast<double>(d.I + d.S()) * static_cast<double>(d.GH()) +
+          static_cast<double>(d.H) * static_cast<double>(d.P));
+}
+
+// Kernel calls of fewer FLOPs keep the GIL (run_kernel): at the ~10-20 GFLOP/s of such small
+// problems they last well under 100 us (the interpreter's switch interval is 5 ms), where
+// releasing it would only add the release, the re-take and the shutdown handshake.
+constexpr double kKeepGilFlops = 1e6;
+
+// Byte offsets of a training cache's arrays in its one block, each 64-byte aligned.
+struct CacheLayout {
+  std::size_t x = 0, kernel = 0, recurrent_kernel = 0, projection_kernel = 0, mask = 0;
+  std::size_t train[rnnkit::kCacheArrayCount] = {};
+  std::size_t bytes = 0;
+
+  std::size_t take(std::size_t n) {
+    const std::size_t at = bytes;
+    bytes += (n + 63) / 64 * 64;
+    return at;
+  }
+};
+
+template <class T>
+CacheLayout cache_layout(Cell cell, const Dims& d, bool has_mask) {
+  const CellInfo& info = cell_info(cell);
+  const auto elements = [](index_t n) { return static_cast<std::size_t>(n) * sizeof(T); };
+  CacheLayout l;
+  l.x = l.take(elements(d.rows() * d.I));
+  l.kernel = l.take(elements(d.I * d.GH()));
+  l.recurrent_kernel = l.take(elements(d.S() * d.GH()));
+  if (info.projected) l.projection_kernel = l.take(elements(d.H * d.P));
+  if (has_mask) l.mask = l.take(static_cast<std::size_t>(d.rows()));
+  for (int k = 0; k < rnnkit::kCacheArrayCount; ++k) {
+    l.train[k] = l.take(elements(d.rows() * rnnkit::train_cache_columns(cell, k, d)));
+  }
+  return l;
+}
+
+// A private copy of `a` (a kernel array: C-contiguous, the result dtype) at block + offset.
+const void* copy_into(const PoolBlock& block, std::size_t offset, const py::array& a) {
+  char* to = block.data() + offset;
+  std::memcpy(to, a.data(), static_cast<std::size_t>(a.nbytes()));
+  return to;
+}
+
+// A tuple of new references to `items` (cheaper than py::make_tuple's per-item casts).
+py::tuple tuple_of(std::initializer_list<py::handle> items) {
+  py::tuple t(items.size());
+  std::size_t i = 0;
+  for (py::handle h : items) PyTuple_SET_ITEM(t.ptr(), i++, h.inc_ref().ptr());
+  return t;
 }
 
 template <class T>
@@ -417,7 +511,10 @@ py::tuple run_forward(ForwardArgs& a) {
                      ? to_kernel_array<T>(arg[kProjection].arr, "projection_kernel")
                      : null_array();
   py::array bias_h = null_array(), h0_h = null_array(), c0_h = null_array();
-  py::array mask = null_array();
+  // The mask as (B, T) bytes, nonzero = keep: astype(bool) semantics (nonzero and NaN keep
+  // the step).
+  py::array mask = arg[kMask].given ? to_kernel_array(arg[kMask].arr, "mask", dtype_of<bool>())
+                                    : null_array();
 
   rnnkit::SeqInputs<T> in;
   in.x = static_cast<const T*>(x.data());
@@ -427,60 +524,58 @@ py::tuple run_forward(ForwardArgs& a) {
   in.bias = data_or_null<T>(arg[kBias], "bias", bias_h);
   in.h0 = data_or_null<T>(arg[kH0], "h0", h0_h);
   in.c0 = data_or_null<T>(arg[kC0], "c0", c0_h);
-  if (arg[kMask].given) {
-    mask = private_mask(arg[kMask], d);
-    in.mask = static_cast<const std::uint8_t*>(mask.data());
-  }
+  if (arg[kMask].given) in.mask = static_cast<const std::uint8_t*>(mask.data());
 
-  py::array_t<T> y = pooled_array<T>({d.B, d.T, d.S()});
-  py::array_t<T> h_last({d.B, d.S()});
+  py::array_t<T> y = output_array<T>({d.B, d.T, d.S()});
+  py::array_t<T> h_last = output_array<T>({d.B, d.S()});
   py::array_t<T> c_last = null_array<py::array_t<T>>();
   rnnkit::SeqOutputs<T> out;
   out.y = y.mutable_data();
   out.h_last = h_last.mutable_data();
   if (info.states == 2) {
-    c_last = py::array_t<T>({d.B, d.H});
+    c_last = output_array<T>({d.B, d.H});
     out.c_last = c_last.mutable_data();
   }
 
   std::unique_ptr<ForwardCache> cache;
   rnnkit::TrainCache<T> tc;
   if (a.training) {
-    cache.reset(new ForwardCache());
+    // Private copies: editing the caller's arrays between forward and backward must not
+    // change the gradients.
+    const CacheLayout l = cache_layout<T>(cell, d, arg[kMask].given);
+    cache.reset(new ForwardCache(l.bytes));
     cache->cell = cell;
     cache->dims = d;
     cache->opt = a.opt;
     cache->f64 = std::is_same<T, double>::value;
     cache->has_bias = arg[kBias].given;
-    // Private copies: editing the caller's arrays between forward and backward must not
-    // change the gradients. The conversion hands back the caller's own memory when no copy
-    // was needed, also as a new (view) object for subclasses: ownership decides, not identity.
-    cache->x = private_copy<T>(x, arg[kX].arr);
-    cache->kernel = private_copy<T>(kernel, arg[kKernel].arr);
-    cache->recurrent_kernel = private_copy<T>(rk, arg[kRecurrentKernel].arr);
-    if (info.projected) cache->projection_kernel = private_copy<T>(pk, arg[kProjection].arr);
-    cache->has_mask = arg[kMask].given;
-    if (cache->has_mask) cache->mask = mask;  // already private
+    const PoolBlock& block = cache->block;
+    cache->x = copy_into(block, l.x, x);
+    cache->kernel = copy_into(block, l.kernel, kernel);
+    cache->recurrent_kernel = copy_into(block, l.recurrent_kernel, rk);
+    if (info.projected) cache->projection_kernel = copy_into(block, l.projection_kernel, pk);
+    if (arg[kMask].given) {
+      cache->mask = static_cast<const std::uint8_t*>(copy_into(block, l.mask, mask));
+    }
     for (int k = 0; k < rnnkit::kCacheArrayCount; ++k) {
-      const index_t cols = rnnkit::train_cache_columns(cell, k, d);
-      if (cols == 0) continue;
-      cache->train[k] = pooled_array<T>({d.rows(), cols});
-      tc.*kTrainMembers<T>[k] = static_cast<T*>(cache->train[k].mutable_data());
+      if (!info.has_cache_array(k)) continue;
+      cache->train[k] = block.data() + l.train[k];
+      tc.*kTrainMembers<T>[k] = static_cast<T*>(cache->train[k]);
     }
   }
 
   const rnnkit::TrainCache<T>* tcp = a.training ? &tc : nullptr;
   const SeqOptions opt = a.opt;
-  run_without_gil([&] {
+  run_kernel(forward_flops(d) >= kKeepGilFlops, [&] {
     rnnkit::PooledBuffer<T> work(
         static_cast<size_t>(rnnkit::forward_workspace_size(cell, d, opt)));
     rnnkit::kernels_for<T>(rnnkit::active_kernels()).forward_of(cell)(out, d, opt, in, tcp,
                                                                        work.data());
   });
 
-  py::object cache_obj = cache ? py::cast(std::move(cache)) : py::none();
-  if (info.states == 2) return py::make_tuple(y, h_last, c_last, cache_obj);
-  return py::make_tuple(y, h_last, cache_obj);
+  py::object cache_obj = cache ? wrap_cache(std::move(cache)) : py::none();
+  if (info.states == 2) return tuple_of({y, h_last, c_last, cache_obj});
+  return tuple_of({y, h_last, cache_obj});
 }
 
 // One forward call: flags (go_backwards, the cell's flag options, training), then every
@@ -537,6 +632,25 @@ py::tuple forward(Cell cell, const py::handle* fixed, const py::handle* extras,
 
 // ================================================================ backward
 
+// The keys of backward's dict, interned once (a key made from a C string per call costs a
+// UTF-8 decode and a hash). Never destroyed: no Python object may be released after the
+// interpreter is gone.
+struct GradKeys {
+  py::object x, kernel, recurrent_kernel, projection_kernel, bias, h0, c0;
+};
+const GradKeys& grad_keys() {
+  static const GradKeys* keys = [] {
+    const auto key = [](const char* s) {
+      PyObject* k = PyUnicode_InternFromString(s);
+      if (!k) throw py::error_already_set();
+      return py::reinterpret_steal<py::object>(k);
+    };
+    return new GradKeys{key("x"), key("kernel"), key("recurrent_kernel"),
+                        key("projection_kernel"), key("bias"), key("h0"), key("c0")};
+  }();
+  return *keys;
+}
+
 template <class T>
 py::dict run_backward(const ForwardCache& c, const OptionalArray* up_arr) {
   const Dims& d = c.dims;
@@ -549,22 +663,20 @@ py::dict run_backward(const ForwardCache& c, const OptionalArray* up_arr) {
   up.dc_last = data_or_null<T>(up_arr[kDcLast], "dc_last", holder[kDcLast]);
 
   rnnkit::SeqInputs<T> in;
-  in.x = static_cast<const T*>(c.x.data());
-  in.kernel = static_cast<const T*>(c.kernel.data());
-  in.recurrent_kernel = static_cast<const T*>(c.recurrent_kernel.data());
-  if (info.projected) in.projection_kernel = static_cast<const T*>(c.projection_kernel.data());
-  in.mask = c.has_mask ? static_cast<const std::uint8_t*>(c.mask.data()) : nullptr;
+  in.x = static_cast<const T*>(c.x);
+  in.kernel = static_cast<const T*>(c.kernel);
+  in.recurrent_kernel = static_cast<const T*>(c.recurrent_kernel);
+  in.projection_kernel = static_cast<const T*>(c.projection_kernel);
+  in.mask = c.mask;
   rnnkit::TrainCache<T> tc;
   for (int k = 0; k < rnnkit::kCacheArrayCount; ++k) {
-    if (info.has_cache_array(k)) {
-      tc.*kTrainMembers<T>[k] = static_cast<T*>(const_cast<void*>(c.train[k].data()));
-    }
+    tc.*kTrainMembers<T>[k] = static_cast<T*>(c.train[k]);
   }
 
-  py::array_t<T> dx = pooled_array<T>({d.B, d.T, d.I});
-  py::array_t<T> dkernel({d.I, d.GH()});
-  py::array_t<T> drec({d.S(), d.GH()});
-  py::array_t<T> dh0({d.B, d.S()});
+  py::array_t<T> dx = output_array<T>({d.B, d.T, d.I});
+  py::array_t<T> dkernel = output_array<T>({d.I, d.GH()});
+  py::array_t<T> drec = output_array<T>({d.S(), d.GH()});
+  py::array_t<T> dh0 = output_array<T>({d.B, d.S()});
   py::array_t<T> dbias = null_array<py::array_t<T>>(), dc0 = null_array<py::array_t<T>>();
   py::array_t<T> dproj = null_array<py::array_t<T>>();
   rnnkit::SeqGrads<T> g;
@@ -573,33 +685,34 @@ py::dict run_backward(const ForwardCache& c, const OptionalArray* up_arr) {
   g.drecurrent = drec.mutable_data();
   g.dh0 = dh0.mutable_data();
   if (info.projected) {
-    dproj = py::array_t<T>({d.H, d.P});
+    dproj = output_array<T>({d.H, d.P});
     g.dprojection = dproj.mutable_data();
   }
   if (c.has_bias) {
-    dbias = rnnkit::bias_rows(cell, c.opt) == 2 ? py::array_t<T>({index_t(2), d.GH()})
-                                                : py::array_t<T>({d.GH()});
+    dbias = rnnkit::bias_rows(cell, c.opt) == 2 ? output_array<T>({index_t(2), d.GH()})
+                                                : output_array<T>({d.GH()});
     g.dbias = dbias.mutable_data();
   }
   if (info.states == 2) {
-    dc0 = py::array_t<T>({d.B, d.H});
+    dc0 = output_array<T>({d.B, d.H});
     g.dc0 = dc0.mutable_data();
   }
   const SeqOptions opt = c.opt;
-  run_without_gil([&] {
+  run_kernel(2 * forward_flops(d) >= kKeepGilFlops, [&] {
     rnnkit::PooledBuffer<T> work(
         static_cast<size_t>(rnnkit::backward_workspace_size(cell, d, opt)));
     rnnkit::kernels_for<T>(rnnkit::active_kernels()).backward_of(cell)(g, d, opt, in, tc, up,
                                                                         work.data());
   });
+  const GradKeys& key = grad_keys();
   py::dict grads;
-  grads["x"] = dx;
-  grads["kernel"] = dkernel;
-  grads["recurrent_kernel"] = drec;
-  if (info.projected) grads["projection_kernel"] = dproj;
-  if (c.has_bias) grads["bias"] = dbias;
-  grads["h0"] = dh0;
-  if (info.states == 2) grads["c0"] = dc0;
+  grads[key.x] = dx;
+  grads[key.kernel] = dkernel;
+  grads[key.recurrent_kernel] = drec;
+  if (info.projected) grads[key.projection_kernel] = dproj;
+  if (c.has_bias) grads[key.bias] = dbias;
+  grads[key.h0] = dh0;
+  if (info.states == 2) grads[key.c0] = dc0;
   return grads;
 }
 
@@ -631,69 +744,74 @@ py::dict backward(Cell cell, const py::handle& cache_obj, const py::handle* upst
 
 // ================================================================ the Python functions
 
-template <std::size_t>
-using Object = py::object;
-
 // <name>_forward(x, kernel, recurrent_kernel, bias=None, *, h0=None, <extras>, mask=None,
-//                go_backwards=False, training=True), extras as extra_count / extra_arg say;
-// projected cells take projection_kernel after recurrent_kernel.
-// Flags are taken as objects and checked by require_bool: pybind11's bool conversion would
-// accept 1 or numpy scalars of any kind, and a string only with a generic message.
-template <Cell C, class Seq>
-struct ForwardFunction;
-template <Cell C, std::size_t... Is>
-struct ForwardFunction<C, std::index_sequence<Is...>> {
-  static py::tuple call(py::object x, py::object kernel, py::object rk, py::object bias,
-                        py::object h0, Object<Is>... extras, py::object mask,
-                        py::object go_backwards, py::object training) {
-    const py::handle fixed[] = {x, kernel, rk, py::none(), bias, h0};
-    const py::handle extra[] = {extras..., py::handle()};
-    return forward(C, fixed, extra, mask, go_backwards, training);
+//                go_backwards=False, training=True), extras as extra_count / extra_param say;
+// projected cells take projection_kernel after recurrent_kernel. Vectorcall functions
+// (fast_call.hpp). Unlike rnnkit.ops' signature, every parameter may also be passed by
+// position: ops passes them all that way (no keyword matching at all).
+// Flags are taken as objects and checked by require_bool: a bool conversion would accept 1
+// or numpy scalars of any kind, and a string only with a generic message.
+template <Cell C>
+struct ForwardEntry {
+  static constexpr bool kProjected = cell_info(C).projected;
+  static constexpr int kExtras = extra_count(C);
+  // x, kernel, recurrent_kernel[, projection_kernel], bias, h0, extras, mask, two flags
+  static constexpr int kParams = (kProjected ? 5 : 4) + 1 + kExtras + 3;
+  static inline const CallSignature* signature = nullptr;  // set by define(); never freed
+
+  static PyObject* call(PyObject*, PyObject* const* args, Py_ssize_t nargsf, PyObject* kwnames) {
+    return guarded([&]() -> py::object {
+      PyObject* a[kParams];
+      if (!signature->bind(args, nargsf, kwnames, a)) throw py::error_already_set();
+      int i = 0;
+      py::handle fixed[6];  // x, kernel, recurrent_kernel, projection_kernel, bias, h0
+      for (int f = 0; f < 6; ++f) {
+        fixed[f] = (f == 3 && !kProjected) ? py::handle(Py_None) : py::handle(a[i++]);
+      }
+      py::handle extra[kExtras + 1];
+      for (int e = 0; e < kExtras; ++e) extra[e] = a[i++];
+      return forward(C, fixed, extra, a[i], a[i + 1], a[i + 2]);
+    });
   }
-  static py::tuple call_projected(py::object x, py::object kernel, py::object rk,
-                                  py::object pk, py::object bias, py::object h0,
-                                  Object<Is>... extras, py::object mask,
-                                  py::object go_backwards, py::object training) {
-    const py::handle fixed[] = {x, kernel, rk, pk, bias, h0};
-    const py::handle extra[] = {extras..., py::handle()};
-    return forward(C, fixed, extra, mask, go_backwards, training);
-  }
+
   static void define(py::module_& m, const char* name) {
-    if constexpr (cell_info(C).projected) {
-      m.def(name, &call_projected, py::arg("x"), py::arg("kernel"),
-            py::arg("recurrent_kernel"), py::arg("projection_kernel"),
-            py::arg("bias") = py::none(), py::kw_only(), py::arg("h0") = py::none(),
-            extra_arg(C, static_cast<int>(Is))..., py::arg("mask") = py::none(),
-            py::arg("go_backwards") = false, py::arg("training") = true);
-    } else {
-      m.def(name, &call, py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"),
-            py::arg("bias") = py::none(), py::kw_only(), py::arg("h0") = py::none(),
-            extra_arg(C, static_cast<int>(Is))..., py::arg("mask") = py::none(),
-            py::arg("go_backwards") = false, py::arg("training") = true);
-    }
+    std::vector<Param> p = {{"x", {}}, {"kernel", {}}, {"recurrent_kernel", {}}};
+    if (kProjected) p.push_back({"projection_kernel", {}});
+    p.push_back({"bias", py::none()});
+    p.push_back({"h0", py::none()});
+    for (int e = 0; e < kExtras; ++e) p.push_back(extra_param(C, e));
+    p.push_back({"mask", py::none()});
+    p.push_back({"go_backwards", py::bool_(false)});
+    p.push_back({"training", py::bool_(true)});
+    signature = new CallSignature(name, std::move(p), kParams);
+    add_fast_function(m, name, &call,
+                      signature->text_signature() + "See rnnkit.ops." + name + ".");
   }
 };
 
 // <name>_backward(cache, dy=None, dh_last=None[, dc_last=None]).
 template <Cell C>
-void define_backward(py::module_& m, const char* name) {
-  if constexpr (cell_info(C).states == 2) {
-    m.def(name,
-          [](py::object cache, py::object dy, py::object dh_last, py::object dc_last) {
-            const py::handle up[kUpCount] = {dy, dh_last, dc_last};
-            return backward(C, cache, up);
-          },
-          py::arg("cache"), py::arg("dy") = py::none(), py::arg("dh_last") = py::none(),
-          py::arg("dc_last") = py::none());
-  } else {
-    m.def(name,
-          [](py::object cache, py::object dy, py::object dh_last) {
-            const py::handle up[kUpCount] = {dy, dh_last, py::none()};
-            return backward(C, cache, up);
-          },
-          py::arg("cache"), py::arg("dy") = py::none(), py::arg("dh_last") = py::none());
+struct BackwardEntry {
+  static constexpr int kParams = 1 + kUpCount - (cell_info(C).states == 2 ? 0 : 1);
+  static inline const CallSignature* signature = nullptr;  // set by define(); never freed
+
+  static PyObject* call(PyObject*, PyObject* const* args, Py_ssize_t nargsf, PyObject* kwnames) {
+    return guarded([&]() -> py::object {
+      PyObject* a[kParams];
+      if (!signature->bind(args, nargsf, kwnames, a)) throw py::error_already_set();
+      const py::handle up[kUpCount] = {a[1], a[2], kParams > 3 ? a[kParams - 1] : Py_None};
+      return backward(C, a[0], up);
+    });
   }
-}
+
+  static void define(py::module_& m, const char* name) {
+    std::vector<Param> p = {{"cache", {}}, {"dy", py::none()}, {"dh_last", py::none()}};
+    if (cell_info(C).states == 2) p.push_back({"dc_last", py::none()});
+    signature = new CallSignature(name, std::move(p), kParams);
+    add_fast_function(m, name, &call,
+                      signature->text_signature() + "See rnnkit.ops." + name + ".");
+  }
+};
 
 }  // namespace
 
@@ -719,11 +837,11 @@ void register_cells(py::module_& m) {
         const ForwardCache& c = cache_property_self(self);
         return rnnkit::train_cache_elements(c.cell, c.dims) * (c.f64 ? 8 : 4);
       }, "Bytes of workspace kept for backward.");
+  g_cache_type = py::detail::get_type_info(typeid(ForwardCache));
 
-#define RNNKIT_CELL(Enum, name, gates, states, cache, options, proj)                      \
-  ForwardFunction<Cell::Enum, std::make_index_sequence<extra_count(Cell::Enum)>>::define( \
-      m, #name "_forward");                                                          \
-  define_backward<Cell::Enum>(m, #name "_backward");
+#define RNNKIT_CELL(Enum, name, gates, states, cache, options, proj) \
+  ForwardEntry<Cell::Enum>::define(m, #name "_forward");             \
+  BackwardEntry<Cell::Enum>::define(m, #name "_backward");
 #include "rnnkit/cells.def"
 #undef RNNKIT_CELL
 }

@@ -17,7 +17,10 @@ float32; any strides, byte order or alignment are accepted (copied where the ker
 C-contiguous, aligned data). Flags (``go_backwards``, ``reset_after``, ``training``) must be
 ``bool`` or ``numpy.bool_``. The cache holds private copies of what backward reads, so the
 caller may edit its arrays between forward and backward. A copy that cannot be allocated
-raises ``MemoryError`` naming the argument. The GIL is released while the kernels run.
+raises ``MemoryError`` naming the argument. The GIL is released while the kernels run, except
+in calls of under ~1 MFLOP, which last microseconds (releasing it would cost more).
+
+Each function passes its arguments on to ``rnnkit._core`` by position, checked there once.
 
 Activations: ``activation`` (every cell) and ``recurrent_activation`` (LSTM, GRU) take any of
 ``"tanh"``, ``"sigmoid"``, ``"hard_sigmoid"`` (Keras 3: ``relu6(x + 3) / 6``),
@@ -66,9 +69,8 @@ def simple_rnn_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayL
     Returns:
         ``(y (B, T, H), h_last (B, H), cache)``.
     """
-    return _core.simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0=h0,
-                                    activation=activation, mask=mask,
-                                    go_backwards=go_backwards, training=training)
+    return _core.simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0, activation, mask,
+                                    go_backwards, training)
 
 
 def simple_rnn_backward(cache: Any, dy: Optional[ArrayLike] = None,
@@ -113,10 +115,8 @@ def lstm_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayLike,
     Returns:
         ``(y (B, T, H), h_last (B, H), c_last (B, H), cache)``.
     """
-    return _core.lstm_forward(x, kernel, recurrent_kernel, bias, h0=h0, c0=c0, mask=mask,
-                              go_backwards=go_backwards, training=training,
-                              activation=activation,
-                              recurrent_activation=recurrent_activation)
+    return _core.lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, activation,
+                              recurrent_activation, mask, go_backwards, training)
 
 
 def lstm_backward(cache: Any, dy: Optional[ArrayLike] = None,
@@ -160,11 +160,8 @@ def gru_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayLike,
     Returns:
         ``(y (B, T, H), h_last (B, H), cache)``.
     """
-    return _core.gru_forward(x, kernel, recurrent_kernel, bias, h0=h0,
-                             reset_after=reset_after, mask=mask,
-                             go_backwards=go_backwards, training=training,
-                             activation=activation,
-                             recurrent_activation=recurrent_activation)
+    return _core.gru_forward(x, kernel, recurrent_kernel, bias, h0, reset_after, activation,
+                             recurrent_activation, mask, go_backwards, training)
 
 
 def gru_backward(cache: Any, dy: Optional[ArrayLike] = None,
@@ -209,10 +206,8 @@ def lstmp_forward(x: ArrayLike, kernel: ArrayLike, recurrent_kernel: ArrayLike,
     Returns:
         ``(y (B, T, P), h_last (B, P), c_last (B, H), cache)``.
     """
-    return _core.lstmp_forward(x, kernel, recurrent_kernel, projection_kernel, bias, h0=h0,
-                               c0=c0, mask=mask, go_backwards=go_backwards, training=training,
-                               activation=activation,
-                               recurrent_activation=recurrent_activation)
+    return _core.lstmp_forward(x, kernel, recurrent_kernel, projection_kernel, bias, h0, c0,
+                               activation, recurrent_activation, mask, go_backwards, training)
 
 
 def lstmp_backward(cache: Any, dy: Optional[ArrayLike] = None,
