@@ -120,7 +120,7 @@ void fill_and_run(OptimArgs<T>& args, py::array& w, const py::array& g,
     args.wd = static_cast<T>(decay->first);
     args.wd_lr = static_cast<T>(decay->second);
   }
-  run_without_gil([&] { rnnkit::optim_update(args); });
+  run_kernel(true, [&] { rnnkit::optim_update(args); });
 }
 
 void optim_update(const std::string& kind_name, const py::handle& w_obj,
@@ -212,14 +212,14 @@ void optim_update(const std::string& kind_name, const py::handle& w_obj,
 template <class T>
 py::tuple row_sums(const py::array& ids, const py::array& dy, index_t row_len) {
   const index_t n = static_cast<index_t>(ids.size());
-  py::array_t<std::int64_t> rows = pooled_array<std::int64_t>({n});
-  py::array_t<T> sums = pooled_array<T>({n, row_len});
+  py::array_t<std::int64_t> rows = output_array<std::int64_t>({n});
+  py::array_t<T> sums = output_array<T>({n, row_len});
   index_t u = 0;
   const std::int64_t* ip = static_cast<const std::int64_t*>(ids.data());
   const T* dp = static_cast<const T*>(dy.data());
   std::int64_t* rp = rows.mutable_data();
   T* sp = sums.mutable_data();
-  run_without_gil([&] { u = rnnkit::embedding_row_sums(ip, n, dp, row_len, rp, sp); });
+  run_kernel(true, [&] { u = rnnkit::embedding_row_sums(ip, n, dp, row_len, rp, sp); });
   py::slice head(0, u, 1);
   return py::make_tuple(rows[head], sums[head]);
 }
