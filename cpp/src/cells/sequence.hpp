@@ -123,6 +123,34 @@ LoopPlan loop_plan(const Dims& d, index_t slices) {
   return plan;
 }
 
+// A thread's share of a time loop under `plan`: slices [units) of rows [rows) (by units:
+// its slices of every row; by rows: every slice of its rows).
+struct LoopShare {
+  SliceRange units;
+  RowRange rows;
+  LoopShare(const LoopPlan& plan, index_t slices, index_t B, int tid, int n)
+      : units(plan.by_rows ? SliceRange(slices, 0, 1) : SliceRange(slices, tid, n)),
+        rows(plan.by_rows ? RowRange(B, tid, n) : RowRange(B, 0, 1)) {}
+};
+
+// Packs the cell's and the recurrence's panels before a loop: by units each thread packs its
+// own ranges; by rows the panels are shared, so thread 0 packs them all (with the slice
+// groups every thread then walks) and the others wait for it once. True: cancelled.
+template <class Cell, class Rec>
+bool pack_panels(const LoopPlan& plan, int tid, index_t slices, Cell& cell, Rec& rec,
+                 SliceRange cell_slices, SliceRange rec_slices) {
+  if (plan.by_rows) {
+    if (tid == 0) {
+      cell.pack(0, slices);
+      rec.pack(0, slices);
+    }
+    return team_barrier();
+  }
+  cell.pack(cell_slices.first, cell_slices.last);
+  rec.pack(rec_slices.first, rec_slices.last);
+  return false;
+}
+
 // seen[b*T + s]: row b kept some step at or before processing step s (1) or not (0).
 inline void seen_flags(std::uint8_t* seen, const Dims& d, const SeqOptions& opt,
                        const std::uint8_t* mask) {
@@ -325,22 +353,11 @@ void forward_loop(const ForwardSpec<T>& sp, Cell& cell, typename Cell::Recurrenc
   if (precompute) rec.use_single_step(single_step.get(), Hp);
 
   auto body = [&](int tid, int n) {
-    // By units: slices [mine), every row. By rows: every slice, rows [rows).
-    const SliceRange mine = plan.by_rows ? SliceRange(slices, 0, 1) : SliceRange(slices, tid, n);
-    const RowRange rows = plan.by_rows ? RowRange(B, tid, n) : RowRange(B, 0, 1);
+    const LoopShare share(plan, slices, B, tid, n);
+    const SliceRange mine = share.units;
+    const RowRange rows = share.rows;
     const SliceRange mine_s = kProj ? SliceRange(sslices, tid, n) : mine;  // slices of r
-    if (plan.by_rows) {
-      // The panels are shared: thread 0 packs them all (with the slice groups every thread
-      // then walks), the others wait for it once.
-      if (tid == 0) {
-        cell.pack(0, slices);
-        rec.pack(0, slices);
-      }
-      if (team_barrier()) return;
-    } else {
-      cell.pack(mine.first, mine.last);
-      rec.pack(mine.first, mine.last);
-    }
+    if (pack_panels(plan, tid, slices, cell, rec, mine, mine)) return;
     if constexpr (kProj) cell.proj.pack(mine_s.first, mine_s.last);
     if (precompute) {  // the thread's own rows and slices: read only by itself
       rec.single_step(h_buf[0], Sp, rows.first, rows.last - rows.first, mine.first, mine.last);
@@ -531,20 +548,11 @@ void backward_loop(const BackwardSpec<T>& sp, Cell& cell, typename Cell::Recurre
   Buffer<T> acc_all(static_cast<index_t>(plan.threads) * B * 2 * W);  // see forward_loop
 
   auto body = [&](int tid, int n) {
-    // By units: slices [mine), every row. By rows: every slice, rows [rows) (forward_loop).
-    const SliceRange mine = plan.by_rows ? SliceRange(slices, 0, 1) : SliceRange(slices, tid, n);
-    const RowRange rows = plan.by_rows ? RowRange(B, tid, n) : RowRange(B, 0, 1);
+    const LoopShare share(plan, slices, B, tid, n);
+    const SliceRange mine = share.units;
+    const RowRange rows = share.rows;
     const SliceRange mine_s = kProj ? SliceRange(sslices, tid, n) : mine;  // slices of dh
-    if (plan.by_rows) {
-      if (tid == 0) {
-        cell.pack(0, slices);
-        rec.pack(0, slices);
-      }
-      if (team_barrier()) return;
-    } else {
-      cell.pack(mine.first, mine.last);
-      rec.pack(mine_s.first, mine_s.last);
-    }
+    if (pack_panels(plan, tid, slices, cell, rec, mine, mine_s)) return;
     if constexpr (kProj) cell.proj.pack(mine.first, mine.last);
     T* const acc_base = acc_all.get() + static_cast<index_t>(tid) * B * 2 * W;
     for (index_t s = Tn - 1; s >= 0; --s) {

@@ -211,12 +211,9 @@ void gemm_few_rows(Trans ta, index_t M, index_t N, index_t K, const T* A, index_
   }
 }
 
-// gemm_few_rows over the team: thread tid takes a contiguous range of whole NV-vector column
-// blocks (the remainder columns go to the last thread). Each column is computed as in the
-// single-threaded call, so results do not depend on the split.
 template <class T>
-struct FewRowsJob {
-  Trans ta;
+struct GemmArgs {  // one gemm() call's arguments
+  Trans ta, tb;
   index_t M, N, K;
   const T* A;
   index_t lda;
@@ -229,9 +226,12 @@ struct FewRowsJob {
 
 constexpr index_t kFewRowsBlock = 8;  // vectors per column block: gemm_few_rows's NV
 
+// gemm_few_rows over the team: thread tid takes a contiguous range of whole NV-vector column
+// blocks (the remainder columns go to the last thread). Each column is computed as in the
+// single-threaded call, so results do not depend on the split.
 template <class T>
 void few_rows_task(void* ctx, int tid, int nthreads) {
-  const FewRowsJob<T>& j = *static_cast<const FewRowsJob<T>*>(ctx);
+  const GemmArgs<T>& j = *static_cast<const GemmArgs<T>*>(ctx);
   const index_t block = kFewRowsBlock * lanes<T>();
   const index_t blocks = j.N / block;
   const index_t lo = blocks * tid / nthreads * block;
@@ -242,15 +242,7 @@ void few_rows_task(void* ctx, int tid, int nthreads) {
 
 template <class T>
 struct GemmJob {
-  Trans ta, tb;
-  index_t M, N, K;
-  const T* A;
-  index_t lda;
-  const T* B;
-  index_t ldb;
-  T beta;
-  T* C;
-  index_t ldc;
+  GemmArgs<T> g;
   bool split_columns;  // else split rows
   T* space;            // per-thread packing space, space_per_thread elements each
   index_t space_per_thread;
@@ -259,16 +251,17 @@ struct GemmJob {
 // Thread tid's share of the output: a contiguous range of whole NR columns or MR rows.
 template <class T>
 void gemm_task(void* ctx, int tid, int nthreads) {
-  const GemmJob<T>& j = *static_cast<const GemmJob<T>*>(ctx);
+  const GemmJob<T>& job = *static_cast<const GemmJob<T>*>(ctx);
+  const GemmArgs<T>& j = job.g;
   using Bk = Blocking<T>;
-  const index_t unit = j.split_columns ? Bk::NR : Bk::MR;
-  const index_t extent = j.split_columns ? j.N : j.M;
+  const index_t unit = job.split_columns ? Bk::NR : Bk::MR;
+  const index_t extent = job.split_columns ? j.N : j.M;
   const index_t units = div_up(extent, unit);
   const index_t u0 = units * tid / nthreads, u1 = units * (tid + 1) / nthreads;
   const index_t lo = u0 * unit, hi = min_index(u1 * unit, extent);
   if (lo >= hi) return;
-  T* space = j.space + static_cast<index_t>(tid) * j.space_per_thread;
-  if (j.split_columns) {
+  T* space = job.space + static_cast<index_t>(tid) * job.space_per_thread;
+  if (job.split_columns) {
     const T* B = j.tb == Trans::No ? j.B + lo : j.B + lo * j.ldb;
     gemm_block(j.ta, j.tb, j.M, hi - lo, j.K, j.A, j.lda, B, j.ldb, j.beta, j.C + lo, j.ldc,
                space);
@@ -303,8 +296,8 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, const T* A, index
       gemm_few_rows(ta, M, N, K, A, lda, B, ldb, beta, C, ldc);
       return;
     }
-    FewRowsJob<T> job{ta, M, N, K, A, lda, B, ldb, beta, C, ldc};
-    team_run(nthreads, &few_rows_task<T>, &job);
+    GemmArgs<T> args{ta, Trans::No, M, N, K, A, lda, B, ldb, beta, C, ldc};
+    team_run(nthreads, &few_rows_task<T>, &args);
     return;
   }
   // Below ~20 MFLOP (~130 us on one core) a second thread costs more than it saves: waking a
@@ -321,7 +314,7 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, const T* A, index
     gemm_block(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, space.get());
     return;
   }
-  GemmJob<T> job{ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, split_columns, space.get(),
+  GemmJob<T> job{{ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc}, split_columns, space.get(),
                  per_thread};
   team_run(nthreads, &gemm_task<T>, &job);
 }
