@@ -13,15 +13,15 @@ anything (a shared layer's second gradient, a regularizer's gradient) gives a de
 """
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
-from typing import Any, Iterator, Sequence, Tuple
+from typing import Any, ContextManager, Sequence, Tuple
 
 import numpy as np
 
+from ._thread_scope import ThreadScoped
+
 __all__ = ["SparseRows", "collect_rows", "rows_wanted", "set_row_gradients", "dense"]
 
-_STATE = threading.local()
+_COLLECTING = ThreadScoped(False)
 _ENABLED = [True]
 
 
@@ -78,20 +78,14 @@ def dense(g: Any) -> Any:
     return g.dense() if isinstance(g, SparseRows) else g
 
 
-@contextmanager
-def collect_rows() -> Iterator[None]:
+def collect_rows() -> ContextManager[None]:
     """Within this block (on this thread), layers may store :class:`SparseRows` gradients."""
-    previous = getattr(_STATE, "on", False)
-    _STATE.on = True
-    try:
-        yield
-    finally:
-        _STATE.on = previous
+    return _COLLECTING.scope(True)
 
 
 def rows_wanted() -> bool:
     """Whether a layer may store a :class:`SparseRows` gradient now."""
-    return _ENABLED[0] and getattr(_STATE, "on", False)
+    return _ENABLED[0] and _COLLECTING.value
 
 
 def set_row_gradients(enabled: bool) -> None:

@@ -25,12 +25,11 @@ a layer shared by several nodes of a graph keeps each call's cache apart.
 """
 from __future__ import annotations
 
-import contextlib
-import threading
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, ContextManager, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .._thread_scope import ThreadScoped
 from .. import backend
 from .. import constraints as constraints_mod
 from .. import initializers
@@ -43,21 +42,15 @@ Shape = Tuple[Optional[int], ...]
 
 __all__ = ["Weight", "Layer", "InputLayer", "Input", "KerasTensor", "deferred_weights"]
 
-_DEFERRED = threading.local()
+_DEFERRED = ThreadScoped(False)
 
 
-@contextlib.contextmanager
-def deferred_weights() -> Iterator[None]:
+def deferred_weights() -> ContextManager[None]:
     """Inside this block ``add_weight`` runs no initializer and allocates nothing: each weight
     is a read-only zero-stride placeholder with the right shape and dtype, to be replaced by
     real values (``Weight.value = array``) before use. Loading uses it to compare the shapes a
     config implies with the stored arrays before any large allocation (this thread only)."""
-    previous = getattr(_DEFERRED, "on", False)
-    _DEFERRED.on = True
-    try:
-        yield
-    finally:
-        _DEFERRED.on = previous
+    return _DEFERRED.scope(True)
 
 
 class Weight:
@@ -204,7 +197,7 @@ class Layer:
                    constraint: Any = None) -> Weight:
         """Create a weight from an initializer (name, object or array), with an optional
         ``regularizer`` and ``constraint`` that training applies to it."""
-        if getattr(_DEFERRED, "on", False):
+        if _DEFERRED.value:
             shape = tuple(int(d) for d in shape)
             placeholder = np.broadcast_to(np.zeros((), self.dtype), shape)  # no allocation
             w = Weight(name, placeholder, trainable, regularizer, constraint)

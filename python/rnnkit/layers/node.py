@@ -12,14 +12,13 @@ node inside its own slot.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
-import threading
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, ContextManager, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .._thread_scope import ThreadScoped
 from .. import backend
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,25 +28,19 @@ __all__ = ["KerasTensor", "Node", "call_slot", "current_slot", "is_symbolic", "s
            "with_call_kwargs"]
 
 Shape = Tuple[Optional[int], ...]
-_SLOT = threading.local()
+_SLOT = ThreadScoped(None)
 
 
-@contextlib.contextmanager
-def call_slot(key: Any) -> Iterator[None]:
+def call_slot(key: Any) -> ContextManager[None]:
     """Inside this block, ``layer._cache`` reads and writes the cache stored under ``key``
     (this thread only), so the forward and backward of one node pair up even when the same
     layer runs at several nodes of a graph."""
-    previous = getattr(_SLOT, "key", None)
-    _SLOT.key = key
-    try:
-        yield
-    finally:
-        _SLOT.key = previous
+    return _SLOT.scope(key)
 
 
 def current_slot() -> Any:
     """The key of the innermost :func:`call_slot` block (``None`` outside any)."""
-    return getattr(_SLOT, "key", None)
+    return _SLOT.value
 
 
 class KerasTensor:
