@@ -822,15 +822,21 @@ def dumps_model(model: Any) -> bytes:
     return buf.getvalue()
 
 
+def _bytes_archive(caller: str, label: str, data: Any, empty: str) -> "_Archive":
+    """The :class:`_Archive` over untrusted bytes ``data`` (named ``label`` in messages);
+    TypeError for anything but bytes-like, ValueError ``"<label> <empty>"`` for none."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"{caller}: expected bytes, got {type(data).__name__}")
+    if len(data) == 0:
+        raise ValueError(f"{label} {empty}")
+    return _Archive(label, io.BytesIO(bytes(data)))
+
+
 def loads_model(data: bytes, compile: bool = True) -> Any:
     """Rebuild a model from :func:`dumps_model` bytes, checked exactly as :func:`load_model`
     checks a file (the bytes are untrusted)."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"loads_model: expected bytes, got {type(data).__name__}")
     label = "<rnnkit model bytes>"
-    if len(data) == 0:
-        raise ValueError(f"{label} is empty, not a saved rnnkit model")
-    with _Archive(label, io.BytesIO(bytes(data))) as ar:
+    with _bytes_archive("loads_model", label, data, "is empty, not a saved rnnkit model") as ar:
         return _load_from_archive(ar, compile, allow_unbuilt=True)
 
 
@@ -886,12 +892,8 @@ def loads_layer(data: bytes) -> Any:
     """Rebuild a layer from :func:`dumps_layer` bytes; the bytes are untrusted and checked as
     a saved file is (schema, known classes, weight shapes and sizes) before any array is
     read."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"loads_layer: expected bytes, got {type(data).__name__}")
     path = "<rnnkit layer bytes>"
-    if len(data) == 0:
-        raise ValueError(f"{path} is empty")
-    with _Archive(path, io.BytesIO(bytes(data))) as ar:
+    with _bytes_archive("loads_layer", path, data, "is empty") as ar:
         meta = ar.read_config()
         try:
             if set(meta) != {"format_version", "kind", "layer", "build_shape", "weights"} \
